@@ -1,0 +1,1 @@
+"""The user-facing layer: command line and HTTP service."""

@@ -1,0 +1,114 @@
+"""The interface every search space implements, so search, scoring and the service need no special cases."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from torch import nn
+
+from .cost import ModelCost, measure
+
+
+class SearchSpace(ABC):
+    """A family of architectures with a canonical text encoding.
+
+    Every method that takes ``arch`` accepts any encoding the space documents and
+    validates it; the canonical string returned by :meth:`canonical` is the identity of
+    an architecture (two encodings of the same network give the same string).
+    """
+
+    #: registry name, e.g. ``"nb201"``
+    name: str
+    #: one-line description of the space
+    description: str
+    #: how architectures are written, for humans (shown by ``GET /v1/spaces``)
+    encoding: str
+    #: one canonical architecture of the space
+    example: str
+    #: input image shape (C, H, W) the space's networks are defined for by default
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+
+    @property
+    @abstractmethod
+    def size(self) -> int | None:
+        """Number of distinct architectures (``None`` when not finite or not known)."""
+
+    @abstractmethod
+    def canonical(self, arch: Any) -> str:
+        """Validate ``arch`` and return its canonical string; raise :class:`EncodingError`."""
+
+    @abstractmethod
+    def random(self, rng: random.Random) -> str:
+        """One architecture drawn uniformly from the space, using ``rng``."""
+
+    @abstractmethod
+    def mutate(self, arch: Any, rng: random.Random) -> str:
+        """A neighbour of ``arch`` differing in one decision (never ``arch`` itself)."""
+
+    @abstractmethod
+    def build(self, arch: Any, num_classes: int = 10) -> nn.Module:
+        """The PyTorch network for ``arch``, initialised from torch's global RNG."""
+
+    def enumerate(self) -> Iterator[str]:
+        """Every architecture of a finite space, in a fixed order."""
+        raise NotImplementedError(f"space {self.name!r} cannot be enumerated")
+
+    def sample(self, n: int, seed: int | None = 0, *, unique: bool = False) -> list[str]:
+        """``n`` architectures drawn uniformly at random; the same seed gives the same list.
+
+        With ``unique`` no architecture repeats (``n`` must not exceed the space's size).
+        """
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if unique and self.size is not None and n > self.size:
+            raise ValueError(f"cannot draw {n} distinct architectures from a space of {self.size}")
+        rng = random.Random(seed)
+        if not unique:
+            return [self.random(rng) for _ in range(n)]
+        seen: dict[str, None] = {}
+        while len(seen) < n:
+            seen.setdefault(self.random(rng), None)
+        return list(seen)
+
+    def cost(self, arch: Any, num_classes: int = 10, input_size: int | tuple[int, int] | None = None) -> ModelCost:
+        """Parameter count and FLOPs per image of ``arch`` (see :mod:`searchspace.cost`)."""
+        hw = self.input_shape[1:] if input_size is None else _pair(input_size)
+        return _cached_cost(self, self.canonical(arch), num_classes, hw)
+
+    def params(self, arch: Any, num_classes: int = 10) -> int:
+        """Number of trainable parameters of the network built for ``arch``."""
+        return self.cost(arch, num_classes).params
+
+    def flops(self, arch: Any, input_size: int | tuple[int, int] | None = None, num_classes: int = 10) -> int:
+        """Multiply-accumulates per image, counted as the benchmarks count them."""
+        return self.cost(arch, num_classes, input_size).flops
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/spaces`` shows about this space."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "encoding": self.encoding,
+            "example": self.example,
+            "size": self.size,
+            "input_shape": list(self.input_shape),
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    h, w = size
+    return (int(h), int(w))
+
+
+@lru_cache(maxsize=65536)
+def _cached_cost(space: SearchSpace, canonical: str, num_classes: int, hw: tuple[int, int]) -> ModelCost:
+    return measure(lambda: space.build(canonical, num_classes), (space.input_shape[0], *hw))

@@ -1,0 +1,27 @@
+"""The one error type every space raises for a bad architecture encoding."""
+
+from __future__ import annotations
+
+
+class EncodingError(ValueError):
+    """An architecture encoding that a space cannot accept.
+
+    ``reason`` says what is wrong, ``token`` is the offending piece of the input (when
+    there is one) and ``position`` locates it: a character offset for text encodings, an
+    element index for sequences, or a dotted path for structured ones.  ``hint`` says
+    what would have been accepted.
+    """
+
+    def __init__(self, reason: str, *, token: object = None, position: int | str | None = None, hint: str | None = None):
+        self.reason = reason
+        self.token = token
+        self.position = position
+        self.hint = hint
+        message = reason
+        if token is not None:
+            message += f" {token!r}"
+        if position is not None:
+            message += f" at {position}"
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)

@@ -1,0 +1,29 @@
+"""Shared fixtures: the optional real data beside the repository, and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_file(name: str) -> Path:
+    """A file of the shared data folder ($NASWOT_SHARED_DATA, else ../shared/data), or skip the test."""
+    folder = Path(os.environ.get("NASWOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    path = folder / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present (set NASWOT_SHARED_DATA to the folder holding {name})")
+    return path
+
+
+@pytest.fixture
+def cifar10_sample() -> Path:
+    return shared_file("cifar10-sample.npz")
+
+
+@pytest.fixture
+def nb201_accuracy() -> Path:
+    return shared_file("nb201-accuracy.csv")

@@ -1,0 +1,41 @@
+import json
+
+from app.cli import main
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def test_score_prints_one_json_object_per_arch(capsys):
+    rc = main(["score", "--arch", BEST, "--arch", "[0,0,0,0,0,0]", "--data", "noise", "--batch-size", "16", "--device", "cpu"])
+    assert rc == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["arch"] for r in lines] == [BEST, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"]
+    first, second = lines
+    assert first["singular"] is False and isinstance(first["score"], float)
+    assert first["params"] == 1_288_506 and first["flops"] > 0 and first["seconds"] > 0
+    assert first["device"] == "cpu" and first["data"]["spec"] == "noise" and first["data"]["synthetic"] is True
+    assert second["singular"] is True and second["score"] is None
+
+
+def test_same_seed_gives_the_same_score(capsys):
+    args = ["score", "--arch", BEST, "--data", "noise", "--batch-size", "8", "--seed", "3", "--device", "cpu"]
+    main(args)
+    main(args)
+    a, b = (json.loads(line)["score"] for line in capsys.readouterr().out.splitlines())
+    assert a == b
+
+
+def test_naslib_encoding_from_the_command_line(capsys):
+    assert main(["score", "--arch", '{"naslib": [2, 2, 0, 2, 2, 2]}', "--data", "noise", "--batch-size", "4", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["arch"] == BEST
+
+
+def test_errors_exit_2_with_a_message(capsys):
+    assert main(["score", "--arch", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--data", "noise"]) == 2
+    assert "unknown op 'conv' at character 1" in capsys.readouterr().err
+    assert main(["score", "--arch", BEST, "--data", "nowhere"]) == 2
+    assert "unknown data source" in capsys.readouterr().err
+    assert main(["score", "--arch", BEST, "--data", "noise", "--device", "tpu"]) == 2
+    assert "device" in capsys.readouterr().err
+    assert main(["score", "--arch", "[1,2", "--data", "noise"]) == 2
+    assert "not valid JSON" in capsys.readouterr().err

@@ -1,0 +1,162 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from scoring import naswot
+from searchspace import get_space
+
+SPACE = get_space("nb201")
+
+
+def naive_score(net: nn.Module, x: torch.Tensor) -> tuple[float, np.ndarray]:
+    """Independent reference: binary codes of every ReLU unit, K from explicit Hamming distances, float64 slogdet."""
+    codes = []
+
+    def grab(_m, inputs, _out):
+        codes.append((inputs[0].detach().reshape(x.shape[0], -1) > 0).cpu().numpy())
+
+    hooks = [m.register_forward_hook(grab) for m in net.modules() if isinstance(m, nn.ReLU)]
+    net.train()
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    c = np.concatenate(codes, axis=1)
+    n_units = c.shape[1]
+    b = c.shape[0]
+    k = np.empty((b, b), dtype=np.float64)
+    for i in range(b):
+        for j in range(b):
+            k[i, j] = n_units - np.count_nonzero(c[i] != c[j])
+    sign, logdet = np.linalg.slogdet(k)
+    return (logdet if sign != 0 else -math.inf), k
+
+
+class SmallMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 30), nn.ReLU(), nn.Linear(30, 5))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class SmallCNN(nn.Module):
+    """A plain user-built CNN: one ReLU module reused twice, one in-place ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 3))
+
+    def forward(self, x):
+        x = self.act(self.bn1(self.conv1(x)))
+        x = self.act(self.conv2(x))
+        return self.head(x)
+
+
+def _seeded(factory, seed=0):
+    torch.manual_seed(seed)
+    return factory()
+
+
+@pytest.mark.parametrize("factory, shape", [(SmallMLP, (24, 3, 4, 4)), (SmallCNN, (20, 3, 8, 8))])
+def test_score_matches_naive_float64_reference_on_small_nets(factory, shape):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    expected, k_ref = naive_score(_seeded(factory), x)
+    got = naswot.kernel(_seeded(factory), x)
+    np.testing.assert_array_equal(got.matrix.numpy(), k_ref)
+    assert naswot.score(_seeded(factory), x) == pytest.approx(expected, rel=1e-9)
+
+
+def test_score_matches_naive_reference_on_an_nb201_cell():
+    arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    x = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    expected, k_ref = naive_score(_seeded(lambda: SPACE.build(arch)), x)
+    k = naswot.kernel(_seeded(lambda: SPACE.build(arch)), x)
+    np.testing.assert_array_equal(k.matrix.numpy(), k_ref)
+    assert math.isfinite(expected)
+    assert naswot.score(_seeded(lambda: SPACE.build(arch)), x) == pytest.approx(expected, rel=1e-9)
+
+
+def test_kernel_is_symmetric_with_unit_count_on_the_diagonal():
+    net = _seeded(lambda: SPACE.build(SPACE.example))
+    k = naswot.kernel(net, torch.randn(12, 3, 32, 32))
+    m = k.matrix
+    assert m.dtype == torch.float64
+    assert torch.equal(m, m.T)
+    assert torch.all(torch.diagonal(m) == k.units)
+    assert torch.all(m <= k.units) and torch.all(m >= 0)
+    relu_units = 5 * 16 * 32 * 32 * 5 + 5 * 32 * 16 * 16 * 5 + 5 * 64 * 8 * 8 * 5  # 5 conv edges per cell
+    block_units = (16 * 32 * 32 + 32 * 16 * 16) + (32 * 16 * 16 + 64 * 8 * 8)  # conv_a and conv_b of both blocks
+    assert k.units == relu_units + block_units + 64 * 8 * 8  # + lastact
+
+
+def test_all_none_cell_is_singular_and_scores_minus_infinity():
+    net = _seeded(lambda: SPACE.build([0] * 6))
+    x = torch.randn(16, 3, 32, 32)
+    assert naswot.score(net, x) == -math.inf
+    ref, _ = naive_score(_seeded(lambda: SPACE.build([0] * 6)), x)
+    assert ref == -math.inf
+
+
+def test_repeated_input_gives_singular_kernel():
+    x = torch.randn(10, 3, 4, 4)
+    x[7] = x[2]
+    assert naswot.score(_seeded(SmallMLP), x) == -math.inf
+
+
+def test_same_seed_same_score_and_different_seed_different_score():
+    x = torch.randn(32, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    a = naswot.score(_seeded(lambda: SPACE.build(SPACE.example), 5), x)
+    b = naswot.score(_seeded(lambda: SPACE.build(SPACE.example), 5), x)
+    c = naswot.score(_seeded(lambda: SPACE.build(SPACE.example), 6), x)
+    assert a == b
+    assert a != c
+
+
+def test_hooks_are_removed_and_mode_restored_also_on_error():
+    net = _seeded(SmallCNN)
+    net.eval()
+    naswot.score(net, torch.randn(8, 3, 8, 8))
+    assert not net.training
+    assert all(not m._forward_pre_hooks for m in net.modules())
+    with pytest.raises(RuntimeError):
+        naswot.score(net, torch.randn(8, 5, 8, 8))  # wrong channel count fails inside the forward pass
+    assert all(not m._forward_pre_hooks for m in net.modules())
+    assert not net.training
+
+
+def test_network_without_relu_modules_is_rejected():
+    with pytest.raises(ValueError, match="no nn.ReLU"):
+        naswot.score(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.randn(4, 3, 2, 2))
+
+
+def test_products_are_reused_only_for_the_same_unmodified_tensor():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.ReLU(), nn.ReLU()
+
+        def forward(self, x):
+            y = self.a(x)
+            x.neg_()  # same tensor object, new contents: must not reuse the first product
+            return y + self.b(x)
+
+    x = torch.randn(6, 20)
+    expected, _ = naive_score(Twice(), x.clone())
+    assert naswot.score(Twice(), x.clone()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_wide_layers_are_split_into_exact_chunks(monkeypatch):
+    x = torch.randn(8, 3, 8, 8)
+    whole = naswot.kernel(_seeded(SmallCNN), x).matrix
+    monkeypatch.setattr(naswot, "EXACT_FLOAT32_UNITS", 7)
+    chunked = naswot.kernel(_seeded(SmallCNN), x).matrix
+    assert torch.equal(whole, chunked)
