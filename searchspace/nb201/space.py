@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Iterator
 from typing import Any
 
 from ..base import SearchSpace
+from ..cost import ModelCost, measure
 from ..registry import register_space
 from .encoding import EDGES, OPS, OpIndices, parse, to_string
 from .network import TinyNetwork
@@ -58,6 +60,34 @@ class NB201Space(SearchSpace):
     def enumerate(self) -> Iterator[str]:
         for ops in itertools.product(range(len(OPS)), repeat=len(EDGES)):
             yield to_string(ops)
+
+    def cost(self, arch: Any, num_classes: int = 10, input_size: int | tuple[int, int] | None = None) -> ModelCost:
+        """Cost of ``arch`` as the all-``none`` network plus one measured term per (edge, op).
+
+        Exact because edge ops never change shapes, so their costs add; each term is measured
+        once per (class count, input size) on the meta device.
+        """
+        ops = parse(arch)
+        hw = self.input_shape[1:] if input_size is None else ((input_size,) * 2 if isinstance(input_size, int) else tuple(input_size))
+        base, deltas = self._cost_terms(num_classes, hw)
+        params = base.params + sum(deltas[e][op].params for e, op in enumerate(ops))
+        flops = base.flops + sum(deltas[e][op].flops for e, op in enumerate(ops))
+        return ModelCost(params, flops)
+
+    @functools.lru_cache(maxsize=16)
+    def _cost_terms(self, num_classes: int, hw: tuple[int, int]) -> tuple[ModelCost, list[list[ModelCost]]]:
+        shape = (self.input_shape[0], *hw)
+        none = (0,) * len(EDGES)
+        base = measure(lambda: TinyNetwork(none, num_classes, self.C, self.N), shape)
+        deltas = []
+        for e in range(len(EDGES)):
+            row = []
+            for op in range(len(OPS)):
+                ops = none[:e] + (op,) + none[e + 1 :]
+                c = measure(lambda: TinyNetwork(ops, num_classes, self.C, self.N), shape)
+                row.append(ModelCost(c.params - base.params, c.flops - base.flops))
+            deltas.append(row)
+        return base, deltas
 
     def build(self, arch: Any, num_classes: int = 10) -> TinyNetwork:
         return TinyNetwork(parse(arch), num_classes=num_classes, C=self.C, N=self.N)

@@ -1,0 +1,85 @@
+"""Score every cell of a space (or a seeded subset) once and write ``index,arch,score`` rows; resumable.
+
+    python bench/score_table.py --out /tmp/nb201-scores.csv --n 3000 --seed 0 \
+        --data cifar10:../shared/data/cifar10-sample.npz
+
+Rows are appended and flushed one by one; running the same command again skips the cells
+already in the file.  ``OUT.meta.json`` records the settings, and a resumed run with different
+settings is refused.  ``index`` is the cell's place in the space's enumeration order; singular
+cells have an empty ``score``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from scoring import Scorer, describe_device, open_source, resolve_device
+from searchspace import get_space
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_table(path: Path) -> dict[str, float]:
+    """arch -> score (``-inf`` for singular) of a table written by this script."""
+    with path.open(newline="") as f:
+        return {row["arch"]: (float(row["score"]) if row["score"] else -math.inf) for row in csv.DictReader(f)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="CSV file to write (keep it outside the repository)")
+    parser.add_argument("--space", default="nb201")
+    parser.add_argument("--n", type=int, default=None, help="a seeded subset of this many distinct cells (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the subset, the minibatch and the weights")
+    parser.add_argument("--data", default="cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz"))
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    space = get_space(args.space)
+    index = {arch: i for i, arch in enumerate(space.enumerate())}
+    archs = list(index) if args.n is None else space.sample(args.n, seed=args.seed, unique=True)
+    device = resolve_device(args.device)
+    source = open_source(args.data)
+    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device)
+    settings = {k: v for k, v in scorer.describe().items() if k != "device"}
+    settings["cells"] = "all" if args.n is None else {"n": args.n, "seed": args.seed}
+
+    meta = args.out.with_name(args.out.name + ".meta.json")
+    done: dict[str, float] = {}
+    if args.out.exists():
+        if not meta.exists() or json.loads(meta.read_text()) != settings:
+            sys.exit(f"{args.out} exists with other (or unknown) settings; choose another --out")
+        done = read_table(args.out)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps(settings, indent=2))
+        with args.out.open("w", newline="") as f:
+            csv.writer(f).writerow(["index", "arch", "score"])
+
+    todo = [a for a in archs if a not in done]
+    print(f"{len(done)} cells already scored, {len(todo)} to go on {describe_device(device)}", file=sys.stderr)
+    start = time.perf_counter()
+    with args.out.open("a", newline="") as f:
+        writer = csv.writer(f)
+        for i, r in enumerate(scorer.score_many(todo), 1):
+            writer.writerow([index[r.arch], r.arch, "" if r.singular else repr(r.score)])
+            f.flush()
+            if i % 100 == 0:
+                rate = i / (time.perf_counter() - start)
+                print(f"  {i}/{len(todo)}  {rate:.2f} cells/s  eta {(len(todo) - i) / rate / 60:.1f} min", file=sys.stderr, flush=True)
+    elapsed = time.perf_counter() - start
+    total = read_table(args.out)
+    singular = sum(1 for s in total.values() if s == -math.inf)
+    print(f"data={source.spec} device={describe_device(device)} batch={args.batch_size} seed={args.seed}")
+    print(f"cells={len(total)} singular={singular} new={len(todo)} seconds={elapsed:.1f} cells_per_s={len(todo) / max(elapsed, 1e-9):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""What every search strategy shares: evaluations, constraints, budget and deduplication, results."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from searchspace import ModelCost, SearchSpace
+
+#: canonical archs -> scores in the same order (``-inf`` for a singular K_H)
+Scorer = Callable[[Sequence[str]], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One scored architecture; ``step`` is its 1-based place in the order of evaluation."""
+
+    arch: str
+    score: float
+    params: int
+    flops: int
+    step: int
+
+    @property
+    def singular(self) -> bool:
+        return self.score == -math.inf
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Optional resource budgets; architectures over them are never scored nor returned."""
+
+    max_params: int | None = None
+    max_flops: int | None = None
+
+    def admits(self, cost: ModelCost) -> bool:
+        return (self.max_params is None or cost.params <= self.max_params) and (
+            self.max_flops is None or cost.flops <= self.max_flops
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.max_params is not None or self.max_flops is not None
+
+
+class SearchStopped(Exception):
+    """Raised inside a strategy when ``should_stop`` asks it to end early."""
+
+
+def rank_key(e: Evaluation) -> tuple[float, int]:
+    """Higher score first; among equal scores the earlier evaluation first (deterministic)."""
+    return (-e.score, e.step)
+
+
+@dataclass
+class SearchResult:
+    strategy: str
+    budget: int
+    evaluated: int
+    top: list[Evaluation]
+    history: list[Evaluation]
+    stopped: bool = False
+    rejected: int = 0  # candidates skipped for breaking the constraints
+    exhausted: bool = False  # the admissible part of the space ran out before the budget
+
+    @property
+    def best(self) -> Evaluation | None:
+        return self.top[0] if self.top else None
+
+
+@dataclass
+class SearchContext:
+    """Book-keeping a strategy delegates to: scores each distinct admissible architecture once and counts it once.
+
+    ``evaluate`` never scores beyond the budget, skips architectures that break the
+    constraints (without scoring them), returns remembered evaluations for repeats, reports
+    each new evaluation to ``on_evaluation`` and raises :class:`SearchStopped` when
+    ``should_stop`` says so.
+    """
+
+    space: SearchSpace
+    scorer: Scorer
+    budget: int
+    constraints: Constraints = field(default_factory=Constraints)
+    exclude_singular: bool = False
+    cost: Callable[[str], ModelCost] | None = None
+    on_evaluation: Callable[[Evaluation], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    seen: dict[str, Evaluation] = field(default_factory=dict)
+    history: list[Evaluation] = field(default_factory=list)
+    rejected_archs: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ValueError(f"budget must be >= 1, got {self.budget}")
+        if self.space.size is not None:
+            self.budget = min(self.budget, self.space.size)
+
+    @property
+    def remaining(self) -> int:
+        return self.budget - len(self.history)
+
+    def _cost(self, arch: str) -> ModelCost:
+        return self.cost(arch) if self.cost is not None else self.space.cost(arch)
+
+    def admissible(self, arch: str) -> bool:
+        """True when ``arch`` meets the constraints (remembered, so each is checked once)."""
+        if arch in self.seen:
+            return True
+        if arch in self.rejected_archs:
+            return False
+        if self.constraints.active and not self.constraints.admits(self._cost(arch)):
+            self.rejected_archs.add(arch)
+            return False
+        return True
+
+    def check_stop(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise SearchStopped
+
+    def evaluate(self, archs: Iterable[str]) -> list[Evaluation | None]:
+        """Evaluations for ``archs`` (canonical), ``None`` for inadmissible ones and for new ones beyond the budget."""
+        self.check_stop()
+        archs = list(archs)
+        new: list[str] = []
+        for arch in archs:
+            if arch not in self.seen and arch not in new and self.admissible(arch) and len(new) < self.remaining:
+                new.append(arch)
+        if new:
+            scores = list(self.scorer(new))
+            if len(scores) != len(new):
+                raise RuntimeError(f"scorer returned {len(scores)} scores for {len(new)} architectures")
+            for arch, score in zip(new, scores):
+                cost = self._cost(arch)
+                e = Evaluation(arch, float(score), cost.params, cost.flops, len(self.history) + 1)
+                self.seen[arch] = e
+                self.history.append(e)
+                if self.on_evaluation is not None:
+                    self.on_evaluation(e)
+        return [self.seen.get(a) for a in archs]
+
+    def eligible(self, e: Evaluation) -> bool:
+        """May ``e`` be returned (or chosen as a parent)?"""
+        return not (self.exclude_singular and e.singular)
+
+    def result(self, strategy: str, top_k: int, *, stopped: bool = False, exhausted: bool = False) -> SearchResult:
+        ranked = sorted((e for e in self.history if self.eligible(e)), key=rank_key)
+        return SearchResult(
+            strategy=strategy,
+            budget=self.budget,
+            evaluated=len(self.history),
+            top=ranked[:top_k],
+            history=list(self.history),
+            stopped=stopped,
+            rejected=len(self.rejected_archs),
+            exhausted=exhausted,
+        )
