@@ -1,12 +1,12 @@
-"""Architecture search driven by a training-free score.
+"""Architecture search driven by a training-free score: random, regularised evolution and AREA.
 
     from search import run_search
-    result = run_search("random", space, scorer, budget=100, seed=0)
+    result = run_search("evolution", space, scorer, budget=100, seed=0, population_size=10, sample_size=3)
     result.best.arch, result.best.score
 """
 
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
-from .runner import STRATEGIES, list_strategies, run_search, strategy_params
+from .runner import STRATEGIES, Strategy, check_params, describe_strategies, list_strategies, run_search, strategy_params
 
 __all__ = [
     "STRATEGIES",
@@ -16,6 +16,9 @@ __all__ = [
     "SearchContext",
     "SearchResult",
     "SearchStopped",
+    "Strategy",
+    "check_params",
+    "describe_strategies",
     "list_strategies",
     "run_search",
     "strategy_params",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
 from searchspace import ModelCost, SearchSpace
 
 #: canonical archs -> scores in the same order (``-inf`` for a singular K_H)
@@ -54,6 +56,8 @@ def rank_key(e: Evaluation) -> tuple[float, int]:
 
 @dataclass
 class SearchResult:
+    """What a search found: the ranked ``top`` and every evaluation in order (``history``)."""
+
     strategy: str
     budget: int
     evaluated: int
@@ -61,7 +65,8 @@ class SearchResult:
     history: list[Evaluation]
     stopped: bool = False
     rejected: int = 0  # candidates skipped for breaking the constraints
-    exhausted: bool = False  # the admissible part of the space ran out before the budget
+    exhausted: bool = False  # the strategy could find no new admissible architecture before the budget
+    params: dict[str, Any] = field(default_factory=dict)  # the strategy's parameters, defaults filled in
 
     @property
     def best(self) -> Evaluation | None:
@@ -143,7 +148,16 @@ class SearchContext:
         """May ``e`` be returned (or chosen as a parent)?"""
         return not (self.exclude_singular and e.singular)
 
-    def result(self, strategy: str, top_k: int, *, stopped: bool = False, exhausted: bool = False) -> SearchResult:
+    def result(
+        self,
+        strategy: str,
+        top_k: int,
+        *,
+        stopped: bool = False,
+        exhausted: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> SearchResult:
+        """The ranked outcome so far (eligible evaluations only)."""
         ranked = sorted((e for e in self.history if self.eligible(e)), key=rank_key)
         return SearchResult(
             strategy=strategy,
@@ -154,4 +168,5 @@ class SearchContext:
             stopped=stopped,
             rejected=len(self.rejected_archs),
             exhausted=exhausted,
+            params=dict(params or {}),
         )

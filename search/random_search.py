@@ -5,30 +5,51 @@ from __future__ import annotations
 import random
 
 from .base import SearchContext
+from .params import require_int
 
 #: candidates handed to the scorer at once (lets a batched scorer work on several networks)
 CHUNK = 16
+#: default give-up point: consecutive useless draws allowed per unit of budget
+MAX_DRAWS_PER_EVAL = 100
 
 
-def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval: int = 100) -> bool:
-    """Draw uniformly until ``ctx.budget`` distinct admissible architectures are scored.
+def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
+    """Score up to ``n`` new distinct admissible architectures drawn uniformly, in chunks of :data:`CHUNK`.
 
-    Returns True when the space ran out first: the draws since the last new admissible
-    architecture exceed ``max_draws_per_eval`` times the budget (e.g. constraints that
-    almost nothing meets).
+    Draws that repeat a scored architecture or break the constraints are skipped without
+    scoring.  Returns True when the space looks used up: more than ``max_draws_per_eval``
+    times the budget consecutive draws gave nothing new (e.g. constraints that almost
+    nothing meets, or a finite space nearly fully scored).
     """
+    target = len(ctx.history) + min(n, ctx.remaining)
     misses = 0
-    while ctx.remaining > 0:
+    limit = max_draws_per_eval * ctx.budget
+    while len(ctx.history) < target:
         chunk: list[str] = []
-        while len(chunk) < min(CHUNK, ctx.remaining):
+        while len(chunk) < min(CHUNK, target - len(ctx.history)):
             arch = ctx.space.random(rng)
             if arch in ctx.seen or arch in chunk or not ctx.admissible(arch):
                 misses += 1
-                if misses > max_draws_per_eval * ctx.budget:
+                if misses > limit:
                     break
                 continue
+            misses = 0
             chunk.append(arch)
-        if not chunk:
+        if chunk:
+            ctx.evaluate(chunk)
+        if misses > limit:
             return True
-        ctx.evaluate(chunk)
     return False
+
+
+def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
+    """Draw uniformly until ``ctx.budget`` distinct admissible architectures are scored.
+
+    Returns True when the space ran out first (see :func:`fill_random`).
+    """
+    return fill_random(ctx, rng, ctx.budget, max_draws_per_eval=max_draws_per_eval)
+
+
+def check_random(budget: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> None:
+    """Raise ValueError naming a bad parameter of :func:`random_search`."""
+    require_int("max_draws_per_eval", max_draws_per_eval, minimum=1)

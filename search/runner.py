@@ -5,16 +5,41 @@ from __future__ import annotations
 import inspect
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from searchspace import ModelCost, SearchSpace
 
+from .area import area, check_area
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
-from .random_search import random_search
+from .evolution import check_evolution, evolution
+from .params import require_int
+from .random_search import check_random, random_search
 
-#: strategy(ctx, rng, **params) -> True when the admissible space ran out before the budget
-Strategy = Callable[..., bool]
-STRATEGIES: dict[str, Strategy] = {"random": random_search}
+
+@dataclass(frozen=True)
+class Strategy:
+    """A search strategy: ``run(ctx, rng, **params)`` returns True when the space ran out before the budget."""
+
+    run: Callable[..., bool]
+    #: ``check(budget, **params)`` raises ValueError naming a bad parameter
+    check: Callable[..., None]
+    summary: str
+
+    def params(self) -> dict[str, Any]:
+        """The strategy's own keyword parameters and their defaults."""
+        return {p.name: p.default for p in inspect.signature(self.run).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "random": Strategy(random_search, check_random, "score distinct uniformly drawn architectures, keep the best (NASWOT-N)"),
+    "evolution": Strategy(
+        evolution, check_evolution, "regularised evolution: tournament of sample_size, one-decision mutation, oldest removed"
+    ),
+    "area": Strategy(
+        area, check_area, "score init_size random architectures (default half the budget), evolve from the best population_size"
+    ),
+}
 
 
 def list_strategies() -> list[str]:
@@ -22,9 +47,29 @@ def list_strategies() -> list[str]:
 
 
 def strategy_params(name: str) -> dict[str, Any]:
-    """The strategy's own parameters and their defaults."""
-    fn = _strategy(name)
-    return {p.name: p.default for p in list(inspect.signature(fn).parameters.values())[2:]}
+    """The strategy's own parameters and their defaults (``None``: derived from the budget, see its docs)."""
+    return _strategy(name).params()
+
+
+def describe_strategies() -> list[dict[str, Any]]:
+    """Name, one-line summary and parameters with defaults of every strategy, for listings."""
+    return [{"name": n, "summary": STRATEGIES[n].summary, "params": strategy_params(n)} for n in list_strategies()]
+
+
+def check_params(strategy: str, budget: int, **params: Any) -> dict[str, Any]:
+    """Validate a search request without running it; the full parameter set with defaults filled in.
+
+    Raises ValueError naming the strategy, budget or parameter at fault.
+    """
+    spec = _strategy(strategy)
+    require_int("budget", budget, minimum=1)
+    known = spec.params()
+    unknown = set(params) - set(known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) for strategy {strategy!r}: {', '.join(sorted(unknown))}; expected {', '.join(known) or 'none'}")
+    full = {**known, **params}
+    spec.check(budget, **full)
+    return full
 
 
 def _strategy(name: str) -> Strategy:
@@ -50,15 +95,11 @@ def run_search(
 ) -> SearchResult:
     """Run ``strategy`` with at most ``budget`` distinct evaluations; same seed and scorer, same result.
 
-    ``should_stop`` is polled before each scoring call; when it returns True the search ends
-    with what it has (``stopped=True``).
+    ``should_stop`` is polled before each scoring call (and each evolution cycle); when it
+    returns True the search ends with what it has (``stopped=True``).
     """
-    fn = _strategy(strategy)
-    unknown = set(params) - set(strategy_params(strategy))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) for strategy {strategy!r}: {', '.join(sorted(unknown))}")
-    if top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    full = check_params(strategy, budget, **params)
+    require_int("top_k", top_k, minimum=1)
     ctx = SearchContext(
         space=space,
         scorer=scorer,
@@ -70,7 +111,7 @@ def run_search(
         should_stop=should_stop,
     )
     try:
-        exhausted = fn(ctx, random.Random(seed), **params)
+        exhausted = STRATEGIES[strategy].run(ctx, random.Random(seed), **full)
     except SearchStopped:
-        return ctx.result(strategy, top_k, stopped=True)
-    return ctx.result(strategy, top_k, exhausted=exhausted)
+        return ctx.result(strategy, top_k, stopped=True, params=full)
+    return ctx.result(strategy, top_k, exhausted=exhausted, params=full)
