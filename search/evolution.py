@@ -1,0 +1,95 @@
+"""Regularised (aging) evolution driven by the training-free score, with a budget in distinct evaluations.
+
+Real et al., "Regularized Evolution for Image Classifier Architecture Search", AAAI 2019,
+Algorithm 1, with the NAS-Bench-201 REA settings as defaults (population 10, tournament
+sample 3, drawn with replacement; D-X-Y/AutoDL-Projects ``scripts-search/algos/R-EA.sh`` and
+``exps/NATS-algos/regularized_ea.py``).  Each cycle draws ``sample_size`` members of the
+population, mutates the best of them on one decision (``space.mutate``: for NB201 one edge to
+a different op), appends the child and removes the oldest member, whatever its score.
+
+Deduplication: a child that was already scored is not scored again and costs no budget, but
+it still enters the population with its remembered score and ages the oldest member out, so
+the dynamics are those of REA with a memo of scores.  A run of :data:`STALE_LIMIT` cycles in a
+row without a new evaluation (all children repeats or over the constraints) ends the search
+with ``exhausted``.  Singular cells enter the population with score ``-inf`` (they lose every
+tournament they share with a finite score) unless ``exclude_singular``, in which case they are
+never members nor parents.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+
+from .base import Evaluation, SearchContext, rank_key
+from .params import require_int
+from .random_search import fill_random
+
+POPULATION_SIZE = 10
+SAMPLE_SIZE = 3
+#: consecutive cycles without a new evaluation after which the search gives up
+STALE_LIMIT = 10_000
+
+
+def evolution(ctx: SearchContext, rng: random.Random, *, population_size: int = POPULATION_SIZE, sample_size: int = SAMPLE_SIZE) -> bool:
+    """Seed the population with ``population_size`` random architectures, then evolve until the budget is spent.
+
+    Returns True when no new admissible architecture could be found before the budget.
+    """
+    population: deque[Evaluation] = deque()
+    seed_population(ctx, rng, population, population_size)
+    if not population:
+        return ctx.remaining > 0
+    return evolve(ctx, rng, population, population_size=population_size, sample_size=sample_size)
+
+
+def seed_population(ctx: SearchContext, rng: random.Random, population: deque[Evaluation], size: int) -> bool:
+    """Fill ``population`` with random eligible evaluations (oldest first); True when random draws ran out."""
+    while len(population) < size and ctx.remaining > 0:
+        start = len(ctx.history)
+        ran_out = fill_random(ctx, rng, size - len(population))
+        population.extend(e for e in ctx.history[start:] if ctx.eligible(e))
+        if ran_out:
+            return True
+    return False
+
+
+def tournament(population: deque[Evaluation], sample_size: int, rng: random.Random) -> Evaluation:
+    """The best of ``sample_size`` members drawn with replacement (ties: the earlier evaluation)."""
+    return min((population[rng.randrange(len(population))] for _ in range(sample_size)), key=rank_key)
+
+
+def evolve(
+    ctx: SearchContext,
+    rng: random.Random,
+    population: deque[Evaluation],
+    *,
+    population_size: int,
+    sample_size: int,
+    stale_limit: int = STALE_LIMIT,
+) -> bool:
+    """Run aging-evolution cycles on ``population`` until the budget is spent; True when it stalls first."""
+    stale = 0
+    while ctx.remaining > 0:
+        if not population:
+            return True
+        parent = tournament(population, sample_size, rng)
+        before = len(ctx.history)
+        (child,) = ctx.evaluate([ctx.space.mutate(parent.arch, rng)])
+        if len(ctx.history) > before:
+            stale = 0
+        else:
+            stale += 1
+            if stale >= stale_limit:
+                return True
+        if child is not None and ctx.eligible(child):
+            population.append(child)
+            if len(population) > population_size:
+                population.popleft()
+    return False
+
+
+def check_evolution(budget: int, *, population_size: int = POPULATION_SIZE, sample_size: int = SAMPLE_SIZE) -> None:
+    """Raise ValueError naming a bad parameter of :func:`evolution`."""
+    require_int("population_size", population_size, minimum=1, maximum=budget, maximum_name="the budget")
+    require_int("sample_size", sample_size, minimum=1, maximum=population_size, maximum_name="population_size")
