@@ -66,6 +66,7 @@ class SearchResult:
     stopped: bool = False
     rejected: int = 0  # candidates skipped for breaking the constraints
     exhausted: bool = False  # the strategy could find no new admissible architecture before the budget
+    immigrants: int = 0  # evolution: random architectures scored because mutations kept repeating
     params: dict[str, Any] = field(default_factory=dict)  # the strategy's parameters, defaults filled in
 
     @property
@@ -94,6 +95,7 @@ class SearchContext:
     seen: dict[str, Evaluation] = field(default_factory=dict)
     history: list[Evaluation] = field(default_factory=list)
     rejected_archs: set[str] = field(default_factory=set)
+    immigrants: int = 0
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -168,5 +170,6 @@ class SearchContext:
             stopped=stopped,
             rejected=len(self.rejected_archs),
             exhausted=exhausted,
+            immigrants=self.immigrants,
             params=dict(params or {}),
         )

@@ -177,8 +177,21 @@ def test_cancellation_keeps_partial_results():
 def test_a_search_that_runs_out_of_new_cells_ends_and_says_so():
     # only the 5 bit strings with at most one 1 meet the constraint
     result = run_search("evolution", BitSpace(4), Spy(), budget=10, seed=0, constraints=Constraints(max_params=1000))
-    assert result.evaluated == 5 and result.exhausted
+    assert result.evaluated == 5 and result.exhausted and result.immigrants == 0
     assert {e.arch for e in result.history} == {"0000", "1000", "0100", "0010", "0001"}
+
+
+def test_a_used_up_neighbourhood_brings_in_a_random_immigrant():
+    class PairSpace(ChainSpace):
+        """Each cell's only neighbour is its partner n ^ 1: evolution alone is stuck after two cells."""
+
+        def mutate(self, arch, rng):
+            return str(int(arch) ^ 1)
+
+    result = run_search("evolution", PairSpace(1000), Spy(), budget=10, seed=0, population_size=1, sample_size=1)
+    archs = [int(e.arch) for e in result.history]
+    assert result.evaluated == 10 and not result.exhausted and result.immigrants == 4
+    assert all(archs[i + 1] == archs[i] ^ 1 for i in range(0, 10, 2))
 
 
 def test_evolution_finds_the_optimum_of_a_smooth_landscape_far_more_often_than_random():
