@@ -130,7 +130,8 @@ def test_skeleton_follows_the_benchmark_builder():
     cell = net.cells[2]
     conv01, conv02, conv12, skip03, conv13, conv23 = cell.layers
     assert (conv01.op[1].in_channels, conv01.op[1].out_channels) == (24, 32)
-    assert (conv12.op[1].in_channels, conv12.op[1].out_channels) == (32, 32)
+    assert (conv02.op[1].in_channels, conv02.op[1].out_channels) == (24, 32)
+    assert all((c.op[1].in_channels, c.op[1].out_channels) == (32, 32) for c in (conv12, conv13, conv23))
     # skip_connect between different widths is a 1x1 conv + BN (no ReLU); with equal widths, identity
     assert [type(m) for m in skip03.children()] == [nn.Conv2d, nn.BatchNorm2d]
     assert isinstance(net.cells[0].layers[3], nn.Identity)

@@ -9,7 +9,7 @@ from torch import nn
 
 from scoring import Scorer, naswot, open_source
 from searchspace import EncodingError, count_flops, count_params, get_space
-from searchspace.nb101 import NB101Space, canonical_cell, graph_hash, parse, to_string, vertex_channels
+from searchspace.nb101 import NB101Space, canonical_cell, parse, to_string, vertex_channels
 from searchspace.nb101.graph import OPS, Cell, full_dags, uniform_cell
 
 SPACE = get_space("nb101")
