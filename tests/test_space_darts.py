@@ -1,5 +1,6 @@
 import math
 import random
+import zlib
 from collections import Counter, namedtuple
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from scoring import Scorer, naswot, open_source
+from search import Constraints, run_search
 from searchspace import EncodingError, count_flops, count_params, get_space
 from searchspace.darts import CELL_OPS, DARTS_V2, DartsSpace, NetworkCIFAR
 from searchspace.darts.ops import DilConv, FactorizedReduce, SepConv
@@ -200,3 +202,13 @@ def test_description_has_an_example_that_parses():
     assert info["name"] == "darts" and info["size"] == SPACE.size
     assert SPACE.canonical(info["example"]) == info["example"]
     assert info["network"]["C"] == 16 and info["network"]["layers"] == 8 and not info["network"]["auxiliary_head"]
+
+
+def test_random_search_runs_on_the_space_without_special_cases():
+    def scorer(archs):  # a stand-in score: any deterministic function of the canonical string
+        return [float(zlib.crc32(a.encode()) % 1000) for a in archs]
+
+    result = run_search("random", TINY, scorer, budget=50, seed=0, constraints=Constraints(max_params=16_000))
+    assert result.evaluated == len(result.history) == 50 and result.rejected > 0
+    assert all(TINY.canonical(e.arch) == e.arch and e.params <= 16_000 for e in result.history)
+    assert [e.score for e in result.top] == sorted((e.score for e in result.history), reverse=True)[: len(result.top)]

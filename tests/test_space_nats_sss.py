@@ -1,11 +1,13 @@
 import math
 import random
+import zlib
 
 import pytest
 import torch
 from torch import nn
 
 from scoring import Scorer, naswot, open_source
+from search import Constraints, run_search
 from searchspace import EncodingError, count_flops, count_params, get_space
 from searchspace.nats_sss import CHANNELS, FIXED_CELL_STRING, DynamicShapeTinyNet, InferCell, from_index, index_of, parse
 from searchspace.nb201 import ResNetBasicblock
@@ -170,3 +172,13 @@ def test_description_has_an_example_that_parses():
     assert info["name"] == "nats-sss" and info["size"] == 32768
     assert SPACE.canonical(info["example"]) == info["example"]
     assert FIXED_CELL_STRING in info["encoding"]
+
+
+def test_random_search_runs_on_the_space_without_special_cases():
+    def scorer(archs):  # a stand-in score: any deterministic function of the canonical string
+        return [float(zlib.crc32(a.encode()) % 1000) for a in archs]
+
+    result = run_search("random", SPACE, scorer, budget=50, seed=0, constraints=Constraints(max_params=250_000))
+    assert result.evaluated == len(result.history) == 50 and result.rejected > 0
+    assert all(SPACE.canonical(e.arch) == e.arch and e.params <= 250_000 for e in result.history)
+    assert [e.score for e in result.top] == sorted((e.score for e in result.history), reverse=True)[: len(result.top)]

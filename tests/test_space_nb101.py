@@ -1,6 +1,7 @@
 import itertools
 import math
 import random
+import zlib
 from collections import Counter
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from scoring import Scorer, naswot, open_source
+from search import Constraints, run_search
 from searchspace import EncodingError, count_flops, count_params, get_space
 from searchspace.nb101 import NB101Space, canonical_cell, parse, to_string, vertex_channels
 from searchspace.nb101.graph import OPS, Cell, full_dags, uniform_cell
@@ -309,3 +311,13 @@ def test_description_has_an_example_that_parses():
     assert info["name"] == "nb101" and info["size"] == 423_624
     assert SPACE.canonical(info["example"]) == info["example"]
     assert info["network"] == {"stem_channels": 128, "num_stacks": 3, "cells_per_stack": 3}
+
+
+def test_random_search_runs_on_the_space_without_special_cases():
+    def scorer(archs):  # a stand-in score: any deterministic function of the canonical string
+        return [float(zlib.crc32(a.encode()) % 1000) for a in archs]
+
+    result = run_search("random", SMALL, scorer, budget=50, seed=0, constraints=Constraints(max_params=10_000))
+    assert result.evaluated == len(result.history) == 50 and result.rejected > 0
+    assert all(SMALL.canonical(e.arch) == e.arch and e.params <= 10_000 for e in result.history)
+    assert [e.score for e in result.top] == sorted((e.score for e in result.history), reverse=True)[: len(result.top)]

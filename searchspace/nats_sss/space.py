@@ -10,9 +10,10 @@ from typing import Any
 
 from ..base import SearchSpace
 from ..cost import ModelCost, measure
+from ..nb201.network import ResNetBasicblock
 from ..registry import register_space
 from .encoding import CHANNELS, NUM_LAYERS, Channels, index_of, parse, to_string
-from .network import FIXED_CELL, FIXED_CELL_STRING, DynamicShapeTinyNet, InferCell, ResNetBasicblock, make_stem
+from .network import FIXED_CELL, FIXED_CELL_STRING, DynamicShapeTinyNet, InferCell, make_stem
 
 
 class NATSSizeSpace(SearchSpace):
