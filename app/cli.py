@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingsError, ValueError) as exc:
         print(f"naswot: error: {exc}", file=sys.stderr)
         return 2
+    level = "DEBUG" if settings.log_level == "trace" else settings.log_level.upper()
+    logging.basicConfig(level=level, format="%(levelname)-9s %(name)s: %(message)s")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, timeout_graceful_shutdown=10)
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -50,7 +51,7 @@ class Settings(BaseModel):
     max_running_jobs: int = Field(2, ge=1, description="searches running at once; later ones wait as queued")
     max_queued_jobs: int = Field(100, ge=1, description="searches waiting to run before new ones get 429")
     api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
-    log_level: str = Field("info", description="uvicorn log level")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
 
     @field_validator("data")
     @classmethod
@@ -68,6 +69,11 @@ class Settings(BaseModel):
             if name in BUILTIN_SOURCES:
                 raise ValueError(f"{name!r} is a built-in source name and cannot be redefined")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("api_key")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,10 @@ def test_cli_serve_rejects_bad_settings(monkeypatch, capsys):
     monkeypatch.setenv("NASWOT_DB", ":memory:")
     assert main(["serve", "--port", "0"]) == 2
     assert "device" in capsys.readouterr().err
+
+
+def test_the_readme_documents_every_setting():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Service"):]
+    missing = [f"NASWOT_{name.upper()}" for name in Settings.model_fields if f"`NASWOT_{name.upper()}`" not in section]
+    assert missing == []
