@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -41,6 +41,15 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_config(level: str) -> dict:
+    """uvicorn's logging set-up plus the service's own ``naswot.*`` loggers, printed the same way."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["naswot"] = {"handlers": ["default"], "level": "DEBUG" if level == "trace" else level.upper(), "propagate": False}
+    return config
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -55,9 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingsError, ValueError) as exc:
         print(f"naswot: error: {exc}", file=sys.stderr)
         return 2
-    level = "DEBUG" if settings.log_level == "trace" else settings.log_level.upper()
-    logging.basicConfig(level=level, format="%(levelname)-9s %(name)s: %(message)s")
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, timeout_graceful_shutdown=10)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=_log_config(settings.log_level), timeout_graceful_shutdown=10)
     return 0
 
 

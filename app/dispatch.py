@@ -121,11 +121,13 @@ class Dispatcher:
                     self.metrics.rejected.labels("score").inc()
                     raise QueueFull(worker.retry_after(len(self.workers)), len(new), worker.capacity)
         if new and block:
-            for task in new:
+            for i, task in enumerate(new):
                 try:
                     self._worker().put(task, BACKGROUND, abort)
                 except (WorkerStopped, NoWorker) as exc:
-                    self._done(task, exc, worker.name)
+                    for unqueued in new[i:]:  # settle every future nobody will compute, so no waiter hangs
+                        self._done(unqueued, exc, worker.name)
+                    break
         return [futures[a] for a in archs], worker.name
 
     def score_blocking(

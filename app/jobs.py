@@ -92,7 +92,8 @@ class JobManager:
                 self.store.update_job(job["id"], status="interrupted", finished_at=time.time(), error=reason)
                 log.warning("search %s interrupted: %s", job["id"], reason)
                 continue
-            self.store.update_job(job["id"], status="queued", resumed=job["resumed"] + 1)
+            resumed_count = job["resumed"] + (1 if job["started_at"] is not None else 0)  # a job that never ran is only re-queued
+            self.store.update_job(job["id"], status="queued", resumed=resumed_count)
             self._enqueue(job["id"])
             resumed.append(job["id"])
             log.info("search %s resumed after a restart (%d evaluations kept)", job["id"], self.store.evaluated(job["id"]))

@@ -52,7 +52,7 @@ def test_real_server_scores_searches_and_resumes_a_search_after_being_killed(tmp
     finally:
         code = server.stop()
     assert code in (0, -15), server.log_tail()  # uvicorn re-raises SIGTERM after its graceful shutdown
-    assert server.log_tail(500).rstrip().endswith("Finished server process [%d]" % server.proc.pid), server.log_tail()
+    assert server.log_tail(500).rstrip().endswith(f"Finished server process [{server.proc.pid}]"), server.log_tail()
     assert events[0].event == "status" and events[-1].event == "end"
     assert final["status"] == "done" and final["resumed"] == 1
     assert final["progress"] == {"evaluated": BUDGET, "budget": BUDGET, "batch": None}
