@@ -6,23 +6,22 @@ This is the path the CLI, the service, the searches and the benchmarks share.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from searchspace import SearchSpace
 
 from . import naswot
 from .data import DataSource
 from .device import describe_device
+from .networks import build_seeded, network_source
+from .precision import check_precision
 
-# Seeded construction draws from torch's global RNG; one builder at a time keeps seeds exact under threads.
-_BUILD_LOCK = threading.Lock()
+__all__ = ["ArchScore", "Scorer", "build_seeded"]
 
 
 @dataclass(frozen=True)
@@ -47,46 +46,75 @@ class ArchScore:
         return out
 
 
-def build_seeded(space: SearchSpace, arch: str, num_classes: int, seed: int) -> nn.Module:
-    """``space.build(arch)`` with weights fixed by ``seed`` (on the CPU), leaving the global RNG untouched."""
-    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return space.build(arch, num_classes=num_classes)
-
-
 class Scorer:
     """Scores architectures of one space on one fixed minibatch and device.
 
     The minibatch is drawn once from ``source`` with ``seed``; each network's weights are
-    initialised from the same ``seed``, so a (space, arch, source, batch size, seed) tuple
-    always gives the same score.
+    initialised from the same ``seed`` (on the CPU), so a (space, arch, source, batch size, seed,
+    precision) tuple always gives the same score.  ``precision`` is ``exact`` unless an opt-in
+    faster mode of :mod:`scoring.precision` is asked for.
     """
 
     score_name = "naswot"
-    precision = "exact"
 
-    def __init__(self, space: SearchSpace, source: DataSource, *, batch_size: int = 128, seed: int = 0, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        space: SearchSpace,
+        source: DataSource,
+        *,
+        batch_size: int = 128,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        precision: str = "exact",
+    ):
         self.space = space
         self.source = source
         self.batch_size = batch_size
         self.seed = seed
         self.device = torch.device(device)
+        self.precision = check_precision(precision, self.device)
         self.num_classes = max(source.num_classes, 1)
         self.x = source.minibatch(batch_size, seed).to(self.device)
+        self.networks = network_source(space, self.num_classes, seed, self.device)
+
+    def _launch(self, canonical: str) -> tuple[torch.Tensor, float]:
+        """Start scoring one architecture; its score stays on the device (no host synchronisation)."""
+        start = time.perf_counter()
+        with self.networks.network(canonical) as net:
+            value = naswot.log_abs_det(naswot.kernel(net, self.x, self.precision))
+        return value, start
+
+    def _finish(self, canonical: str, value: torch.Tensor, start: float) -> ArchScore:
+        score = float(value.item())  # the one host synchronisation per architecture
+        seconds = time.perf_counter() - start
+        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
+        return ArchScore(canonical, score, cost.params, cost.flops, seconds)
 
     def score_one(self, arch: Any) -> ArchScore:
         canonical = self.space.canonical(arch)
-        start = time.perf_counter()
-        net = build_seeded(self.space, canonical, self.num_classes, self.seed).to(self.device)
-        value = naswot.score(net, self.x)
-        seconds = time.perf_counter() - start
-        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
-        return ArchScore(canonical, value, cost.params, cost.flops, seconds)
+        return self._finish(canonical, *self._launch(canonical))
 
     def score_many(self, archs: Iterable[Any]) -> Iterator[ArchScore]:
-        """Scores in input order, yielded as each completes."""
+        """Scores in input order, yielded as each completes.
+
+        The next architecture's network is built and its pass launched before the current score is
+        read back, so on an asynchronous device (CUDA) construction overlaps the running pass.
+        ``seconds`` is then the wall time from an architecture's start to its score being read.
+        """
+        pending: tuple[str, torch.Tensor, float] | None = None
         for arch in archs:
-            yield self.score_one(arch)
+            try:
+                canonical = self.space.canonical(arch)
+                launched = (canonical, *self._launch(canonical))
+            except BaseException:
+                if pending is not None:
+                    yield self._finish(*pending)
+                raise
+            if pending is not None:
+                yield self._finish(*pending)
+            pending = launched
+        if pending is not None:
+            yield self._finish(*pending)
 
     def __call__(self, archs: Iterable[Any]) -> list[ArchScore]:
         return list(self.score_many(archs))
