@@ -3,6 +3,7 @@
     python bench/throughput.py --n 48 --seed 0 --device auto \
         --data cifar10:../shared/data/cifar10-sample.npz [--precision exact] [--threads N]
     python bench/throughput.py --profile --n 12      # where the time goes, stage by stage
+    python bench/throughput.py --cells-per-pass 16   # the opt-in stacked-cells mode
 
 Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
 (a) ``Scorer.score_many`` (what the CLI, the service and ``bench/score_table.py`` call) and
@@ -10,7 +11,8 @@ Both sides score the same seeded NAS-Bench-201 cells on the same device, minibat
 forward + backward, a second forward whose hooks copy every B x B product to the host).  Cells go
 in blocks, alternating which side runs first, so machine noise hits both.  Construction is timed
 on both sides.  The run checks that both give the same ranking (Kendall tau 1 up to ties) and
-scores within 1e-6 relative (exact mode), or prints the rank agreement of an opt-in mode.
+scores within 1e-6 relative (exact mode), or prints the rank agreement and largest score difference
+of an opt-in mode (``--precision``, ``--cells-per-pass``).
 The last line is ``device=NAME cells_per_s=X baseline_cells_per_s=Y speedup=R``.
 
 ``--profile`` times each stage separately per cell instead (with a device synchronisation after
@@ -84,7 +86,9 @@ def compare(ours: list[float], theirs: list[float], exact: bool) -> bool:
 
 
 def run(args, space, source, device, archs) -> None:
-    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device, precision=args.precision)
+    scorer = Scorer(
+        space, source, batch_size=args.batch_size, seed=args.seed, device=device, precision=args.precision, cells_per_pass=args.cells_per_pass
+    )
     x = scorer.x
     ours: list[float] = []
     theirs: list[float] = []
@@ -93,8 +97,9 @@ def run(args, space, source, device, archs) -> None:
     warm = space.sample(1, seed=args.seed + 1)[0]
     scorer.score_one(warm)
     baseline_scores(space, [warm], x, scorer.num_classes, args.seed, device)
-    for b, start in enumerate(range(0, len(archs), args.block)):
-        block = archs[start : start + args.block]
+    size = max(args.block, args.cells_per_pass)  # a stacked pass never spans two blocks
+    for b, start in enumerate(range(0, len(archs), size)):
+        block = archs[start : start + size]
         order = ("ours", "theirs") if b % 2 == 0 else ("theirs", "ours")
         for side in order:
             sync(device)
@@ -115,10 +120,10 @@ def run(args, space, source, device, archs) -> None:
         print(f"  {done}/{len(archs)}  ours {done / t_ours:.3f} cells/s  authors {done / t_theirs:.3f} cells/s", file=sys.stderr, flush=True)
     rate, base_rate = len(archs) / t_ours, len(archs) / t_theirs
     data = source.describe()
-    print(f"space=nb201 cells={len(archs)} seed={args.seed} batch={args.batch_size} precision={args.precision} threads={torch.get_num_threads()}")
+    print(f"space=nb201 cells={len(archs)} seed={args.seed} batch={args.batch_size} precision={scorer.precision} threads={torch.get_num_threads()}")
     print(f"data={data['spec']} synthetic={data['synthetic']}")
     print(f"ours: {t_ours:.2f} s ({rate:.3f} cells/s)   authors' procedure: {t_theirs:.2f} s ({base_rate:.3f} cells/s)   ratio {rate / base_rate:.2f}")
-    ok = compare(ours, theirs, exact=args.precision == "exact")
+    ok = compare(ours, theirs, exact=scorer.precision == "exact")
     print(f"device={describe_device(device).replace(' ', '_')} cells_per_s={rate:.3f} baseline_cells_per_s={base_rate:.3f} speedup={rate / base_rate:.2f}")
     if not ok:
         sys.exit(1)
@@ -220,10 +225,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="exact", help="exact (default), tf32 (CUDA) or bf16")
+    parser.add_argument("--cells-per-pass", type=int, default=1, help="stack this many cells per pass (opt-in, not exact)")
     parser.add_argument("--block", type=int, default=4, help="cells per interleaved block")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--profile", action="store_true", help="per-stage time breakdown instead of the throughput run")
     args = parser.parse_args()
+    if args.profile and args.cells_per_pass != 1:
+        parser.error("--profile breaks down the one-cell path; leave --cells-per-pass at 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     space = get_space("nb201")
