@@ -89,8 +89,8 @@ class _Codes:
         self.gram = torch.zeros(cells, batch, batch, dtype=torch.float64, device=device)
         self.units = [0] * cells
 
-    def add(self, x: torch.Tensor, cells: Sequence[int], channels: int, times: Sequence[int]) -> None:
-        """Codes of ``x`` (B, len(cells)*channels, H, W; group g belongs to cell cells[g]) counted ``times[g]`` each."""
+    def add(self, x: torch.Tensor, cells: Sequence[int], times: Sequence[int]) -> None:
+        """Codes of ``x`` (B, len(cells) * C, H, W; channel group g belongs to cell cells[g]), counted ``times[g]`` times."""
         b = x.shape[0]
         codes = (x.reshape(b, len(cells), -1) > 0)
         grams = _grouped_gram(codes)
@@ -189,7 +189,7 @@ def batched_kernels(space: NB201Space, archs: Sequence[tuple[int, ...]], weights
             h = _cell(h, archs, [w.edges[position] for w in weights], codes, channels, stack)
             position += 1
     h = _batch_norm(h, stack.bn([w.last_bn for w in weights]))
-    codes.add(h, everyone, channels, [1] * k)
+    codes.add(h, everyone, [1] * k)
     return kernel_from_gram_batched(codes.gram, codes.units), codes.units
 
 
@@ -211,10 +211,10 @@ def log_abs_det_batched(matrices: torch.Tensor, units: Sequence[int]) -> torch.T
 
 def _residual_block(h, blocks, codes: _Codes, everyone, channels: int, stack: _Stack) -> torch.Tensor:
     k = len(everyone)
-    codes.add(h, everyone, channels, [1] * k)  # conv_a's ReLU
+    codes.add(h, everyone, [1] * k)  # conv_a's ReLU
     a = F.conv2d(F.relu(h), stack.conv([w[0] for w in blocks]), stride=2, padding=1, groups=k)
     a = _batch_norm(a, stack.bn([w[1] for w in blocks]))
-    codes.add(a, everyone, 2 * channels, [1] * k)  # conv_b's ReLU
+    codes.add(a, everyone, [1] * k)  # conv_b's ReLU
     b = F.conv2d(F.relu(a), stack.conv([w[2] for w in blocks]), padding=1, groups=k)
     b = _batch_norm(b, stack.bn([w[3] for w in blocks]))
     shortcut = F.conv2d(_pool2(h), stack.conv([w[4] for w in blocks]), groups=k)
@@ -247,12 +247,11 @@ def _cell(h: torch.Tensor, archs, edge_weights, codes: _Codes, channels: int, st
                     out = _batch_norm(out, stack.bn([edge_weights[c][e][1] for c in cells]))
                 total = _add_into(total, out, cells, k, channels)
         nodes.append(torch.zeros_like(h) if total is None else total)
-        # codes of this node's ReLUs are counted below, once the node is complete
     for src in range(NUM_NODES - 1):
         times = [sum(1 for e, (s, _d) in enumerate(EDGES) if s == src and OPS[ops[e]] in _CONV) for ops in archs]
         cells = [c for c in range(k) if times[c]]
         if cells:
-            codes.add(_subset(nodes[src], cells, k, channels), cells, channels, [times[c] for c in cells])
+            codes.add(_subset(nodes[src], cells, k, channels), cells, [times[c] for c in cells])
     return nodes[-1]
 
 

@@ -7,8 +7,9 @@ skeleton and one module per (cell position, edge, op), plugs a cell's modules in
 redraws every parameter by calling ``reset_parameters()`` in construction order after the same
 ``manual_seed``.  Those are the very calls the constructors make, so the weights are bit-identical
 to ``build_seeded`` (checked in the tests).  Its cells (:class:`PrunedCell`) skip work that cannot
-change the score, so the scores are bit-identical too while the forward pass does less.  Draws always happen on the CPU (CUDA draws differ);
-on another device the drawn tensors are copied into a twin of the pool that lives there.
+change the score, so the scores are bit-identical too while the forward pass does less.  Draws
+always happen on the CPU (CUDA draws differ, and scores would then depend on the device); on
+another device the drawn tensors are copied into a twin of the pool that lives there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -71,8 +73,9 @@ class PrunedCell(nn.Module):
 
     Skipped: ``none`` edges (they add exact zeros), the ``0 +`` that starts each node's sum, and the
     convolution and BatchNorm of edges into a node whose value no ReLU and no path to the output
-    reads.  The ReLU of such an edge still runs, so its codes count exactly as in the full network.  Node sums keep
-    the edge order, so every value that reaches a ReLU is bit-identical (zeros up to their sign).
+    reads.  The ReLU of such an edge still runs, so its codes count exactly as in the full network.
+    Node sums keep the edge order, so every value that reaches a ReLU is bit-identical (zeros up to
+    their sign, which neither a code nor any later value can see).
     """
 
     def __init__(self, layers: nn.ModuleList, ops: tuple[int, ...]):
