@@ -44,14 +44,15 @@ class ScoreSpec:
     source: DataSource
     batch_size: int
     seed: int
+    precision: str = "exact"
 
     @property
-    def scorer_key(self) -> tuple[str, str, str, int, int]:
-        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed)
+    def scorer_key(self) -> tuple[str, str, str, int, int, str]:
+        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
 
     @property
     def cache_key(self) -> CacheKey:
-        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, Scorer.score_name, Scorer.precision)
+        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, Scorer.score_name, self.precision)
 
     @property
     def num_classes(self) -> int:
@@ -63,7 +64,7 @@ ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
 
 
 def default_scorer_factory(spec: ScoreSpec, device: torch.device) -> ScorerLike:
-    return Scorer(spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device)
+    return Scorer(spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision)
 
 
 @dataclass(eq=False)
