@@ -46,6 +46,7 @@ def test_scores_match_the_library_and_follow_the_contract(client):
     answer = client.score([BEST, [0, 0, 0, 0, 0, 0]], data="noise", batch_size=8, seed=0)
     assert set(answer) >= {"results", "device", "data"}
     assert answer["device"] == "cpu"
+    assert answer["score_name"] == "naswot" and answer["precision"] == "exact"
     assert answer["data"]["spec"] == "noise" and answer["data"]["synthetic"] is True and answer["data"]["name"] == "noise"
     best, none = answer["results"]
     assert set(best) >= {"arch", "score", "singular", "params", "flops", "seconds", "cached"}
