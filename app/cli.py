@@ -1,8 +1,9 @@
-"""``naswot`` command line: score architectures from the shell."""
+"""``naswot`` command line: score architectures from the shell, or run the HTTP service."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,33 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_config(level: str) -> dict:
+    """uvicorn's logging set-up plus the service's own ``naswot.*`` loggers, printed the same way."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["naswot"] = {"handlers": ["default"], "level": "DEBUG" if level == "trace" else level.upper(), "propagate": False}
+    return config
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .main import create_app
+    from .settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+        host = args.host or settings.host
+        port = settings.port if args.port is None else args.port
+        app = create_app(settings)
+    except (SettingsError, ValueError) as exc:
+        print(f"naswot: error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=_log_config(settings.log_level), timeout_graceful_shutdown=10)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="naswot", description="Training-free architecture scoring (NASWOT).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=0)
     score.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     score.set_defaults(func=_score)
+
+    serve = commands.add_parser("serve", help="run the HTTP scoring service (settings from NASWOT_* variables)")
+    serve.add_argument("--host", default=None, help="address to bind [$NASWOT_HOST, else 127.0.0.1]")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on [$NASWOT_PORT, else 8000]")
+    serve.set_defaults(func=_serve)
     return parser
 
 

@@ -2,9 +2,12 @@
 
 For a minibatch of B inputs, every unit of every ``nn.ReLU`` module yields one bit per input,
 c = (pre-activation > 0).  K_H[i, j] = sum over units of [c_i == c_j] = N_A - Hamming(c_i, c_j).
-Per layer with S = 2C - 1 (entries +-1, shape B x n) this is (n + S S^T) / 2: one matrix product,
-exact in float32 while n < 2**24.  Products are accumulated in float64 on the network's device and
-the host synchronises once, after the log-determinant.
+Per layer with codes C (0/1, shape B x n) and G = C C^T this is n + 2 G - r_i - r_j, where r = diag(G)
+counts each input's active units; so K_H = N_A + 2 G - d_i - d_j with G and d = diag(G) summed over
+layers: one integer Gram product per layer.  The products are exact: int8 codes with int32 sums on
+the CPU, float32 codes (sums exact below 2**24 per chunk) elsewhere.  They are accumulated in float64
+on the network's device and the host synchronises once, after the log-determinant.  The forward
+pass runs in float32 with TF32 off on CUDA unless an opt-in mode of :mod:`scoring.precision` is named.
 
 Units are counted once per ``nn.ReLU`` module (the authors' code also hooks wrapper modules
 whose class name contains "ReLU", counting some units twice; rankings barely change).  ReLUs called
@@ -24,8 +27,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-#: largest per-layer unit count whose +-1 Gram products float32 represents exactly
+from .precision import forward_precision
+
+#: largest per-layer unit count whose 0/1 (or +-1) Gram products float32 represents exactly
 EXACT_FLOAT32_UNITS = 2**24
+#: largest unit count whose int8 Gram products fit int32 sums
+EXACT_INT32_UNITS = 2**31 - 1
+#: below this many units a layer's product is too small for the int8 kernel to pay off (and torch's
+#: CPU ``_int_mm`` returns garbage for a single column), so such layers use float32
+MIN_INT8_UNITS = 64
 
 
 @dataclass(frozen=True)
@@ -36,32 +46,65 @@ class Kernel:
     units: int
 
 
-def sign_gram(codes: torch.Tensor) -> torch.Tensor:
-    """S S^T for S = 2*(codes > 0) - 1, one row per input; exact (float32 chunks below 2**24 columns)."""
-    flat = codes.reshape(codes.shape[0], -1)
-    gram = None
-    for start in range(0, flat.shape[1], EXACT_FLOAT32_UNITS - 1):
-        s = (flat[:, start : start + EXACT_FLOAT32_UNITS - 1] > 0).to(torch.float32).mul_(2).sub_(1)
-        part = (s @ s.T).to(torch.float64)
-        gram = part if gram is None else gram + part
-    assert gram is not None
+def _flat_codes(x: torch.Tensor) -> torch.Tensor:
+    """Codes (x > 0) of each input as one row (B x n, bool)."""
+    return (x.reshape(x.shape[0], -1) > 0)
+
+
+def code_gram(x: torch.Tensor, use_int8: bool | None = None) -> torch.Tensor:
+    """G = C C^T (float64, B x B) for C = (x > 0) as 0/1 rows: how many units two inputs share switched on.
+
+    Exact: int8 products with int32 sums (the CPU default, much faster there than float32), or
+    float32 products in chunks below 2**24 columns.  ``use_int8=None`` picks int8 on the CPU.
+    """
+    codes = _flat_codes(x)
+    n = codes.shape[1]
+    if use_int8 is None:
+        use_int8 = codes.device.type == "cpu"
+    if use_int8 and n >= MIN_INT8_UNITS:
+        step, dtype = EXACT_INT32_UNITS, torch.int8
+    else:
+        step, dtype = EXACT_FLOAT32_UNITS - 1, torch.float32
+    gram = torch.zeros(codes.shape[0], codes.shape[0], dtype=torch.float64, device=codes.device)
+    for start in range(0, n, step):
+        part = codes[:, start : start + step]
+        if dtype == torch.int8:
+            c = part.view(torch.int8)
+            gram += torch._int_mm(c, c.T)
+        else:
+            c = part.to(torch.float32)
+            gram += c @ c.T
     return gram
 
 
-class _CodeAccumulator:
-    """Forward pre-hook state: sums S S^T over ReLU calls; reuses the product when several ReLUs see one tensor."""
+def kernel_from_gram(gram: torch.Tensor, units: int) -> torch.Tensor:
+    """K_H = N_A + 2 G - d_i - d_j (d = diag G) from the summed code Gram G and the unit count N_A."""
+    d = torch.diagonal(gram)
+    return (gram * 2 + units) - d[:, None] - d[None, :]
 
-    def __init__(self, batch: int, device: torch.device):
+
+def sign_gram(codes: torch.Tensor) -> torch.Tensor:
+    """S S^T for S = 2*(codes > 0) - 1 (float64): 4 G - 2 r_i - 2 r_j + n, from the exact code Gram G."""
+    g = code_gram(codes)
+    n = codes[0].numel()
+    return 2 * kernel_from_gram(g, n) - n
+
+
+class _CodeAccumulator:
+    """Forward pre-hook state: sums the code Gram G over ReLU calls; reuses it when several ReLUs see one tensor."""
+
+    def __init__(self, batch: int, device: torch.device, use_int8: bool | None = None):
         self.gram = torch.zeros(batch, batch, dtype=torch.float64, device=device)
         self.units = 0
         self.calls = 0
+        self.use_int8 = use_int8
         self._recent: list[tuple[torch.Tensor, int, torch.Tensor]] = []
 
     def __call__(self, _module: nn.Module, args: tuple) -> None:
         x = args[0]
         product = next((g for t, v, g in self._recent if t is x and v == x._version), None)
         if product is None:
-            product = sign_gram(x.detach())
+            product = code_gram(x.detach(), self.use_int8)
             # keep a strong reference so the identity test cannot match a recycled tensor
             self._recent = [(x, x._version, product), *self._recent[:3]]
         self.gram += product
@@ -70,7 +113,7 @@ class _CodeAccumulator:
 
     def kernel(self) -> Kernel:
         self._recent.clear()
-        return Kernel(matrix=(self.gram + self.units) / 2, units=self.units)
+        return Kernel(matrix=kernel_from_gram(self.gram, self.units), units=self.units)
 
 
 @contextmanager
@@ -85,15 +128,19 @@ def _hooked(net: nn.Module, acc: _CodeAccumulator) -> Iterator[None]:
             h.remove()
 
 
-def kernel(net: nn.Module, x: torch.Tensor) -> Kernel:
-    """K_H of ``net`` on minibatch ``x`` (one forward pass in train mode, no autograd)."""
+def kernel(net: nn.Module, x: torch.Tensor, precision: str = "exact") -> Kernel:
+    """K_H of ``net`` on minibatch ``x`` (one forward pass in train mode, no autograd).
+
+    ``precision`` is a mode of :mod:`scoring.precision`: ``exact`` (float32, TF32 off on CUDA) or an
+    opt-in faster one.
+    """
     if x.dim() < 2 or x.shape[0] < 1:
         raise ValueError(f"x must be a batch of inputs, got shape {tuple(x.shape)}")
     acc = _CodeAccumulator(x.shape[0], x.device)
     was_training = net.training
     net.train()
     try:
-        with _hooked(net, acc), torch.no_grad():
+        with _hooked(net, acc), torch.no_grad(), forward_precision(precision, x.device):
             net(x)
     finally:
         net.train(was_training)
@@ -112,10 +159,10 @@ def log_abs_det(k: Kernel) -> torch.Tensor:
     return torch.where(singular, torch.full_like(logabs, -math.inf), logabs)
 
 
-def score(net: nn.Module, x: torch.Tensor) -> float:
+def score(net: nn.Module, x: torch.Tensor, precision: str = "exact") -> float:
     """NASWOT score of ``net`` on minibatch ``x``: log|det K_H|, or ``-inf`` when K_H is singular.
 
     ``x`` is a float tensor on the network's device; the network is put in train mode for the
     pass (BatchNorm uses batch statistics, running statistics are updated) and its mode restored.
     """
-    return float(log_abs_det(kernel(net, x)).item())
+    return float(log_abs_det(kernel(net, x, precision)).item())

@@ -160,3 +160,15 @@ def test_wide_layers_are_split_into_exact_chunks(monkeypatch):
     monkeypatch.setattr(naswot, "EXACT_FLOAT32_UNITS", 7)
     chunked = naswot.kernel(_seeded(SmallCNN), x).matrix
     assert torch.equal(whole, chunked)
+
+
+def test_precision_modes_are_checked_and_bf16_keeps_codes_exact():
+    net = _seeded(SmallCNN)
+    x = torch.randn(10, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    with pytest.raises(ValueError, match="tf32"):
+        naswot.score(net, x, precision="tf32")  # CUDA only
+    with pytest.raises(ValueError, match="precision"):
+        naswot.kernel(net, x, precision="half")
+    k = naswot.kernel(_seeded(SmallCNN), x, precision="bf16")
+    assert torch.all(torch.diagonal(k.matrix) == k.units)  # integer counts whatever the forward precision
+    assert torch.equal(k.matrix, k.matrix.round())

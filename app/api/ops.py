@@ -1,0 +1,54 @@
+"""Operations: liveness, readiness, Prometheus metrics, and the (protected) OpenAPI document and docs page."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from ..metrics import CONTENT_TYPE_LATEST
+from ..schemas import Health, Readiness
+from ..service import Service
+from .deps import get_service
+
+#: open to everyone, also when an API key is set (orchestrators probe them)
+health = APIRouter(tags=["operations"])
+#: behind the API key when one is set
+protected = APIRouter(tags=["operations"])
+
+
+def _version() -> str:
+    try:
+        return version("naswot-service")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@health.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+def healthz() -> Health:
+    return Health(status="ok", version=_version())
+
+
+@health.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready; `reasons` says why"}},
+            summary="Readiness: devices initialised, default data loaded, database reachable")
+def readyz(service: Service = Depends(get_service)) -> JSONResponse:
+    state = service.readiness()
+    return JSONResponse(Readiness(**state).model_dump(), status_code=200 if state["ready"] else 503)
+
+
+@protected.get("/metrics", summary="Prometheus metrics", response_class=Response,
+               responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+def metrics(service: Service = Depends(get_service)) -> Response:
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@protected.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@protected.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="naswot API")

@@ -1,0 +1,159 @@
+"""``POST /v1/score``: architectures -> scores, through the cache, the in-flight table and a device worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from scoring import Scorer
+from searchspace import EncodingError, SearchSpace, get_space, list_spaces
+
+from ..dispatch import NoWorker, QueueFull, Scored
+from ..schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
+from ..service import Service
+from ..sources import SourceUnavailable, UnknownSource, describe, image_count
+from ..worker import ScoreSpec, WorkerStopped, is_out_of_memory
+from .deps import ERRORS, error, get_service, invalid, problem
+
+router = APIRouter(tags=["scoring"])
+
+
+@dataclass
+class Prepared:
+    spec: ScoreSpec
+    archs: list[str]
+    data: dict[str, Any]
+
+
+def check_space(name: str) -> SearchSpace:
+    """The named space, or a 422 on ``space`` listing the known ones."""
+    if name not in list_spaces():
+        raise invalid(error(("body", "space"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "value_error", name))
+    return get_space(name)
+
+
+def open_data(service: Service, name: str | None, batch_size: int) -> tuple[str, Any]:
+    """The data source a request names (422 on ``data`` when unknown or unavailable; on ``batch_size`` when too large)."""
+    settings = service.settings
+    try:
+        resolved, source = service.sources.open(name)
+    except (UnknownSource, SourceUnavailable) as exc:
+        raise invalid(error(("body", "data"), str(exc), "value_error", name)) from None
+    if batch_size > settings.max_batch_size:
+        raise invalid(error(("body", "batch_size"), f"at most {settings.max_batch_size} on this server (NASWOT_MAX_BATCH_SIZE)", "less_than_equal", batch_size))
+    available = image_count(source)
+    if available is not None and batch_size > available:
+        raise invalid(error(("body", "batch_size"), f"data source {resolved!r} holds only {available} images", "less_than_equal", batch_size))
+    return resolved, source
+
+
+def canonical_archs(space: SearchSpace, archs: list[Any]) -> list[str]:
+    """Canonical encodings; every bad item is reported (index, token, reason) in one 422."""
+    out: list[str] = []
+    problems = []
+    for i, arch in enumerate(archs):
+        try:
+            out.append(space.canonical(arch))
+        except EncodingError as exc:
+            problems.append(error(("body", "archs", i), str(exc), "encoding_error", arch))
+        except (TypeError, ValueError) as exc:  # a space that raises a plain error for a wrong JSON type
+            problems.append(error(("body", "archs", i), f"not a {space.name} architecture: {exc}", "encoding_error", arch))
+    if problems:
+        raise invalid(*problems)
+    return out
+
+
+def prepare(service: Service, body: ScoreRequest) -> Prepared:
+    space = check_space(body.space)
+    if len(body.archs) > service.settings.max_archs:
+        raise invalid(error(("body", "archs"), f"at most {service.settings.max_archs} architectures per request on this server (NASWOT_MAX_ARCHS), got {len(body.archs)}", "too_long"))
+    archs = canonical_archs(space, body.archs)
+    name, source = open_data(service, body.data, body.batch_size)
+    return Prepared(ScoreSpec(space, source, body.batch_size, body.seed), archs, describe(name, source))
+
+
+def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[Scored]], str]:
+    prepared = prepare(service, body)
+    try:
+        futures, device = service.dispatcher.submit(prepared.spec, prepared.archs)
+    except QueueFull as exc:
+        raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
+    except (NoWorker, WorkerStopped) as exc:
+        raise problem(503, ("server",), str(exc), "unavailable", headers={"Retry-After": "5"}) from None
+    return prepared, futures, device
+
+
+async def _wait(future: Future[Scored]) -> Scored:
+    """Await a worker's future without cancelling it when this request goes away (others may share it)."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[Scored] = loop.create_future()
+
+    def relay(done: Future[Scored]) -> None:
+        def settle() -> None:
+            if waiter.cancelled():
+                return
+            exc = done.exception()
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(done.result())
+
+        loop.call_soon_threadsafe(settle)
+
+    future.add_done_callback(relay)
+    return await waiter
+
+
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    summary="Score architectures",
+    responses={**ERRORS, 429: {"model": ErrorResponse, "description": "queue full; retry after Retry-After seconds"},
+               503: {"model": ErrorResponse, "description": "out of device memory for this request, or no device worker"}},
+)
+async def score(body: ScoreRequest, request: Request, service: Service = Depends(get_service)) -> ScoreResponse:
+    """Score each architecture (canonical encoding, score or `null` with `singular: true`, parameters, FLOPs, seconds, `cached`)."""
+    start = time.perf_counter()
+    prepared, futures, device = await run_in_threadpool(_submit, service, body)
+    outcomes = await asyncio.gather(*(_wait(f) for f in futures), return_exceptions=True)
+    failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
+    if failures:
+        raise _failure(failures, prepared)
+    results = [
+        ScoreResult(
+            arch=o.arch, score=None if o.singular else o.score, singular=o.singular, params=o.params, flops=o.flops,
+            seconds=round(o.seconds, 6), cached=o.cached, device=o.device,
+        )
+        for o in outcomes  # type: ignore[union-attr]
+    ]
+    cached = sum(r.cached for r in results)
+    return ScoreResponse(
+        results=results, device=device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
+        seed=prepared.spec.seed, score_name=Scorer.score_name, precision=prepared.spec.precision,
+        computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
+    )
+
+
+def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> Exception:
+    """The HTTP error for architectures whose scoring failed (out of memory -> 503 naming each)."""
+    oom = [(i, e) for i, e in failures if is_out_of_memory(e)]
+    if oom:
+        items = [
+            error(("body", "archs", i), f"out of device memory scoring {prepared.archs[i]} with batch_size {prepared.spec.batch_size}; "
+                  "nothing else was affected: retry later or with a smaller batch_size", "out_of_memory")
+            for i, _ in oom
+        ]
+        return HTTPException(503, detail=items, headers={"Retry-After": "5"})
+    stopped = [(i, e) for i, e in failures if isinstance(e, (WorkerStopped, NoWorker))]
+    if stopped:
+        return problem(503, ("server",), str(stopped[0][1]), "unavailable", headers={"Retry-After": "5"})
+    invalid_items = [(i, e) for i, e in failures if isinstance(e, ValueError)]
+    if len(invalid_items) == len(failures):
+        return invalid(*(error(("body", "archs", i), str(e), "value_error") for i, e in invalid_items))
+    return failures[0][1] if isinstance(failures[0][1], Exception) else RuntimeError(str(failures[0][1]))

@@ -1,0 +1,71 @@
+"""``create_app(settings)``: the FastAPI application of the scoring service.
+
+    uvicorn --factory app.main:create_app      # or: naswot serve --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from .api import ops, score, searches, spaces
+from .api.deps import error, require_key
+from .limits import BodyLimitMiddleware
+from .metrics import MetricsMiddleware
+from .service import Service
+from .settings import Settings
+from .worker import ScorerFactory, default_scorer_factory
+
+log = logging.getLogger("naswot.app")
+
+DESCRIPTION = """Training-free neural architecture scoring (NASWOT, Mellor et al. 2021) and search.
+
+A singular K_H has score minus infinity: JSON carries `"score": null, "singular": true`, and such
+architectures rank below every finite score. When the server has an API key, every route but
+`/healthz` and `/readyz` needs `Authorization: Bearer <key>`. Errors carry `detail`: a list of
+`{loc, msg, type}` naming the field (with the item index) and the reason.
+"""
+
+
+def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactory = default_scorer_factory) -> FastAPI:
+    """The app for ``settings`` (default: from ``NASWOT_*``); ``scorer_factory`` replaces :class:`scoring.Scorer` (tests)."""
+    settings = settings or Settings.from_env()
+    service = Service(settings, scorer_factory)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(service.stop)
+
+    app = FastAPI(
+        title="naswot",
+        summary="Training-free architecture scoring service",
+        description=DESCRIPTION,
+        version=ops._version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served by ops.protected, behind the API key when one is set
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    app.include_router(ops.health)
+    for router in (score.router, searches.router, spaces.router, ops.protected):
+        app.include_router(router, dependencies=[Depends(require_key)])
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        message = f"internal error ({type(exc).__name__}: {exc}); the server keeps serving"
+        return JSONResponse({"detail": [error(("server",), message, "internal_error")]}, status_code=500)
+
+    return app

@@ -1,0 +1,239 @@
+"""Request and response models: the single source of the HTTP API contract (and of its OpenAPI document).
+
+A singular K_H has no finite score: results carry ``"score": null, "singular": true`` (JSON has
+no -inf) and rank below every finite score.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+SEED = Field(0, ge=0, le=2**63 - 1, description="fixes the minibatch and every network's initial weights")
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- scoring -----------------------------------------------------------------------------------
+
+
+class ScoreRequest(_Request):
+    """Score architectures of one space on one minibatch."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"space": "nb201", "archs": [BEST_CELL, [0, 0, 0, 0, 0, 0]], "data": "noise", "batch_size": 128, "seed": 0}]},
+    )
+
+    space: str = Field("nb201", description="search space name (see GET /v1/spaces)")
+    archs: list[Any] = Field(
+        ..., min_length=1, description="architecture encodings, any the space accepts (its `encoding` says which); at most NASWOT_MAX_ARCHS"
+    )
+    data: str | None = Field(None, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
+    batch_size: int = Field(128, ge=2, description="minibatch size B (K_H is B x B); at most NASWOT_MAX_BATCH_SIZE")
+    seed: int = SEED
+
+
+class DataInfo(BaseModel):
+    """The data actually used: its name in the request, the spec it resolved to, whether it is synthetic, its content digest."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    spec: str
+    synthetic: bool
+    identity: str
+    num_classes: int
+    image_shape: list[int]
+
+
+class ScoreResult(BaseModel):
+    arch: str = Field(..., description="canonical encoding")
+    score: float | None = Field(..., description="log|det K_H|; null exactly when singular")
+    singular: bool = Field(..., description="K_H is singular (the score is minus infinity: ranks below every finite score)")
+    params: int
+    flops: int = Field(..., description="multiply-accumulates per image, as the benchmarks count them")
+    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally)")
+    cached: bool = Field(..., description="answered from the score cache, no device work for this request")
+    device: str = Field(..., description="device that computed the score")
+
+
+class ScoreResponse(BaseModel):
+    results: list[ScoreResult] = Field(..., description="one per requested architecture, in request order")
+    device: str = Field(..., description="device worker that took this request's new work")
+    data: DataInfo
+    space: str
+    batch_size: int
+    seed: int
+    score_name: str
+    precision: str
+    computed: int = Field(..., description="architectures scored for this request")
+    cached: int = Field(..., description="architectures answered from the cache")
+    seconds: float = Field(..., description="wall time of the whole request")
+
+
+# -- searches ----------------------------------------------------------------------------------
+
+
+class ConstraintsModel(_Request):
+    max_params: int | None = Field(None, ge=1, description="architectures with more parameters are never scored nor returned")
+    max_flops: int | None = Field(None, ge=1, description="architectures with more FLOPs per image are never scored nor returned")
+
+
+class SearchRequest(BaseModel):
+    """Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"space": "nb201", "strategy": "random", "budget": 100, "top_k": 10, "seed": 0, "data": "noise"}]},
+    )
+
+    space: str = Field("nb201", description="search space name")
+    strategy: str = Field("random", description="one of the server's strategies (GET /v1/strategies): random, evolution, area")
+    budget: int = Field(100, ge=1, description="distinct architectures to score; at most NASWOT_MAX_BUDGET (and the space's size)")
+    top_k: int = Field(10, ge=1, description="how many of the best to report; at most NASWOT_MAX_TOP_K")
+    seed: int = SEED
+    data: str | None = Field(None, description="data source name, as for /v1/score")
+    batch_size: int = Field(128, ge=2, description="minibatch size, as for /v1/score")
+    constraints: ConstraintsModel | None = None
+    exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
+    population_size: int | None = Field(None, ge=1, description="evolution, area: population size")
+    sample_size: int | None = Field(None, ge=1, description="evolution, area: tournament sample size")
+    init_size: int | None = Field(None, ge=1, description="area: random architectures scored to seed the population")
+
+    @field_validator("strategy", "space")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    def strategy_params(self) -> dict[str, Any]:
+        """Strategy parameters given in the request (declared ones and extra fields)."""
+        declared = {name: getattr(self, name) for name in ("population_size", "sample_size", "init_size")}
+        given = {k: v for k, v in declared.items() if v is not None}
+        given.update(self.model_extra or {})
+        return given
+
+
+class Evaluated(BaseModel):
+    step: int = Field(..., description="1-based place in the order of evaluation")
+    arch: str
+    score: float | None = Field(..., description="null exactly when singular")
+    singular: bool
+    params: int
+    flops: int
+
+
+class BatchProgress(BaseModel):
+    scored: int = Field(..., description="architectures of the batch already scored (and cached)")
+    size: int
+
+
+class Progress(BaseModel):
+    evaluated: int = Field(..., description="evaluations recorded (a strategy hands over a batch of candidates at a time)")
+    budget: int = Field(..., description="the requested budget, capped at the space's size")
+    batch: BatchProgress | None = Field(None, description="the batch being scored now, if any")
+
+
+class SearchStatus(BaseModel):
+    id: str
+    status: JobStatus
+    progress: Progress
+    elapsed: float = Field(..., description="seconds since the job first started (to its end when finished)")
+    best: Evaluated | None = Field(None, description="best so far (singular architectures rank last)")
+    top: list[Evaluated] = Field(default_factory=list, description="the top_k best so far, best first")
+    space: str
+    strategy: str
+    seed: int
+    top_k: int
+    data: dict[str, Any] | None = Field(None, description="the data source the job scores on (name, spec, identity)")
+    request: dict[str, Any] = Field(..., description="the request as accepted")
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    resumed: int = Field(0, description="times the job was resumed after a server restart")
+    cancel_requested: bool = False
+    error: str | None = None
+    outcome: dict[str, Any] | None = Field(None, description="when finished: stopped, exhausted, rejected (constraint) counts")
+    status_url: str
+    events_url: str
+
+
+class SearchList(BaseModel):
+    searches: list[SearchStatus]
+
+
+class EvaluationPage(BaseModel):
+    id: str
+    evaluations: list[Evaluated]
+    next_after: int | None = Field(None, description="pass as `after` to read the next page; null at the end")
+
+
+class StrategyInfo(BaseModel):
+    name: str
+    params: dict[str, Any] = Field(..., description="the strategy's own parameters and their defaults")
+
+
+class StrategyList(BaseModel):
+    strategies: list[StrategyInfo]
+
+
+# -- spaces ------------------------------------------------------------------------------------
+
+
+class SpaceInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    description: str
+    encoding: str
+    example: str
+    size: int | None
+
+
+class SpaceList(BaseModel):
+    spaces: list[SpaceInfo]
+
+
+class SampleRequest(_Request):
+    n: int = Field(10, ge=1, description="how many architectures; at most NASWOT_MAX_ARCHS")
+    seed: int | None = Field(0, ge=0, description="same seed, same list; null draws from fresh entropy")
+    unique: bool = Field(False, description="no architecture twice")
+
+
+class SampleResponse(BaseModel):
+    space: str
+    seed: int | None
+    archs: list[str]
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    devices: list[dict[str, Any]]
+    data: dict[str, Any] | None = Field(None, description="the default data source, once loaded")
+    data_error: str | None = None
+    database: bool
+    reasons: list[str] = Field(default_factory=list, description="why the server is not ready")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int] = Field(..., description="where: e.g. [\"body\", \"archs\", 3] or [\"path\", \"search_id\"]")
+    msg: str = Field(..., description="what is wrong")
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: list[ErrorItem]

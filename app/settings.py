@@ -1,0 +1,145 @@
+"""Service settings: ``NASWOT_*`` environment variables -> one validated, immutable object.
+
+Every default works on a laptop with no GPU and no data set: the default data source is
+``auto`` (CIFAR-10 when it is on disk, else Gaussian noise, reported as synthetic), the device
+is ``auto`` (every CUDA device, else the CPU) and the database is a SQLite file in the data
+directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scoring.data import default_data_dir
+
+PREFIX = "NASWOT_"
+
+#: data sources a request may name without any operator configuration (never a filesystem path)
+BUILTIN_SOURCES = ("auto", "cifar10", "cifar100", "noise")
+
+
+class SettingsError(ValueError):
+    """An environment variable that cannot be used; the message names the variable."""
+
+
+class Settings(BaseModel):
+    """What the service is configured with; ``Settings.from_env()`` reads it from ``NASWOT_*``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address `naswot serve` binds to unless --host is given")
+    port: int = Field(8000, ge=0, le=65535, description="port `naswot serve` listens on unless --port is given")
+    db: Path | None = Field(None, description="SQLite file for the score cache and jobs (default: DATA_DIR/naswot.sqlite)")
+    data: str = Field("auto", description="data source used when a request names none (a built-in name, a configured name, or any spec)")
+    data_dir: Path | None = Field(None, description="folder holding (or receiving) data sets (default ~/.cache/naswot)")
+    download: bool = Field(False, description="download CIFAR-10/100 from their public home when missing")
+    data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
+    devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
+    queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")
+    worker_batch: int = Field(16, ge=1, description="architectures a worker hands to one Scorer.score_many call")
+    scorer_cache: int = Field(8, ge=1, description="Scorers (each holding a minibatch on its device) kept per worker")
+    max_archs: int = Field(256, ge=1, description="architectures per score request")
+    max_batch_size: int = Field(1024, ge=2, description="largest minibatch a request may ask for")
+    max_budget: int = Field(20000, ge=1, description="largest search budget")
+    max_top_k: int = Field(1000, ge=1, description="largest top_k of a search")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body in bytes (413 beyond)")
+    max_running_jobs: int = Field(2, ge=1, description="searches running at once; later ones wait as queued")
+    max_queued_jobs: int = Field(100, ge=1, description="searches waiting to run before new ones get 429")
+    api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
+
+    @field_validator("data")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("data_sources")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, spec in value.items():
+            if not name or not spec or any(c in name for c in ":/\\ "):
+                raise ValueError(f"bad entry {name}={spec}: names are plain words, specs non-empty")
+            if name in BUILTIN_SOURCES:
+                raise ValueError(f"{name!r} is a built-in source name and cannot be redefined")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _fits(self) -> Settings:
+        if self.max_archs > self.queue_size:
+            raise ValueError(
+                f"{PREFIX}MAX_ARCHS ({self.max_archs}) must not exceed {PREFIX}QUEUE_SIZE ({self.queue_size}), "
+                "or large requests could never be queued"
+            )
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory actually used."""
+        return self.data_dir if self.data_dir is not None else default_data_dir()
+
+    @property
+    def db_path(self) -> str:
+        """The SQLite database actually used (``:memory:`` allowed)."""
+        if self.db is not None:
+            return str(self.db)
+        return str(self.data_path / "naswot.sqlite")
+
+    def request_sources(self) -> list[str]:
+        """The data source names a request may use."""
+        return [*BUILTIN_SOURCES, *self.data_sources]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``NASWOT_*`` variables (``environ`` defaults to ``os.environ``), then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(PREFIX + name.upper())
+            if raw is None or raw == "":
+                continue
+            values[name] = _parse_sources(raw) if name == "data_sources" else _parse_bool(raw) if name == "download" else raw
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors())
+            raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _parse_bool(raw: str) -> bool | str:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    return raw  # pydantic reports it
+
+
+def _parse_sources(raw: str) -> dict[str, str] | str:
+    """``name=spec,name=spec`` -> {name: spec}; specs may contain ``:`` but not ``,``."""
+    out: dict[str, str] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        name, sep, spec = part.partition("=")
+        if not sep:
+            raise SettingsError(f"invalid settings: {PREFIX}DATA_SOURCES: entry {part!r} is not name=spec")
+        out[name.strip()] = spec.strip()
+    return out

@@ -1,0 +1,305 @@
+"""One worker thread per device: it alone touches the device, taking architectures from a bounded queue.
+
+Interactive score requests go ahead of search jobs (lower priority number first, then first come,
+first served). A request either fits in the queue whole or is refused (the caller answers 429);
+a search job waits for room instead. Consecutive tasks for the same scorer are handed to one
+``score_many`` call, so a batched scorer can work on several networks at once.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from scoring import ArchScore, DataSource, Scorer, describe_device
+from searchspace import SearchSpace
+
+from .store import CacheKey
+
+log = logging.getLogger("naswot.worker")
+
+#: queue priorities: interactive requests before search jobs
+INTERACTIVE, BACKGROUND = 0, 1
+
+
+class ScorerLike(Protocol):
+    def score_many(self, archs: Iterable[str]) -> Iterator[ArchScore]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreSpec:
+    """What determines a score apart from the architecture (and the device that computes it)."""
+
+    space: SearchSpace
+    source: DataSource
+    batch_size: int
+    seed: int
+    precision: str = "exact"
+
+    @property
+    def scorer_key(self) -> tuple[str, str, str, int, int, str]:
+        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
+
+    @property
+    def cache_key(self) -> CacheKey:
+        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, Scorer.score_name, self.precision)
+
+    @property
+    def num_classes(self) -> int:
+        return max(self.source.num_classes, 1)
+
+
+#: (spec, device) -> a scorer for that spec on that device; the default is :class:`scoring.Scorer`
+ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
+
+
+def default_scorer_factory(spec: ScoreSpec, device: torch.device) -> ScorerLike:
+    return Scorer(spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision)
+
+
+@dataclass(eq=False)
+class Task:
+    """One architecture to score; ``done`` receives the :class:`ArchScore` or the exception."""
+
+    spec: ScoreSpec
+    arch: str
+    done: Callable[[Task, ArchScore | BaseException, str], None]
+
+
+@dataclass(order=True)
+class _Entry:
+    priority: int
+    seq: int
+    task: Task = field(compare=False)
+
+
+class WorkerStopped(RuntimeError):
+    """The worker shut down before the task ran."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA (or CPU allocator) out-of-memory, however torch reported it."""
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+class DeviceWorker:
+    """Owns ``device``: builds scorers and scores architectures on it, one batch at a time."""
+
+    def __init__(
+        self,
+        device: torch.device,
+        *,
+        capacity: int,
+        batch: int = 16,
+        scorer_cache: int = 8,
+        factory: ScorerFactory = default_scorer_factory,
+        on_scored: Callable[[str, float], None] | None = None,
+    ):
+        self.device = device
+        self.name = describe_device(device)
+        self.capacity = capacity
+        self.batch = batch
+        self.factory = factory
+        self.on_scored = on_scored
+        self._scorers: OrderedDict[tuple, ScorerLike] = OrderedDict()
+        self._scorer_cache = scorer_cache
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"naswot-worker-{device}", daemon=True)
+        self.busy = 0  # tasks in the batch being scored
+        self.ready = False
+        self.error: str | None = None
+        self.mean_seconds = 1.0  # running estimate of one architecture's scoring time
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Refuse new work, fail what is still queued, and wait for the architecture being scored."""
+        self._close("the service is shutting down")
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _close(self, reason: str) -> None:
+        with self._cond:
+            self._stopping = True
+            pending, self._heap = self._heap, []
+            self._cond.notify_all()
+        for entry in pending:
+            entry.task.done(entry.task, WorkerStopped(reason), self.name)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopping
+
+    # -- queue -------------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """Architectures waiting (not counting the batch being scored)."""
+        return len(self._heap)
+
+    @property
+    def load(self) -> int:
+        return len(self._heap) + self.busy
+
+    def offer(self, tasks: Sequence[Task], priority: int = INTERACTIVE) -> bool:
+        """Queue all of ``tasks`` or none of them; False when the queue lacks room."""
+        with self._cond:
+            if self._stopping:
+                raise WorkerStopped("the service is shutting down")
+            if len(self._heap) + len(tasks) > self.capacity:
+                return False
+            for task in tasks:
+                heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
+            self._cond.notify_all()
+            return True
+
+    def put(self, task: Task, priority: int = BACKGROUND, abort: Callable[[], bool] | None = None) -> None:
+        """Queue ``task``, waiting for room; raises :class:`WorkerStopped` on shutdown or when ``abort()`` says so."""
+        with self._cond:
+            while not self._stopping and len(self._heap) >= self.capacity:
+                if abort is not None and abort():
+                    raise WorkerStopped("aborted while waiting for queue room")
+                self._cond.wait(0.5)
+            if self._stopping:
+                raise WorkerStopped("the service is shutting down")
+            heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
+            self._cond.notify_all()
+
+    def retry_after(self, workers: int = 1) -> int:
+        """Seconds a refused client should wait: the queue's expected drain time, 1..60."""
+        estimate = (self.load * self.mean_seconds) / max(workers, 1)
+        return int(min(60, max(1, round(estimate))))
+
+    # -- the thread --------------------------------------------------------------------------
+
+    def _take(self) -> list[Task] | None:
+        """The next batch: the first task and the ones right behind it that share its scorer."""
+        with self._cond:
+            while not self._heap and not self._stopping:
+                self._cond.wait()
+            if self._stopping:
+                return None
+            first = heapq.heappop(self._heap).task
+            batch = [first]
+            while self._heap and len(batch) < self.batch and self._heap[0].task.spec.scorer_key == first.spec.scorer_key:
+                batch.append(heapq.heappop(self._heap).task)
+            self.busy = len(batch)
+            self._cond.notify_all()  # room for waiting producers
+            return batch
+
+    def _run(self) -> None:
+        try:
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
+                torch.zeros(1, device=self.device)  # create the context now, not on the first request
+            self.ready = True
+        except Exception as exc:  # the device is unusable: report it, refuse work
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("device %s unusable: %s", self.device, self.error)
+            self._close(f"device {self.name} is unusable: {self.error}")
+            return
+        while (batch := self._take()) is not None:
+            try:
+                self._execute(batch)
+            finally:
+                self.busy = 0
+
+    def _scorer(self, spec: ScoreSpec) -> ScorerLike:
+        key = spec.scorer_key
+        if key in self._scorers:
+            self._scorers.move_to_end(key)
+            return self._scorers[key]
+        scorer = self.factory(spec, self.device)
+        self._scorers[key] = scorer
+        while len(self._scorers) > self._scorer_cache:
+            self._scorers.popitem(last=False)
+        return scorer
+
+    def _execute(self, batch: list[Task]) -> None:
+        """Score a batch; an error fails only the architecture it happened on (then the rest go one by one)."""
+        try:
+            scorer = self._scorer(batch[0].spec)
+        except Exception as exc:
+            self._recover(exc)
+            for task in batch:
+                task.done(task, exc, self.name)
+            return
+        remaining = list(batch)
+        try:
+            for task, result in zip(list(remaining), self._timed(scorer, [t.arch for t in remaining])):
+                remaining.pop(0)
+                task.done(task, result, self.name)
+                if self._stopping:  # shutting down: give the rest back instead of finishing the batch
+                    for rest in remaining:
+                        rest.done(rest, WorkerStopped("the service is shutting down"), self.name)
+                    return
+        except Exception as exc:
+            self._recover(exc)
+            failed = remaining.pop(0)
+            failed.done(failed, exc, self.name)
+            for task in remaining:
+                try:
+                    result = next(self._timed(scorer, [task.arch]))
+                except Exception as single:
+                    self._recover(single)
+                    task.done(task, single, self.name)
+                else:
+                    task.done(task, result, self.name)
+
+    def _timed(self, scorer: ScorerLike, archs: list[str]) -> Iterator[ArchScore]:
+        start = time.perf_counter()
+        for result in scorer.score_many(archs):
+            elapsed = time.perf_counter() - start
+            self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * elapsed
+            if self.on_scored is not None:
+                self.on_scored(self.name, elapsed)
+            yield result
+            start = time.perf_counter()
+
+    def _recover(self, exc: BaseException) -> None:
+        """After a failure: release cached device memory so the next request has it."""
+        log.warning("scoring on %s failed: %s: %s", self.name, type(exc).__name__, exc)
+        if is_out_of_memory(exc):
+            self._scorers.clear()  # their minibatches hold device memory
+            gc.collect()
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+def resolve_devices(text: str) -> list[torch.device]:
+    """``auto`` -> every CUDA device (else the CPU); otherwise a comma-separated list of devices."""
+    from scoring import resolve_device
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names == ["auto"]:
+        if torch.cuda.is_available():
+            return [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
+        return [torch.device("cpu")]
+    devices = [resolve_device(n) for n in names]
+    if not devices:
+        raise ValueError("no device named")
+    if len(set(map(str, devices))) != len(devices):
+        raise ValueError(f"device listed twice in {text!r}")
+    return devices
+
+
+def describe_devices(workers: Iterable[DeviceWorker]) -> list[dict[str, Any]]:
+    return [{"device": w.name, "ready": w.ready, "error": w.error, "queue_depth": w.depth, "busy": w.busy} for w in workers]

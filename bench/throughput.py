@@ -1,0 +1,245 @@
+"""Throughput of the project's scorer against the NASWOT authors' procedure, in one interleaved run.
+
+    python bench/throughput.py --n 48 --seed 0 --device auto \
+        --data cifar10:../shared/data/cifar10-sample.npz [--precision exact] [--threads N]
+    python bench/throughput.py --profile --n 12      # where the time goes, stage by stage
+    python bench/throughput.py --cells-per-pass 16   # the opt-in stacked-cells mode
+
+Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
+(a) ``Scorer.score_many`` (what the CLI, the service and ``bench/score_table.py`` call) and
+(b) the authors' procedure re-created in ``bench/authors_baseline.py`` (seeded build, ``.to(device)``,
+forward + backward, a second forward whose hooks copy every B x B product to the host).  Cells go
+in blocks, alternating which side runs first, so machine noise hits both.  Construction is timed
+on both sides.  The run checks that both give the same ranking (Kendall tau 1 up to ties) and
+scores within 1e-6 relative (exact mode), or prints the rank agreement and largest score difference
+of an opt-in mode (``--precision``, ``--cells-per-pass``).
+The last line is ``device=NAME cells_per_s=X baseline_cells_per_s=Y speedup=R``.
+
+``--profile`` times each stage separately per cell instead (with a device synchronisation after
+each stage): construction, moving to the device, the bare forward pass, the code products the
+hooks add, log-determinant and synchronisation; and the baseline's stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from authors_baseline import authors_score  # noqa: E402
+
+from scoring import Scorer, describe_device, naswot, open_source, resolve_device  # noqa: E402
+from scoring.evaluate import build_seeded  # noqa: E402
+from searchspace import get_space  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = "cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz")
+REL_TOL = 1e-6
+
+
+def open_data(spec: str):
+    """The data source, or Gaussian noise (with a note) when the default sample file is absent."""
+    try:
+        return open_source(spec)
+    except (FileNotFoundError, OSError) as exc:
+        print(f"note: {spec} unavailable ({exc}); using synthetic noise inputs instead", file=sys.stderr)
+        return open_source("noise")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def baseline_scores(space, archs: list[str], x: torch.Tensor, num_classes: int, seed: int, device: torch.device) -> list[float]:
+    """The authors' procedure on each cell: seeded build on the CPU, move, three passes."""
+    return [authors_score(build_seeded(space, a, num_classes, seed).to(device), x) for a in archs]
+
+
+def ranked(scores: list[float]) -> list[float]:
+    floor = min((s for s in scores if math.isfinite(s)), default=0.0) - 1.0
+    return [s if math.isfinite(s) else floor for s in scores]
+
+
+def compare(ours: list[float], theirs: list[float], exact: bool) -> bool:
+    """Print rank agreement and the largest relative difference; True when they agree as required."""
+    tau = float(stats.kendalltau(ranked(ours), ranked(theirs)).statistic) if len(ours) > 1 else 1.0
+    same_singular = all((a == -math.inf) == (b == -math.inf) for a, b in zip(ours, theirs))
+    finite = [(a, b) for a, b in zip(ours, theirs) if math.isfinite(a) and math.isfinite(b)]
+    worst = max((abs(a - b) / max(abs(b), 1e-300) for a, b in finite), default=0.0)
+    singular = sum(1 for s in theirs if s == -math.inf)
+    print(f"kendall_tau={tau:.6f} max_rel_diff={worst:.3e} singular={singular} same_singular={same_singular}")
+    if not exact:
+        return True
+    ok = same_singular and worst <= REL_TOL and tau >= 1.0 - 1e-12
+    print("agreement: " + ("OK (same ranking, scores within 1e-6 relative)" if ok else "FAILED"))
+    return ok
+
+
+def run(args, space, source, device, archs) -> None:
+    scorer = Scorer(
+        space, source, batch_size=args.batch_size, seed=args.seed, device=device, precision=args.precision, cells_per_pass=args.cells_per_pass
+    )
+    x = scorer.x
+    ours: list[float] = []
+    theirs: list[float] = []
+    t_ours = t_theirs = 0.0
+    # warm-up on a cell outside the sample (first-call allocations, kernel selection)
+    warm = space.sample(1, seed=args.seed + 1)[0]
+    scorer.score_one(warm)
+    baseline_scores(space, [warm], x, scorer.num_classes, args.seed, device)
+    size = max(args.block, args.cells_per_pass)  # a stacked pass never spans two blocks
+    for b, start in enumerate(range(0, len(archs), size)):
+        block = archs[start : start + size]
+        order = ("ours", "theirs") if b % 2 == 0 else ("theirs", "ours")
+        for side in order:
+            sync(device)
+            t0 = time.perf_counter()
+            if side == "ours":
+                got = [r.score for r in scorer.score_many(block)]
+            else:
+                got = baseline_scores(space, block, x, scorer.num_classes, args.seed, device)
+            sync(device)
+            dt = time.perf_counter() - t0
+            if side == "ours":
+                ours += got
+                t_ours += dt
+            else:
+                theirs += got
+                t_theirs += dt
+        done = len(ours)
+        print(f"  {done}/{len(archs)}  ours {done / t_ours:.3f} cells/s  authors {done / t_theirs:.3f} cells/s", file=sys.stderr, flush=True)
+    rate, base_rate = len(archs) / t_ours, len(archs) / t_theirs
+    data = source.describe()
+    print(f"space=nb201 cells={len(archs)} seed={args.seed} batch={args.batch_size} precision={scorer.precision} threads={torch.get_num_threads()}")
+    print(f"data={data['spec']} synthetic={data['synthetic']}")
+    print(f"ours: {t_ours:.2f} s ({rate:.3f} cells/s)   authors' procedure: {t_theirs:.2f} s ({base_rate:.3f} cells/s)   ratio {rate / base_rate:.2f}")
+    ok = compare(ours, theirs, exact=scorer.precision == "exact")
+    print(f"device={describe_device(device).replace(' ', '_')} cells_per_s={rate:.3f} baseline_cells_per_s={base_rate:.3f} speedup={rate / base_rate:.2f}")
+    if not ok:
+        sys.exit(1)
+
+
+class Laps:
+    """Accumulates wall time per named stage, synchronising the device at each lap."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.totals: dict[str, float] = defaultdict(float)
+        self.t = 0.0
+
+    def start(self) -> None:
+        sync(self.device)
+        self.t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        sync(self.device)
+        now = time.perf_counter()
+        self.totals[stage] += now - self.t
+        self.t = now
+
+
+def profile_ours(scorer: Scorer, arch: str, laps: Laps) -> None:
+    """One cell through the project's path, stage by stage (the bare forward pass is run once extra)."""
+    networks = getattr(scorer, "networks", None)
+    laps.start()
+    if networks is None:  # a scorer without reusable networks builds each one
+        net = build_seeded(scorer.space, arch, scorer.num_classes, scorer.seed)
+        laps.lap("construction")
+        net = net.to(scorer.device)
+        laps.lap("move to device")
+        _profile_passes(scorer, net, laps)
+        return
+    with networks.network(arch) as net:
+        laps.lap("construction + move (reused modules, redrawn weights)")
+        _profile_passes(scorer, net, laps)
+
+
+def _profile_passes(scorer: Scorer, net: torch.nn.Module, laps: Laps) -> None:
+    with torch.no_grad():
+        net.train()
+        net(scorer.x)
+    laps.lap("bare forward pass")
+    precision = getattr(scorer, "precision", "exact")
+    k = naswot.kernel(net, scorer.x, precision) if precision != "exact" else naswot.kernel(net, scorer.x)
+    laps.lap("forward pass with code products")
+    naswot.log_abs_det(k).item()
+    laps.lap("slogdet + sync")
+
+
+def profile_theirs(space, arch: str, x: torch.Tensor, num_classes: int, seed: int, device: torch.device, laps: Laps) -> None:
+    laps.start()
+    net = build_seeded(space, arch, num_classes, seed)
+    laps.lap("construction")
+    net = net.to(device)
+    laps.lap("move to device")
+    authors_score(net, x, lap=laps.lap)
+
+
+def show(title: str, totals: dict[str, float], cells: int, rename: Callable[[str], str] = str) -> float:
+    total = sum(totals.values())
+    print(f"{title}: {1e3 * total / cells:.1f} ms per cell")
+    for stage, t in totals.items():
+        print(f"  {rename(stage):<55}{1e3 * t / cells:>9.1f} ms {100 * t / total:>6.1f} %")
+    return total
+
+
+def profile(args, space, source, device, archs) -> None:
+    kwargs = {"precision": args.precision} if args.precision != "exact" else {}
+    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device, **kwargs)
+    ours, theirs = Laps(device), Laps(device)
+    warm = space.sample(1, seed=args.seed + 1)[0]
+    profile_ours(scorer, warm, Laps(device))
+    profile_theirs(space, warm, scorer.x, scorer.num_classes, args.seed, device, Laps(device))
+    for i, arch in enumerate(archs):
+        if i % 2 == 0:
+            profile_ours(scorer, arch, ours)
+            profile_theirs(space, arch, scorer.x, scorer.num_classes, args.seed, device, theirs)
+        else:
+            profile_theirs(space, arch, scorer.x, scorer.num_classes, args.seed, device, theirs)
+            profile_ours(scorer, arch, ours)
+    print(f"device={describe_device(device)} batch={args.batch_size} cells={len(archs)} threads={torch.get_num_threads()} precision={args.precision}")
+    t = ours.totals
+    fwd = t.get("bare forward pass", 0.0)
+    hooked = t.pop("forward pass with code products", 0.0)
+    t["code products (hooked pass - bare pass)"] = max(hooked - fwd, 0.0)
+    total_ours = show("project scorer (the bare forward pass counted once)", dict(t), len(archs))
+    total_theirs = show("authors' procedure", theirs.totals, len(archs))
+    print(f"ratio of per-cell times (profiled, with per-stage syncs): {total_theirs / total_ours:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=48, help="number of distinct NB-201 cells")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the cells, the minibatch and the weights")
+    parser.add_argument("--data", default=DEFAULT_DATA)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="exact", help="exact (default), tf32 (CUDA) or bf16")
+    parser.add_argument("--cells-per-pass", type=int, default=1, help="stack this many cells per pass (opt-in, not exact)")
+    parser.add_argument("--block", type=int, default=4, help="cells per interleaved block")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--profile", action="store_true", help="per-stage time breakdown instead of the throughput run")
+    args = parser.parse_args()
+    if args.profile and args.cells_per_pass != 1:
+        parser.error("--profile breaks down the one-cell path; leave --cells-per-pass at 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    space = get_space("nb201")
+    source = open_data(args.data)
+    device = resolve_device(args.device)
+    archs = space.sample(args.n, seed=args.seed, unique=True)
+    (profile if args.profile else run)(args, space, source, device, archs)
+
+
+if __name__ == "__main__":
+    main()
