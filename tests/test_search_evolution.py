@@ -11,7 +11,7 @@ import pytest
 from torch import nn
 
 from search import Constraints, check_params, run_search, strategy_params
-from searchspace import ModelCost, SearchSpace, get_space
+from searchspace import ModelCost, SearchSpace, get_space, list_spaces
 
 NB201 = get_space("nb201")
 
@@ -206,6 +206,16 @@ def test_evolution_finds_the_optimum_of_a_smooth_landscape_far_more_often_than_r
         for s in ("random", "evolution")
     }
     assert hits["evolution"] >= 12 and hits["random"] <= 3, hits  # about 83% and 2% over 100 seeds
+
+
+@pytest.mark.parametrize("name", list_spaces())
+@pytest.mark.parametrize("strategy", ["evolution", "area"])
+def test_every_registered_space_can_be_searched(name, strategy):
+    space = get_space(name)
+    spy = Spy()
+    result = run_search(strategy, space, spy, budget=30, seed=0, cost=lambda arch: ModelCost(0, 0))
+    assert result.evaluated == 30 == len(set(spy.calls)) and not result.exhausted
+    assert all(space.canonical(e.arch) == e.arch for e in result.history)
 
 
 def test_parameters_are_checked_with_their_names():
