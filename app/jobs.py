@@ -256,7 +256,10 @@ class JobManager:
             log.warning("search %s failed: %s", job_id, message)
             self._finish(job_id, "failed", error=message)
             return
-        outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "evaluated": result.evaluated, "budget": result.budget}
+        outcome = {
+            "stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
+            "evaluated": result.evaluated, "budget": result.budget,
+        }
         if control.cancelled.is_set():
             self._finish(job_id, "cancelled", outcome=outcome)
         elif result.stopped and self._shutdown.is_set():

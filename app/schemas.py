@@ -176,6 +176,7 @@ class EvaluationPage(BaseModel):
 
 class StrategyInfo(BaseModel):
     name: str
+    summary: str = Field(..., description="what the strategy does, in one line")
     params: dict[str, Any] = Field(..., description="the strategy's own parameters and their defaults")
 
 

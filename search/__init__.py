@@ -5,6 +5,7 @@
     result.best.arch, result.best.score
 """
 
+from .params import ParameterError
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
 from .runner import STRATEGIES, Strategy, check_params, describe_strategies, list_strategies, run_search, strategy_params
 
@@ -12,6 +13,7 @@ __all__ = [
     "STRATEGIES",
     "Constraints",
     "Evaluation",
+    "ParameterError",
     "Scorer",
     "SearchContext",
     "SearchResult",

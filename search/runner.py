@@ -13,7 +13,7 @@ from searchspace import ModelCost, SearchSpace
 from .area import area, check_area
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
 from .evolution import check_evolution, evolution
-from .params import require_int
+from .params import ParameterError, require_int
 from .random_search import check_random, random_search
 
 
@@ -59,14 +59,18 @@ def describe_strategies() -> list[dict[str, Any]]:
 def check_params(strategy: str, budget: int, **params: Any) -> dict[str, Any]:
     """Validate a search request without running it; the full parameter set with defaults filled in.
 
-    Raises ValueError naming the strategy, budget or parameter at fault.
+    Raises :class:`ParameterError` (a ValueError) naming the budget or parameter at fault, or
+    ValueError for an unknown strategy.
     """
     spec = _strategy(strategy)
     require_int("budget", budget, minimum=1)
     known = spec.params()
     unknown = set(params) - set(known)
     if unknown:
-        raise ValueError(f"unknown parameter(s) for strategy {strategy!r}: {', '.join(sorted(unknown))}; expected {', '.join(known) or 'none'}")
+        raise ParameterError(
+            sorted(unknown)[0],
+            f"unknown parameter(s) for strategy {strategy!r}: {', '.join(sorted(unknown))}; expected {', '.join(known) or 'none'}",
+        )
     full = {**known, **params}
     spec.check(budget, **full)
     return full

@@ -192,6 +192,9 @@ def test_too_many_waiting_searches_get_429(tmp_path):
         ({"constraints": {"max_parms": 5}}, ["body", "constraints", "max_parms"], "Extra inputs"),
         ({"exclude_singular": "perhaps"}, ["body", "exclude_singular"], "boolean"),
         ({"sample_size": 0}, ["body", "sample_size"], "greater than or equal to 1"),
+        ({"strategy": "evolution", "population_size": 5, "sample_size": 6}, ["body", "sample_size"], "<= population_size (5)"),
+        ({"strategy": "evolution", "budget": 20, "population_size": 30}, ["body", "population_size"], "<= the budget (20)"),
+        ({"strategy": "area", "population_size": 10, "init_size": 4}, ["body", "init_size"], ">= population_size (10)"),
     ],
 )
 def test_every_invalid_search_field_gets_a_422_naming_it(tmp_path, body, loc, words):
@@ -252,14 +255,15 @@ def test_a_search_that_cannot_resume_is_marked_interrupted_with_its_partial_resu
 
 def test_strategies_are_listed_with_their_parameters(tmp_path):
     with serve(tmp_path, FakeScorers()) as http:
-        listed = {s["name"]: s["params"] for s in Client(http=http).strategies()}
-    assert set(listed) == set(list_strategies()) and "random" in listed
+        strategies = Client(http=http).strategies()
+    listed = {s["name"]: s["params"] for s in strategies}
+    assert set(listed) == set(list_strategies()) == {"random", "evolution", "area"}
+    assert {"population_size", "sample_size"} <= set(listed["evolution"]) and "init_size" in listed["area"]
+    assert all(s["summary"] for s in strategies)
 
 
 @pytest.mark.parametrize(("strategy", "params"), [("evolution", {"population_size": 8, "sample_size": 3}), ("area", {"population_size": 8, "sample_size": 3, "init_size": 16})])
-def test_other_strategies_run_over_http_when_present(tmp_path, strategy, params):
-    if strategy not in list_strategies():
-        pytest.skip(f"strategy {strategy!r} is not in this build")
+def test_evolution_and_area_run_over_http(tmp_path, strategy, params):
     with serve(tmp_path, FakeScorers()) as http:
         client = Client(http=http)
         job = client.start_search(**BODY, strategy=strategy, budget=30, seed=2, top_k=3, **params)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from search import list_strategies, strategy_params
+from search import ParameterError, check_params, describe_strategies, list_strategies, strategy_params
 from searchspace import get_space, list_spaces
 
 from ..jobs import JobConflict, TooManyJobs
@@ -37,24 +37,20 @@ POLL_SECONDS = 0.1
 
 
 def _check_params(body: SearchRequest) -> dict[str, Any]:
-    """The strategy's parameters from the request; a 422 naming any field the strategy does not take."""
+    """The strategy's parameters from the request; a 422 naming every field the strategy does not take or any bad value."""
     accepted = strategy_params(body.strategy)
-    problems = []
     given = body.strategy_params()
-    for name, value in given.items():
-        if name not in accepted:
-            known = ", ".join(accepted) or "none"
-            problems.append(error(("body", name), f"not a parameter of strategy {body.strategy!r} (its parameters: {known})", "extra_forbidden", value))
-            continue
-        default = accepted[name]
-        if isinstance(default, bool) and not isinstance(value, bool):
-            problems.append(error(("body", name), "must be a boolean", "bool_type", value))
-        elif isinstance(default, int) and not isinstance(default, bool) and (isinstance(value, bool) or not isinstance(value, int)):
-            problems.append(error(("body", name), "must be an integer", "int_type", value))
-        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            problems.append(error(("body", name), "must be a number", "float_type", value))
+    problems = [
+        error(("body", name), f"not a parameter of strategy {body.strategy!r} (its parameters: {', '.join(accepted) or 'none'})", "extra_forbidden", value)
+        for name, value in given.items()
+        if name not in accepted
+    ]
     if problems:
         raise invalid(*problems)
+    try:
+        check_params(body.strategy, body.budget, **given)
+    except ParameterError as exc:
+        raise invalid(error(("body", exc.field), str(exc), "value_error", given.get(exc.field, body.budget))) from exc
     return given
 
 
@@ -110,7 +106,7 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
 
 @router.get("/v1/strategies", response_model=StrategyList, summary="Search strategies and their parameters")
 def strategies() -> StrategyList:
-    return StrategyList(strategies=[StrategyInfo(name=n, params=strategy_params(n)) for n in list_strategies()])
+    return StrategyList(strategies=[StrategyInfo(**info) for info in describe_strategies()])
 
 
 @router.post(
