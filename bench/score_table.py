@@ -3,10 +3,12 @@
     python bench/score_table.py --out /tmp/nb201-scores.csv --n 3000 --seed 0 \
         --data cifar10:../shared/data/cifar10-sample.npz
 
-Rows are appended and flushed one by one; running the same command again skips the cells
-already in the file.  ``OUT.meta.json`` records the settings, and a resumed run with different
-settings is refused.  ``index`` is the cell's place in the space's enumeration order; singular
-cells have an empty ``score``.
+Rows are appended and flushed one by one; running again skips the cells already in the file, so
+an interrupted run resumes, and a subset table grows into a larger one (drop ``--n``).
+``OUT.meta.json`` records the settings that determine a score (space, data identity, batch size,
+seed, precision); a run whose settings differ is refused.  ``index`` is the cell's place in the
+space's enumeration order (empty for spaces that cannot be enumerated); singular cells have an
+empty ``score``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from scoring import Scorer, describe_device, open_source, resolve_device
-from searchspace import get_space
+from searchspace import SearchSpace, get_space
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +33,14 @@ def read_table(path: Path) -> dict[str, float]:
     """arch -> score (``-inf`` for singular) of a table written by this script."""
     with path.open(newline="") as f:
         return {row["arch"]: (float(row["score"]) if row["score"] else -math.inf) for row in csv.DictReader(f)}
+
+
+def _enumeration_index(space: SearchSpace) -> dict[str, int] | None:
+    """arch -> place in the space's enumeration order, or None for spaces that cannot be enumerated."""
+    try:
+        return {arch: i for i, arch in enumerate(space.enumerate())}
+    except NotImplementedError:
+        return None
 
 
 def main() -> None:
@@ -40,16 +52,25 @@ def main() -> None:
     parser.add_argument("--data", default="cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz"))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="exact", help="exact (default), or an opt-in faster mode: bf16, tf32 (CUDA)")
+    parser.add_argument("--cells-per-pass", type=int, default=1, help="NB201 only, opt-in: stack this many cells per forward pass")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     space = get_space(args.space)
-    index = {arch: i for i, arch in enumerate(space.enumerate())}
+    index = _enumeration_index(space)
+    if args.n is None and index is None:
+        sys.exit(f"space {space.name!r} cannot be enumerated: give --n")
     archs = list(index) if args.n is None else space.sample(args.n, seed=args.seed, unique=True)
     device = resolve_device(args.device)
     source = open_source(args.data)
-    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device)
+    scorer = Scorer(
+        space, source, batch_size=args.batch_size, seed=args.seed, device=device,
+        precision=args.precision, cells_per_pass=args.cells_per_pass,
+    )
     settings = {k: v for k, v in scorer.describe().items() if k != "device"}
-    settings["cells"] = "all" if args.n is None else {"n": args.n, "seed": args.seed}
 
     meta = args.out.with_name(args.out.name + ".meta.json")
     done: dict[str, float] = {}
@@ -69,7 +90,7 @@ def main() -> None:
     with args.out.open("a", newline="") as f:
         writer = csv.writer(f)
         for i, r in enumerate(scorer.score_many(todo), 1):
-            writer.writerow([index[r.arch], r.arch, "" if r.singular else repr(r.score)])
+            writer.writerow(["" if index is None else index[r.arch], r.arch, "" if r.singular else repr(r.score)])
             f.flush()
             if i % 100 == 0:
                 rate = i / (time.perf_counter() - start)
