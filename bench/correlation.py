@@ -4,6 +4,8 @@
 
 Prints a table per target (CIFAR-10, CIFAR-100, ImageNet16-120) and, last,
 ``kendall=K spearman=S n=N`` for CIFAR-10.  Singular cells (score -inf) rank below all others.
+With ``--table`` it scores nothing and correlates every cell of a table written by
+``bench/score_table.py`` instead (e.g. the whole space).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from score_table import read_table
 from scoring import Scorer, describe_device, open_source, resolve_device
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
@@ -42,9 +45,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
+    parser.add_argument("--table", type=Path, help="correlate the cells of this score table instead of scoring")
     args = parser.parse_args()
 
     truth = load_accuracy(args.accuracy)
+    if args.table is not None:
+        table = read_table(args.table)
+        report(list(table), list(table.values()), truth, f"table={args.table}")
+        return
     space = get_space("nb201")
     device = resolve_device(args.device)
     source = open_source(args.data)
@@ -60,10 +68,15 @@ def main() -> None:
     elapsed = time.perf_counter() - start
 
     data = source.describe()
-    singular = sum(1 for s in scores if s == -math.inf)
     print(f"space=nb201 cells={len(archs)} seed={args.seed} batch={args.batch_size} device={describe_device(device)}")
     print(f"data={data['spec']} synthetic={data['synthetic']} identity={data['identity'][:23]}")
-    print(f"singular={singular} ({100 * singular / len(archs):.1f}%)  seconds={elapsed:.1f}  seconds_per_cell={elapsed / len(archs):.3f}")
+    report(archs, scores, truth, f"seconds={elapsed:.1f}  seconds_per_cell={elapsed / len(archs):.3f}")
+
+
+def report(archs: list[str], scores: list[float], truth: dict[str, dict[str, float]], note: str) -> None:
+    """The per-target table and the final ``kendall=K spearman=S n=N`` line (CIFAR-10)."""
+    singular = sum(1 for s in scores if s == -math.inf)
+    print(f"cells={len(archs)} singular={singular} ({100 * singular / len(archs):.1f}%)  {note}")
     print(f"{'target':<22}{'kendall':>9}{'spearman':>10}{'paper kendall (1000 cells)':>28}")
     results = {}
     for target in TARGETS:
