@@ -21,20 +21,10 @@ from .worker import BACKGROUND, INTERACTIVE, DeviceWorker, ScoreSpec, Task, Work
 
 
 @dataclass(frozen=True)
-class Scored:
-    """One architecture's answer; ``score`` is ``-inf`` when singular, ``cached`` when no device work was done for it."""
+class Scored(CachedScore):
+    """One architecture's answer; ``cached`` when no device work was done for it."""
 
-    arch: str
-    score: float
-    params: int
-    flops: int
-    seconds: float
-    device: str
     cached: bool
-
-    @property
-    def singular(self) -> bool:
-        return self.score == float("-inf")
 
 
 class QueueFull(RuntimeError):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scoring import ArchScore
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -62,19 +64,10 @@ class CacheKey:
 
 
 @dataclass(frozen=True)
-class CachedScore:
-    """A stored score; ``score`` is ``-inf`` when singular."""
+class CachedScore(ArchScore):
+    """A stored score (``-inf`` when singular) and the device that computed it."""
 
-    arch: str
-    score: float
-    params: int
-    flops: int
-    seconds: float
     device: str
-
-    @property
-    def singular(self) -> bool:
-        return self.score == -math.inf
 
 
 def _encode_score(score: float) -> tuple[float | None, int]:

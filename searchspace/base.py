@@ -76,7 +76,7 @@ class SearchSpace(ABC):
 
     def cost(self, arch: Any, num_classes: int = 10, input_size: int | tuple[int, int] | None = None) -> ModelCost:
         """Parameter count and FLOPs per image of ``arch`` (see :mod:`searchspace.cost`)."""
-        hw = self.input_shape[1:] if input_size is None else _pair(input_size)
+        hw = self.input_shape[1:] if input_size is None else as_hw(input_size)
         return _cached_cost(self, self.canonical(arch), num_classes, hw)
 
     def params(self, arch: Any, num_classes: int = 10) -> int:
@@ -102,7 +102,8 @@ class SearchSpace(ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    """An input size given as one int or (H, W), as (H, W)."""
     if isinstance(size, int):
         return (size, size)
     h, w = size

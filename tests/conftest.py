@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,3 +28,12 @@ def cifar10_sample() -> Path:
 @pytest.fixture
 def nb201_accuracy() -> Path:
     return shared_file("nb201-accuracy.csv")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread: small passes gain nothing from more, and lose a lot on a busy shared CPU."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

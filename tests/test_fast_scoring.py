@@ -26,13 +26,7 @@ DEAD_END = "|nor_conv_1x1~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|avg
 EDGE_CASES = [ALL_NONE, DISCONNECTED, DEAD_END, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these small passes gain nothing from more, and lose a lot on a busy shared CPU."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def bits(t: torch.Tensor) -> torch.Tensor:
@@ -179,7 +173,7 @@ def test_pruned_cell_matches_the_benchmark_cell_on_every_structure():
         pruned_out, pruned_calls = _relu_inputs(PrunedCell(ref_cell.layers, ops).train(), x)
         assert torch.equal(pruned_out, ref_out), ops
         assert sorted(m for m, _ in pruned_calls) == sorted(m for m, _ in ref_calls), ops
-        for (m, a), (m2, b) in zip(sorted(pruned_calls, key=lambda c: c[0]), sorted(ref_calls, key=lambda c: c[0])):
+        for (_, a), (_, b) in zip(sorted(pruned_calls, key=lambda c: c[0]), sorted(ref_calls, key=lambda c: c[0])):
             assert torch.equal(a, b), ops
 
 

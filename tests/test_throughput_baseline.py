@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 from scoring import naswot, open_source
@@ -18,12 +17,7 @@ from authors_baseline import authors_score  # noqa: E402
 SPACE = get_space("nb201")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_authors_procedure_gives_the_project_score_and_cleans_up():

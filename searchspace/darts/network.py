@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from .genotype import CONCAT, STEPS, CellEdges, Genotype
-from .ops import FactorizedReduce, ReLUConvBN, make_op
+from ..nb201.ops import ReLUConvBN  # the same ReLU -> Conv2d (no bias) -> BatchNorm2d block as DARTS
+from .ops import FactorizedReduce, make_op
 
 
 class Cell(nn.Module):

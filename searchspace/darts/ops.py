@@ -6,21 +6,6 @@ import torch
 from torch import nn
 
 
-class ReLUConvBN(nn.Module):
-    """ReLU -> Conv2d (no bias) -> BatchNorm2d."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int):
-        super().__init__()
-        self.op = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)
-
-
 class DilConv(nn.Module):
     """ReLU -> dilated depthwise conv -> pointwise conv -> BN."""
 

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from ..base import SearchSpace
+from ..base import SearchSpace, as_hw
 from ..cost import ModelCost, measure
 from ..nb201.network import ResNetBasicblock
 from ..registry import register_space
@@ -74,7 +74,7 @@ class NATSSizeSpace(SearchSpace):
         Exact: layers own disjoint parameters and FLOPs are counted per layer.
         """
         c = parse(arch)
-        h, w = self.input_shape[1:] if input_size is None else ((input_size,) * 2 if isinstance(input_size, int) else tuple(input_size))
+        h, w = self.input_shape[1:] if input_size is None else as_hw(input_size)
         parts = [_stem_cost(c[0], h, w), _cell_cost(c[0], c[0], h, w), _block_cost(c[0], c[1], h, w)]
         h, w = (h + 1) // 2, (w + 1) // 2
         parts += [_cell_cost(c[1], c[2], h, w), _block_cost(c[2], c[3], h, w)]

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from ..base import SearchSpace
+from ..base import SearchSpace, as_hw
 from ..cost import ModelCost, measure
 from ..registry import register_space
 from .encoding import EDGES, OPS, OpIndices, parse, to_string
@@ -29,6 +29,7 @@ class NB201Space(SearchSpace):
     def __init__(self, C: int = 16, N: int = 5):
         self.C = C
         self.N = N
+        self._terms: dict[tuple[int, tuple[int, int]], tuple[ModelCost, list[list[ModelCost]]]] = {}
 
     @property
     def size(self) -> int:
@@ -68,23 +69,24 @@ class NB201Space(SearchSpace):
         once per (class count, input size) on the meta device.
         """
         ops = parse(arch)
-        hw = self.input_shape[1:] if input_size is None else ((input_size,) * 2 if isinstance(input_size, int) else tuple(input_size))
-        base, deltas = self._cost_terms(num_classes, hw)
+        hw = self.input_shape[1:] if input_size is None else as_hw(input_size)
+        if (num_classes, hw) not in self._terms:
+            self._terms[num_classes, hw] = self._cost_terms(num_classes, hw)
+        base, deltas = self._terms[num_classes, hw]
         params = base.params + sum(deltas[e][op].params for e, op in enumerate(ops))
         flops = base.flops + sum(deltas[e][op].flops for e, op in enumerate(ops))
         return ModelCost(params, flops)
 
-    @functools.lru_cache(maxsize=16)
     def _cost_terms(self, num_classes: int, hw: tuple[int, int]) -> tuple[ModelCost, list[list[ModelCost]]]:
         shape = (self.input_shape[0], *hw)
         none = (0,) * len(EDGES)
-        base = measure(lambda: TinyNetwork(none, num_classes, self.C, self.N), shape)
+        base = measure(functools.partial(TinyNetwork, none, num_classes, self.C, self.N), shape)
         deltas = []
         for e in range(len(EDGES)):
             row = []
             for op in range(len(OPS)):
                 ops = none[:e] + (op,) + none[e + 1 :]
-                c = measure(lambda: TinyNetwork(ops, num_classes, self.C, self.N), shape)
+                c = measure(functools.partial(TinyNetwork, ops, num_classes, self.C, self.N), shape)
                 row.append(ModelCost(c.params - base.params, c.flops - base.flops))
             deltas.append(row)
         return base, deltas
