@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..nb201.encoding import EDGES, NUM_NODES, OPS
-from ..nb201.network import ResNetBasicblock
+from ..nb201.network import CellNetwork, ResNetBasicblock
 from ..nb201.ops import Pooling, ReLUConvBN, Zero
 
 #: the cell every configuration uses: NAS-Bench-201's best CIFAR-100 cell, as op indices
@@ -96,7 +96,7 @@ def make_stem(c: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(3, c, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(c))
 
 
-class DynamicShapeTinyNet(nn.Module):
+class DynamicShapeTinyNet(CellNetwork):
     """Stem, cell, residual block, cell, residual block, cell at the five given widths; BN-ReLU-GAP-linear head."""
 
     def __init__(self, channels: Sequence[int], num_classes: int = 10, cell: Sequence[int] = FIXED_CELL):
@@ -113,13 +113,4 @@ class DynamicShapeTinyNet(nn.Module):
             else:
                 self.cells.append(InferCell(cell, c_prev, c))
             c_prev = c
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for cell in self.cells:
-            x = cell(x)
-        x = self.global_pooling(self.lastact(x))
-        return self.classifier(x.flatten(1))
+        self.add_head(c_prev, num_classes)

@@ -46,7 +46,27 @@ class ResNetBasicblock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-class TinyNetwork(nn.Module):
+class CellNetwork(nn.Module):
+    """A stem, then cells and residual blocks in ``cells``, then the benchmark's head: BN-ReLU, global average pool, linear."""
+
+    stem: nn.Module
+    cells: nn.ModuleList
+
+    def add_head(self, channels: int, num_classes: int) -> None:
+        """Build the head last, as the benchmark's builders do (the order fixes seeded initialisation)."""
+        self.lastact = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x)
+        x = self.global_pooling(self.lastact(x))
+        return self.classifier(x.flatten(1))
+
+
+class TinyNetwork(CellNetwork):
     """Stem, three stages of ``N`` cells at C, 2C, 4C channels with residual blocks between, BN-ReLU-GAP-linear head."""
 
     def __init__(self, ops: Sequence[int], num_classes: int = 10, C: int = 16, N: int = 5):
@@ -60,13 +80,4 @@ class TinyNetwork(nn.Module):
                 channels *= 2
             cells.extend(InferCell(ops, channels) for _ in range(N))
         self.cells = nn.ModuleList(cells)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for cell in self.cells:
-            x = cell(x)
-        x = self.global_pooling(self.lastact(x))
-        return self.classifier(x.flatten(1))
+        self.add_head(channels, num_classes)
