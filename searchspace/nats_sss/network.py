@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..nb201.encoding import EDGES, NUM_NODES, OPS
-from ..nb201.network import CellNetwork, ResNetBasicblock
+from ..nb201.encoding import EDGES, OPS
+from ..nb201.network import CellGraph, CellNetwork, ResNetBasicblock
 from ..nb201.ops import Pooling, ReLUConvBN, Zero
 
 #: the cell every configuration uses: NAS-Bench-201's best CIFAR-100 cell, as op indices
@@ -74,7 +74,7 @@ def make_op(name: str, c_in: int, c_out: int) -> nn.Module:
     raise ValueError(f"unknown NAS-Bench-201 op {name!r}")
 
 
-class InferCell(nn.Module):
+class InferCell(CellGraph):
     """NAS-Bench-201 cell from ``c_in`` to ``c_out`` channels: node j sums op(i->j)(node i); output node 3."""
 
     def __init__(self, ops: Sequence[int], c_in: int, c_out: int):
@@ -82,13 +82,6 @@ class InferCell(nn.Module):
         self.layers = nn.ModuleList(
             make_op(OPS[op], c_in if src == 0 else c_out, c_out) for op, (src, _dst) in zip(ops, EDGES)
         )
-        self.edges = EDGES
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for node in range(1, NUM_NODES):
-            nodes.append(sum(layer(nodes[src]) for layer, (src, dst) in zip(self.layers, self.edges) if dst == node))
-        return nodes[-1]
 
 
 def make_stem(c: int) -> nn.Sequential:

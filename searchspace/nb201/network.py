@@ -15,19 +15,28 @@ from .encoding import EDGES, NUM_NODES, OPS
 from .ops import ReLUConvBN, make_op
 
 
-class InferCell(nn.Module):
-    """Four nodes; node j is the sum over i<j of op(i->j)(node i); the output is node 3."""
+class CellGraph(nn.Module):
+    """A 4-node cell: node j is the sum over i<j of ``layers`` edge (i->j) applied to node i; the output is node 3.
 
-    def __init__(self, ops: Sequence[int], channels: int):
-        super().__init__()
-        self.layers = nn.ModuleList(make_op(OPS[op], channels) for op in ops)
-        self.edges = EDGES
+    Subclasses build ``layers``, one module per edge in ``EDGES`` order.
+    """
+
+    layers: nn.ModuleList
+    edges = EDGES
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for node in range(1, NUM_NODES):
             nodes.append(sum(layer(nodes[src]) for layer, (src, dst) in zip(self.layers, self.edges) if dst == node))
         return nodes[-1]
+
+
+class InferCell(CellGraph):
+    """The NAS-Bench-201 cell at ``channels`` channels."""
+
+    def __init__(self, ops: Sequence[int], channels: int):
+        super().__init__()
+        self.layers = nn.ModuleList(make_op(OPS[op], channels) for op in ops)
 
 
 class ResNetBasicblock(nn.Module):
