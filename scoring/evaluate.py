@@ -220,7 +220,7 @@ class Scorer:
             values.update((spec.name, combine(spec, values, reference)) for spec in self.ensembles)
         ordered = {name: values[name] for name in self.score_names}
         seconds = time.perf_counter() - start
-        return ArchScore(canonical, ordered[self.score_name], cost.params, cost.flops, seconds, ordered)
+        return ArchScore(canonical, ordered[self.score_name], cost.params, cost.flops, seconds, values=ordered)
 
     def _pass_values(self, canonical: str, params: int, flops: int) -> dict[str, float]:
         probe = _ArchProbe(self, canonical, params, flops)
