@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ class ScoringActor:
             "device": describe_device(self.device),
             "threads": torch.get_num_threads(),
         }
+
+    def cpu_seconds(self) -> float:
+        """CPU time this actor's process has used: against wall time, the share of a core it got."""
+        return time.process_time()
 
     def score(self, key: ScorerKey, archs: list[str]) -> list[Outcome]:
         """Outcomes of ``archs`` in order; a scorer that cannot be built fails every item."""
@@ -227,6 +232,10 @@ class RayScorePool:
 
     def describe(self) -> list[dict[str, Any]]:
         return [slot.describe() for slot in self.slots]
+
+    def cpu_seconds(self) -> float:
+        """CPU time used by all actors so far."""
+        return sum(_ray().get([slot.handle.cpu_seconds.remote() for slot in self.slots]))
 
     # -- scoring -------------------------------------------------------------------------------
 
