@@ -5,6 +5,8 @@
 
 Rows are appended and flushed one by one; running again skips the cells already in the file, so
 an interrupted run resumes, and a subset table grows into a larger one (drop ``--n``).
+``--executor ray`` scores on Ray actors instead (``--address`` of a cluster, else a local one):
+one per GPU, or ``--actors`` CPU actors with ``--threads`` (default 1) torch threads each.
 ``OUT.meta.json`` records the settings that determine a score (space, data identity, batch size,
 seed, precision); a run whose settings differ is refused.  ``index`` is the cell's place in the
 space's enumeration order (empty for spaces that cannot be enumerated); singular cells have an
@@ -19,11 +21,12 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
-from scoring import Scorer, describe_device, open_source, resolve_device
+from scoring import ArchScore, Scorer, describe_device, open_source, resolve_device
 from searchspace import SearchSpace, get_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +46,25 @@ def _enumeration_index(space: SearchSpace) -> dict[str, int] | None:
         return None
 
 
+def ray_scores(args: argparse.Namespace, scorer: Scorer, todo: list[str], chunk: int = 256) -> Iterator[ArchScore]:
+    """Scores of ``todo`` in order from a Ray actor pool, ``chunk`` cells at a time (so rows are written as they come)."""
+    from app.executors.ray_pool import ItemFailed, RayScorePool, key_for
+
+    if args.cells_per_pass != 1:
+        sys.exit("--cells-per-pass is not available with --executor ray")
+    key = key_for(scorer.space.name, scorer.source, scorer.batch_size, scorer.seed, scorer.precision)
+    pool = RayScorePool(address=args.address, actors=args.actors, threads_per_actor=args.threads or 1)
+    pool.start()
+    try:
+        for start in range(0, len(todo), chunk):
+            for outcome in pool.score(key, todo[start : start + chunk]):
+                if isinstance(outcome, ItemFailed):
+                    raise RuntimeError(f"{outcome.arch}: {outcome.kind}: {outcome.message}")
+                yield outcome
+    finally:
+        pool.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write (keep it outside the repository)")
@@ -54,7 +76,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="exact", help="exact (default), or an opt-in faster mode: bf16, tf32 (CUDA)")
     parser.add_argument("--cells-per-pass", type=int, default=1, help="NB201 only, opt-in: stack this many cells per forward pass")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 per Ray CPU actor)")
+    parser.add_argument("--executor", choices=["local", "ray"], default="local", help="score in this process, or on Ray actors")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per GPU, else one per CPU)")
     args = parser.parse_args()
 
     if args.threads:
@@ -89,7 +114,8 @@ def main() -> None:
     start = time.perf_counter()
     with args.out.open("a", newline="") as f:
         writer = csv.writer(f)
-        for i, r in enumerate(scorer.score_many(todo), 1):
+        results = scorer.score_many(todo) if args.executor == "local" else ray_scores(args, scorer, todo)
+        for i, r in enumerate(results, 1):
             writer.writerow(["" if index is None else index[r.arch], r.arch, "" if r.singular else repr(r.score)])
             f.flush()
             if i % 100 == 0:
