@@ -9,12 +9,17 @@ from typing import Any
 from .dispatch import Dispatcher
 from .jobs import JobManager
 from .metrics import Metrics
+from .notify import JobNotifier
 from .settings import Settings
 from .sources import SourceUnavailable, Sources, describe
-from .store import ACTIVE, TERMINAL, Store
+from .records import ACTIVE, TERMINAL
+from .store import open_store
 from .worker import DeviceWorker, ScorerFactory, default_scorer_factory, describe_devices, resolve_devices
 
 log = logging.getLogger("naswot.service")
+
+#: seconds between checks for dead worker threads
+SUPERVISE_SECONDS = 0.5
 
 
 class Service:
@@ -25,7 +30,7 @@ class Service:
         self.metrics = Metrics()
         self.sources = Sources(settings)
         devices = resolve_devices(settings.devices)
-        self.store = Store(settings.db_path)
+        self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
         self.workers = [
             DeviceWorker(
                 device,
@@ -41,6 +46,7 @@ class Service:
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
             max_running=settings.max_running_jobs, max_queued=settings.max_queued_jobs,
+            notifier=JobNotifier(settings.max_event_streams),
         )
         for worker in self.workers:
             self.metrics.track_queue(worker.name, lambda w=worker: w.depth)
@@ -48,19 +54,36 @@ class Service:
         self.default_data: dict[str, Any] | None = None
         self.data_error: str | None = None
         self._loader = threading.Thread(target=self._load_default_data, name="naswot-data", daemon=True)
+        self._stopping = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise_loop, name="naswot-supervisor", daemon=True)
 
     def start(self) -> None:
         for worker in self.workers:
             worker.start()
         self.jobs.start()
         self._loader.start()
-        log.info("serving on %s; database %s; default data %s", ", ".join(w.name for w in self.workers), self.store.path, self.settings.data)
+        self._supervisor.start()
+        log.info("serving on %s; database %s; default data %s", ", ".join(w.name for w in self.workers), self.store.location, self.settings.data)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.jobs.stop()
         for worker in self.workers:
             worker.stop()
         self.store.close()
+
+    def supervise(self) -> list[str]:
+        """Restart every worker whose thread died; the names of those restarted."""
+        restarted = []
+        for worker in self.workers:
+            if worker.dead:
+                worker.restart()
+                restarted.append(worker.name)
+        return restarted
+
+    def _supervise_loop(self) -> None:
+        while not self._stopping.wait(SUPERVISE_SECONDS):
+            self.supervise()
 
     def _load_default_data(self) -> None:
         """Load the default data source in the background; /readyz reports it."""
@@ -72,24 +95,32 @@ class Service:
             log.error("default data source unavailable: %s", exc)
 
     def readiness(self) -> dict[str, Any]:
-        reasons = []
-        for worker in self.workers:
-            if worker.error:
-                reasons.append(f"device {worker.name}: {worker.error}")
-            elif not worker.ready:
-                reasons.append(f"device {worker.name} is starting")
-        if self.default_data is None:
-            reasons.append(f"default data source: {self.data_error}" if self.data_error else "default data source is loading")
-        try:
-            database = self.store.ping()
-        except Exception as exc:  # sqlite3.Error, closed connection
-            database = False
-            reasons.append(f"database: {exc}")
+        """Whether the service can do its work now, and if not, why (never waits on the database)."""
+        reasons = [*self._device_problems(), *self._data_problems()]
+        database = self.store.problem()
+        if database is not None:
+            reasons.append(f"database: {database}")
         return {
             "ready": not reasons,
             "devices": describe_devices(self.workers),
             "data": self.default_data,
             "data_error": self.data_error,
-            "database": database,
+            "database": database is None,
             "reasons": reasons,
         }
+
+    def _device_problems(self) -> list[str]:
+        reasons = []
+        for worker in self.workers:
+            if worker.error:
+                reasons.append(f"device {worker.name}: {worker.error}")
+            elif worker.dead:
+                reasons.append(f"device {worker.name}: {worker.death}; restarting it")
+            elif not worker.ready:
+                reasons.append(f"device {worker.name} is starting")
+        return reasons
+
+    def _data_problems(self) -> list[str]:
+        if self.default_data is not None:
+            return []
+        return [f"default data source: {self.data_error}" if self.data_error else "default data source is loading"]

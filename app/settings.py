@@ -40,6 +40,7 @@ class Settings(BaseModel):
     download: bool = Field(False, description="download CIFAR-10/100 from their public home when missing")
     data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
     devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
+    db_busy_timeout: float = Field(5.0, gt=0, le=600, description="seconds a database write waits for another connection's lock before it fails (503)")
     queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")
     worker_batch: int = Field(16, ge=1, description="architectures a worker hands to one Scorer.score_many call")
     scorer_cache: int = Field(8, ge=1, description="Scorers (each holding a minibatch on its device) kept per worker")
@@ -50,6 +51,7 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body in bytes (413 beyond)")
     max_running_jobs: int = Field(2, ge=1, description="searches running at once; later ones wait as queued")
     max_queued_jobs: int = Field(100, ge=1, description="searches waiting to run before new ones get 429")
+    max_event_streams: int = Field(64, ge=1, le=100_000, description="search event streams open at once before new ones get 429")
     api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
 

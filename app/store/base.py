@@ -1,0 +1,117 @@
+"""What the service asks of its database, independent of the backend."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
+
+
+class StoreError(RuntimeError):
+    """The database could not do what was asked (the message says why)."""
+
+
+class StoreBusy(StoreError):
+    """Another connection held the database longer than the busy timeout."""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Everything that determines a score except the architecture."""
+
+    space: str
+    data: str  # the data source's identity digest
+    batch_size: int
+    seed: int
+    score_name: str
+    precision: str
+
+    def of(self, arch: str) -> tuple:
+        """The full key of ``arch`` under this key (for in-memory tables)."""
+        return (self.space, self.data, self.batch_size, self.seed, self.score_name, self.precision, arch)
+
+
+class Store(ABC):
+    """The score cache, search jobs and each job's evaluations; every method is one atomic step, safe from any thread."""
+
+    location: str
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s)."""
+
+    @abstractmethod
+    def problem(self) -> str | None:
+        """Why the database cannot take writes right now (at once, never waiting), or ``None`` when it can."""
+
+    # -- score cache ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_scores(self, key: CacheKey, archs: Iterable[str]) -> dict[str, ScoredArch]:
+        """Cached scores of ``archs`` under ``key`` (marked cached; missing ones absent)."""
+
+    @abstractmethod
+    def put_score(self, key: CacheKey, result: ScoredArch) -> None:
+        """Cache one computed score."""
+
+    @abstractmethod
+    def count_scores(self) -> int:
+        """Scores in the cache."""
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_job(self, job: JobRecord) -> None:
+        """Store a new job."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job, or ``None``."""
+
+    @abstractmethod
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        """Jobs, newest first."""
+
+    @abstractmethod
+    def count_jobs(self) -> dict[str, int]:
+        """Jobs per status."""
+
+    @abstractmethod
+    def active_jobs(self) -> list[JobRecord]:
+        """Jobs still queued or running, oldest first (what a restart picks up)."""
+
+    @abstractmethod
+    def start_job(self, job_id: str, started_at: float) -> bool:
+        """Queued -> running (clearing any old error); False when it was not queued."""
+
+    @abstractmethod
+    def requeue_job(self, job_id: str, resumed: int | None = None) -> bool:
+        """Queued or running -> queued (a pause or a recovery), optionally setting the restart count."""
+
+    @abstractmethod
+    def finish_job(self, job_id: str, status: JobStatus, *, error: str | None = None, outcome: JobOutcome | None = None) -> bool:
+        """Queued or running -> ``status`` (a terminal one), stamped now; False when it had already finished."""
+
+    @abstractmethod
+    def request_cancel(self, job_id: str) -> JobStatus | None:
+        """Cancel a queued job at once or flag a running one; the status it had, ``None`` when unknown."""
+
+    # -- evaluations ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_evaluation(self, job_id: str, evaluation: ScoredArch) -> None:
+        """Record one evaluation (``evaluation.step`` set); a replay after a restart rewrites the same step."""
+
+    @abstractmethod
+    def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:
+        """A job's evaluations with ``step > after_step``, in order."""
+
+    @abstractmethod
+    def evaluated(self, job_id: str) -> int:
+        """How many evaluations a job has."""
+
+    @abstractmethod
+    def top(self, job_id: str, k: int, exclude_singular: bool = False) -> list[ScoredArch]:
+        """Best ``k`` evaluations: higher score first, singular last, earlier step first among ties."""
