@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
@@ -33,10 +35,26 @@ class CacheKey:
         return (self.space, self.data, self.batch_size, self.seed, self.score_name, self.precision, arch)
 
 
+def claim_next(row: Mapping[str, Any] | None, owner: str, lease_seconds: float, take: Callable[[tuple], object]) -> JobRecord | None:
+    """Lease the claimable job in ``row`` (if any) to ``owner`` through ``take(resumed, owner, expires, id)``; the job as left: queued.
+
+    Shared by the back ends, inside their own transaction: a job taken over after its owner's lease
+    expired counts as a restart, as when one process resumes its own jobs.
+    """
+    if row is None:
+        return None
+    job = JobRecord.from_row(row)
+    resumed = job.resumed + (1 if job.started_at is not None else 0)
+    take((resumed, owner, time.time() + lease_seconds, job.id))
+    return job.model_copy(update={"status": "queued", "resumed": resumed})
+
+
 class Store(ABC):
     """The score cache, search jobs and each job's evaluations; every method is one atomic step, safe from any thread."""
 
     location: str
+    #: other processes run jobs from the same database: this one runs a job only under a lease it holds
+    shared: bool = False
 
     @abstractmethod
     def close(self) -> None:
@@ -97,6 +115,19 @@ class Store(ABC):
     @abstractmethod
     def request_cancel(self, job_id: str) -> JobStatus | None:
         """Cancel a queued job at once or flag a running one; the status it had, ``None`` when unknown."""
+
+    # -- leases (jobs shared by several processes) ----------------------------------------------
+
+    @abstractmethod
+    def claim_job(self, owner: str, lease_seconds: float) -> JobRecord | None:
+        """Lease the oldest job nobody holds (queued, or running under an expired lease) to ``owner``; it is left queued.
+
+        A job taken over from an owner whose lease expired counts as a restart (``resumed`` + 1).
+        """
+
+    @abstractmethod
+    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, bool]:
+        """Extend every lease ``owner`` holds: job id -> whether its cancel was requested."""
 
     # -- evaluations ---------------------------------------------------------------------------
 

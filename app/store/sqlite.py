@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import CacheKey, Store, StoreBusy, StoreError
-
-SCHEMA_VERSION = 1
+from .base import CacheKey, Store, StoreBusy, StoreError, claim_next
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -41,6 +39,14 @@ CREATE TABLE IF NOT EXISTS evaluations (
 ) WITHOUT ROWID;
 """
 
+#: schema migrations, version i+1 at index i; never edit one that has shipped, append a new one
+MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA,
+    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD COLUMN lease_expires REAL;",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
+
 _GET_SCORES = (
     "SELECT arch, score, params, flops, seconds, device FROM scores WHERE space=? AND data=? "
     "AND batch_size=? AND seed=? AND score_name=? AND precision=? AND arch IN ({marks})"
@@ -52,8 +58,15 @@ _INSERT_JOB = (
 )
 _ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=?, error=NULL WHERE id=? AND status='queued'"
-_REQUEUE = f"UPDATE jobs SET status='queued', resumed=COALESCE(?, resumed) WHERE id=? AND status IN {_ACTIVE}"
-_FINISH = f"UPDATE jobs SET status=?, finished_at=?, error=?, outcome=COALESCE(?, outcome) WHERE id=? AND status IN {_ACTIVE}"
+_NO_LEASE = "lease_owner=NULL, lease_expires=NULL"
+_REQUEUE = f"UPDATE jobs SET status='queued', resumed=COALESCE(?, resumed), {_NO_LEASE} WHERE id=? AND status IN {_ACTIVE}"
+_FINISH = f"UPDATE jobs SET status=?, finished_at=?, error=?, outcome=COALESCE(?, outcome), {_NO_LEASE} WHERE id=? AND status IN {_ACTIVE}"
+_CLAIMABLE = (
+    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < ?) "
+    "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1"
+)
+_TAKE = "UPDATE jobs SET status='queued', resumed=?, lease_owner=?, lease_expires=? WHERE id=?"
+_RENEW = f"UPDATE jobs SET lease_expires=? WHERE lease_owner=? AND status IN {_ACTIVE} RETURNING id, cancel_requested"
 _CANCEL_QUEUED = "UPDATE jobs SET status='cancelled', cancel_requested=1, finished_at=? WHERE id=? AND status='queued'"
 _FLAG_CANCEL = "UPDATE jobs SET cancel_requested=1 WHERE id=? AND status='running'"
 _EVALUATION_COLUMNS = "step, arch, score, params, flops"
@@ -86,10 +99,10 @@ class SQLiteStore(Store):
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise StoreError(f"database {self.location} has schema version {version}; this service writes version {SCHEMA_VERSION}")
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database {self.location} has schema version {version}; this service knows up to {SCHEMA_VERSION}")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            db.executescript(f"BEGIN; {MIGRATIONS[step - 1]} PRAGMA user_version={step}; COMMIT;")
 
     # -- one place that talks to the connection --------------------------------------------
 
@@ -171,19 +184,19 @@ class SQLiteStore(Store):
         ))
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._rows("SELECT * FROM jobs WHERE id=?", (job_id,))
+        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id=?", (job_id,))
         return JobRecord.from_row(rows[0]) if rows else None
 
     def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         where, args = ("WHERE status=?", [status]) if status else ("", [])
-        rows = self._rows(f"SELECT * FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
+        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
         return [JobRecord.from_row(r) for r in rows]
 
     def count_jobs(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self._rows("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
 
     def active_jobs(self) -> list[JobRecord]:
-        return [JobRecord.from_row(r) for r in self._rows(f"SELECT * FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")]
+        return [JobRecord.from_row(r) for r in self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")]
 
     def start_job(self, job_id: str, started_at: float) -> bool:
         return self._write(_START, (started_at, job_id)) == 1
@@ -209,6 +222,25 @@ class SQLiteStore(Store):
             return row["status"]
 
         return self._attempt(cancel)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def claim_job(self, owner: str, lease_seconds: float) -> JobRecord | None:
+        def claim(db: sqlite3.Connection) -> JobRecord | None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                taken = claim_next(db.execute(_CLAIMABLE, (time.time(),)).fetchone(), owner, lease_seconds, lambda a: db.execute(_TAKE, a))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return taken
+
+        return self._attempt(claim)
+
+    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, bool]:
+        rows = self._attempt(lambda db: db.execute(_RENEW, (time.time() + lease_seconds, owner)).fetchall())
+        return {r["id"]: bool(r["cancel_requested"]) for r in rows}
 
     # -- evaluations -------------------------------------------------------------------------
 
