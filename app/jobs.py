@@ -21,6 +21,7 @@ from search import Constraints, Evaluation, SearchResult, SearchStopped, list_st
 from searchspace import SearchSpace, get_space, list_spaces
 
 from .dispatch import Dispatcher
+from .leases import JobLeases, default_owner
 from .metrics import Metrics
 from .notify import JobNotifier
 from .records import DataRef, JobOutcome, JobRecord, ScoredArch, SearchSpec
@@ -70,6 +71,7 @@ class JobManager:
     def __init__(
         self, store: Store, dispatcher: Dispatcher, sources: Sources, metrics: Metrics, *,
         max_running: int, max_queued: int, notifier: JobNotifier | None = None,
+        owner: str | None = None, lease_seconds: float = 30.0,
     ):
         self.store = store
         self.dispatcher = dispatcher
@@ -85,17 +87,27 @@ class JobManager:
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
         self._threads = [threading.Thread(target=self._loop, name=f"naswot-job-{i}", daemon=True) for i in range(max_running)]
+        #: with a shared database, jobs are claimed under leases instead of all resumed at start
+        self._leases = JobLeases(
+            store, owner=owner or default_owner(), seconds=lease_seconds,
+            has_room=self._has_room, take=self._take_leased, cancelled=self._cancel_flagged,
+        ) if store.shared else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.recover()
+        if self._leases is not None:
+            self._leases.start()
+        else:
+            self.recover()
         for thread in self._threads:
             thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop running jobs where they stand; they stay resumable (status ``queued``) for the next start."""
         self._shutdown.set()
+        if self._leases is not None:
+            self._leases.stop()
         for _ in self._threads:
             self._queue.put(None)
         deadline = time.monotonic() + timeout
@@ -107,20 +119,43 @@ class JobManager:
         """Re-queue the jobs a previous process left unfinished; end the cancelled and the unresumable ones."""
         resumed = []
         for job in self.store.active_jobs():
-            if job.cancel_requested:
-                self.store.finish_job(job.id, "cancelled")
-                log.info("search %s cancelled: its cancel was requested before the restart", job.id)
-                continue
-            reason = self._unresumable(job)
-            if reason is not None:
-                self.store.finish_job(job.id, "interrupted", error=reason)
-                log.warning("search %s interrupted: %s", job.id, reason)
+            if self._end_unrunnable(job):
                 continue
             self.store.requeue_job(job.id, resumed=job.resumed + (1 if job.started_at is not None else 0))  # a job that never ran is only re-queued
             self._enqueue(job.id)
             resumed.append(job.id)
             log.info("search %s resumed after a restart (%d evaluations kept)", job.id, self.store.evaluated(job.id))
         return resumed
+
+    def _end_unrunnable(self, job: JobRecord) -> bool:
+        """End a job found unfinished that must not run again (cancel requested, strategy or space gone); whether it was."""
+        if job.cancel_requested:
+            self.store.finish_job(job.id, "cancelled")
+            log.info("search %s cancelled: its cancel was requested before the restart", job.id)
+            return True
+        reason = self._unresumable(job)
+        if reason is not None:
+            self.store.finish_job(job.id, "interrupted", error=reason)
+            log.warning("search %s interrupted: %s", job.id, reason)
+            return True
+        return False
+
+    def _take_leased(self, job: JobRecord) -> None:
+        """A job this replica just leased: run it (or end it when it cannot run)."""
+        if not self._end_unrunnable(job):
+            self._enqueue(job.id)
+
+    def _has_room(self) -> bool:
+        """A job thread is free for one more leased job."""
+        with self._lock:
+            return self._queued + len(self._controls) < self.max_running
+
+    def _cancel_flagged(self, job_id: str) -> None:
+        """A cancel requested on another replica, for a job running here."""
+        with self._lock:
+            control = self._controls.get(job_id)
+        if control is not None:
+            control.cancelled.set()
 
     @staticmethod
     def _unresumable(job: JobRecord) -> str | None:
@@ -136,11 +171,15 @@ class JobManager:
     def submit(self, request: SearchSpec, data: DataRef) -> JobRecord:
         """Persist a new job as ``queued`` and queue it; raises :class:`TooManyJobs` when the queue is full."""
         with self._lock:
-            if self._queued >= self.max_queued:
-                raise TooManyJobs(f"{self._queued} searches are already waiting (at most {self.max_queued}); retry later")
+            waiting = self._queued if self._leases is None else self.store.count_jobs().get("queued", 0)
+            if waiting >= self.max_queued:
+                raise TooManyJobs(f"{waiting} searches are already waiting (at most {self.max_queued}); retry later")
             job = JobRecord(id=uuid.uuid4().hex, status="queued", request=request, data=data, created_at=time.time())
             self.store.create_job(job)
-        self._enqueue(job.id)
+        if self._leases is None:
+            self._enqueue(job.id)
+        else:
+            self._leases.poke()  # this replica or another claims it
         return job
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -191,6 +230,8 @@ class JobManager:
             except Exception as exc:  # never lose the job thread; the job itself is marked failed
                 log.exception("search %s crashed", job_id)
                 self._finish(job_id, "failed", error=f"internal error ({type(exc).__name__}); see the server log")
+            if self._leases is not None:
+                self._leases.poke()  # a slot came free
 
     def _run(self, job_id: str) -> None:
         """Run a queued job to its end (or its pause at shutdown)."""

@@ -29,24 +29,14 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.sources = Sources(settings)
-        devices = resolve_devices(settings.devices)
         self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
-        self.workers = [
-            DeviceWorker(
-                device,
-                capacity=settings.queue_size,
-                batch=settings.worker_batch,
-                scorer_cache=settings.scorer_cache,
-                factory=scorer_factory,
-                on_scored=self.metrics.scored,
-            )
-            for device in devices
-        ]
+        self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(scorer_factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
             max_running=settings.max_running_jobs, max_queued=settings.max_queued_jobs,
             notifier=JobNotifier(settings.max_event_streams),
+            owner=settings.replica, lease_seconds=settings.job_lease_seconds,
         )
         for worker in self.workers:
             self.metrics.track_queue(worker.name, lambda w=worker: w.depth)
@@ -56,6 +46,35 @@ class Service:
         self._loader = threading.Thread(target=self._load_default_data, name="naswot-data", daemon=True)
         self._stopping = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise_loop, name="naswot-supervisor", daemon=True)
+
+    def _device_workers(self, scorer_factory: ScorerFactory) -> list[DeviceWorker]:
+        """One worker thread per local device (``NASWOT_DEVICES``)."""
+        settings = self.settings
+        return [
+            DeviceWorker(
+                device, capacity=settings.queue_size, batch=settings.worker_batch, scorer_cache=settings.scorer_cache,
+                factory=scorer_factory, on_scored=self.metrics.scored,
+            )
+            for device in resolve_devices(settings.devices)
+        ]
+
+    def _ray_workers(self) -> list[DeviceWorker]:
+        """One score queue in front of a pool of Ray actors (``NASWOT_EXECUTOR=ray``); the actors start with the service."""
+        from .executors.ray_pool import RayScorePool
+        from .executors.ray_worker import ActorMetrics, RayWorker
+
+        settings = self.settings
+        pool = RayScorePool(
+            address=settings.ray_address, actors=settings.ray_actors, threads_per_actor=settings.ray_threads,
+            chunk=settings.worker_batch, scorer_cache=settings.scorer_cache, data_dir=str(settings.data_path), download=settings.download,
+        )
+        worker = RayWorker(pool, capacity=settings.queue_size, batch=settings.worker_batch, on_scored=self.metrics.scored)
+        self.metrics.registry.register(ActorMetrics(worker))
+        return [worker]
+
+    def actors(self) -> list[dict[str, Any]]:
+        """The Ray actors behind the score queue (none with local device workers)."""
+        return [actor for worker in self.workers for actor in getattr(worker, "actors", list)()]
 
     def start(self) -> None:
         for worker in self.workers:
@@ -103,6 +122,7 @@ class Service:
         return {
             "ready": not reasons,
             "devices": describe_devices(self.workers),
+            "actors": self.actors(),
             "data": self.default_data,
             "data_error": self.data_error,
             "database": database is None,
