@@ -237,6 +237,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     devices: list[dict[str, Any]]
+    actors: list[dict[str, Any]] = Field(default_factory=list, description="with executor=ray: each scoring actor, where it runs and its work")
     data: dict[str, Any] | None = Field(None, description="the default data source, once loaded")
     data_error: str | None = None
     database: bool
