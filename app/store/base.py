@@ -35,6 +35,26 @@ class CacheKey:
         return (self.space, self.data, self.batch_size, self.seed, self.score_name, self.precision, arch)
 
 
+#: the stored columns of a job, in the order of :func:`job_values`
+JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
+#: the stored columns of an evaluation that :func:`evaluation_from` reads
+EVALUATION_COLUMNS = "step, arch, score, params, flops"
+
+
+def job_values(job: JobRecord) -> tuple:
+    """A job's :data:`JOB_COLUMNS` values as every back end stores them (request, data and outcome as JSON text)."""
+    return (
+        job.id, job.status, job.request.model_dump_json(), job.data.model_dump_json() if job.data else None,
+        job.created_at, job.started_at, job.finished_at, job.resumed, job.cancel_requested, job.error,
+        job.outcome.model_dump_json() if job.outcome else None, job.device,
+    )
+
+
+def evaluation_from(row: Mapping[str, Any]) -> ScoredArch:
+    """An evaluation from a row of :data:`EVALUATION_COLUMNS`."""
+    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"])
+
+
 def claim_next(row: Mapping[str, Any] | None, owner: str, lease_seconds: float, take: Callable[[tuple], object]) -> JobRecord | None:
     """Lease the claimable job in ``row`` (if any) to ``owner`` through ``take(resumed, owner, expires, id)``; the job as left: queued.
 

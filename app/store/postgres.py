@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import CacheKey, Store, StoreError, claim_next
+from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreError, claim_next, evaluation_from, job_values
 
 T = TypeVar("T")
 
@@ -49,7 +49,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
 _KEY_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND score_name=%s AND precision=%s"
 _PUT_SCORE = (
     "INSERT INTO scores VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
@@ -66,12 +65,11 @@ _FINISH = (
     f"WHERE id=%s AND status IN {_ACTIVE}"
 )
 _CLAIMABLE = (
-    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < %s) "
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < %s) "
     "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _TAKE = "UPDATE jobs SET status='queued', resumed=%s, lease_owner=%s, lease_expires=%s WHERE id=%s"
 _RENEW = f"UPDATE jobs SET lease_expires=%s WHERE lease_owner=%s AND status IN {_ACTIVE} RETURNING id, cancel_requested"
-_EVALUATION_COLUMNS = "step, arch, score, params, flops"
 
 
 def _psycopg() -> Any:
@@ -189,26 +187,22 @@ class PostgresStore(Store):
     # -- jobs --------------------------------------------------------------------------------
 
     def create_job(self, job: JobRecord) -> None:
-        self._write(f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", (
-            job.id, job.status, job.request.model_dump_json(), job.data.model_dump_json() if job.data else None,
-            job.created_at, job.started_at, job.finished_at, job.resumed, job.cancel_requested, job.error,
-            job.outcome.model_dump_json() if job.outcome else None, job.device,
-        ))
+        self._write(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", job_values(job))
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id=%s", (job_id,))
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=%s", (job_id,))
         return JobRecord.from_row(rows[0]) if rows else None
 
     def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         where, args = ("WHERE status=%s", [status]) if status else ("", [])
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT %s OFFSET %s", (*args, limit, offset))
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT %s OFFSET %s", (*args, limit, offset))
         return [JobRecord.from_row(r) for r in rows]
 
     def count_jobs(self) -> dict[str, int]:
         return {r["status"]: r["n"] for r in self._rows("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
 
     def active_jobs(self) -> list[JobRecord]:
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")
         return [JobRecord.from_row(r) for r in rows]
 
     def start_job(self, job_id: str, started_at: float) -> bool:
@@ -261,9 +255,9 @@ class PostgresStore(Store):
 
     def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:
         rows = self._rows(
-            f"SELECT {_EVALUATION_COLUMNS} FROM evaluations WHERE job_id=%s AND step>%s ORDER BY step LIMIT %s", (job_id, after_step, limit)
+            f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE job_id=%s AND step>%s ORDER BY step LIMIT %s", (job_id, after_step, limit)
         )
-        return [_evaluation(r) for r in rows]
+        return [evaluation_from(r) for r in rows]
 
     def evaluated(self, job_id: str) -> int:
         return self._rows("SELECT COUNT(*) AS n FROM evaluations WHERE job_id=%s", (job_id,))[0]["n"]
@@ -271,13 +265,10 @@ class PostgresStore(Store):
     def top(self, job_id: str, k: int, exclude_singular: bool = False) -> list[ScoredArch]:
         extra = "AND NOT singular" if exclude_singular else ""
         rows = self._rows(
-            f"SELECT {_EVALUATION_COLUMNS} FROM evaluations WHERE job_id=%s {extra} ORDER BY singular, score DESC, step LIMIT %s", (job_id, k)
+            f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE job_id=%s {extra} ORDER BY singular, score DESC, step LIMIT %s", (job_id, k)
         )
-        return [_evaluation(r) for r in rows]
+        return [evaluation_from(r) for r in rows]
 
-
-def _evaluation(row: dict[str, Any]) -> ScoredArch:
-    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"])
 
 
 def _without_password(dsn: str) -> str:

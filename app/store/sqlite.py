@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import CacheKey, Store, StoreBusy, StoreError, claim_next
+from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreBusy, StoreError, claim_next, evaluation_from, job_values
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -45,31 +45,26 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD COLUMN lease_expires REAL;",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-_JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
 
 _GET_SCORES = (
     "SELECT arch, score, params, flops, seconds, device FROM scores WHERE space=? AND data=? "
     "AND batch_size=? AND seed=? AND score_name=? AND precision=? AND arch IN ({marks})"
 )
 _PUT_SCORE = "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_INSERT_JOB = (
-    "INSERT INTO jobs (id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
+_INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=?, error=NULL WHERE id=? AND status='queued'"
 _NO_LEASE = "lease_owner=NULL, lease_expires=NULL"
 _REQUEUE = f"UPDATE jobs SET status='queued', resumed=COALESCE(?, resumed), {_NO_LEASE} WHERE id=? AND status IN {_ACTIVE}"
 _FINISH = f"UPDATE jobs SET status=?, finished_at=?, error=?, outcome=COALESCE(?, outcome), {_NO_LEASE} WHERE id=? AND status IN {_ACTIVE}"
 _CLAIMABLE = (
-    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < ?) "
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < ?) "
     "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1"
 )
 _TAKE = "UPDATE jobs SET status='queued', resumed=?, lease_owner=?, lease_expires=? WHERE id=?"
 _RENEW = f"UPDATE jobs SET lease_expires=? WHERE lease_owner=? AND status IN {_ACTIVE} RETURNING id, cancel_requested"
 _CANCEL_QUEUED = "UPDATE jobs SET status='cancelled', cancel_requested=1, finished_at=? WHERE id=? AND status='queued'"
 _FLAG_CANCEL = "UPDATE jobs SET cancel_requested=1 WHERE id=? AND status='running'"
-_EVALUATION_COLUMNS = "step, arch, score, params, flops"
 
 T = TypeVar("T")
 
@@ -177,26 +172,22 @@ class SQLiteStore(Store):
     # -- jobs --------------------------------------------------------------------------------
 
     def create_job(self, job: JobRecord) -> None:
-        self._write(_INSERT_JOB, (
-            job.id, job.status, job.request.model_dump_json(), job.data.model_dump_json() if job.data else None,
-            job.created_at, job.started_at, job.finished_at, job.resumed, int(job.cancel_requested), job.error,
-            job.outcome.model_dump_json() if job.outcome else None, job.device,
-        ))
+        self._write(_INSERT_JOB, job_values(job))
 
     def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id=?", (job_id,))
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?", (job_id,))
         return JobRecord.from_row(rows[0]) if rows else None
 
     def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         where, args = ("WHERE status=?", [status]) if status else ("", [])
-        rows = self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
         return [JobRecord.from_row(r) for r in rows]
 
     def count_jobs(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self._rows("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
 
     def active_jobs(self) -> list[JobRecord]:
-        return [JobRecord.from_row(r) for r in self._rows(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")]
+        return [JobRecord.from_row(r) for r in self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")]
 
     def start_job(self, job_id: str, started_at: float) -> bool:
         return self._write(_START, (started_at, job_id)) == 1
@@ -254,9 +245,9 @@ class SQLiteStore(Store):
 
     def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:
         rows = self._rows(
-            f"SELECT {_EVALUATION_COLUMNS} FROM evaluations WHERE job_id=? AND step>? ORDER BY step LIMIT ?", (job_id, after_step, limit)
+            f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE job_id=? AND step>? ORDER BY step LIMIT ?", (job_id, after_step, limit)
         )
-        return [_evaluation(r) for r in rows]
+        return [evaluation_from(r) for r in rows]
 
     def evaluated(self, job_id: str) -> int:
         return self._rows("SELECT COUNT(*) FROM evaluations WHERE job_id=?", (job_id,))[0][0]
@@ -264,13 +255,10 @@ class SQLiteStore(Store):
     def top(self, job_id: str, k: int, exclude_singular: bool = False) -> list[ScoredArch]:
         extra = "AND singular=0" if exclude_singular else ""
         rows = self._rows(
-            f"SELECT {_EVALUATION_COLUMNS} FROM evaluations WHERE job_id=? {extra} ORDER BY singular, score DESC, step LIMIT ?", (job_id, k)
+            f"SELECT {EVALUATION_COLUMNS} FROM evaluations WHERE job_id=? {extra} ORDER BY singular, score DESC, step LIMIT ?", (job_id, k)
         )
-        return [_evaluation(r) for r in rows]
+        return [evaluation_from(r) for r in rows]
 
-
-def _evaluation(row: sqlite3.Row) -> ScoredArch:
-    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"])
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
