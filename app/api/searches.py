@@ -27,6 +27,8 @@ strategies_router = APIRouter(prefix="/v1/strategies", tags=["searches"], route_
 
 #: seconds an event stream waits for news before it checks whether its client is still there
 IDLE_SECONDS = 5.0
+#: with a shared database, seconds between reads of a search that may run on another replica
+SHARED_POLL_SECONDS = 1.0
 #: evaluations read from the store at once while streaming
 EVENT_PAGE = 500
 
@@ -218,6 +220,9 @@ async def _events(request: Request, service: Service, job: JobRecord, cursor: in
         if fresh.finished:
             yield ServerSentEvent(event="end", data=current)
             return
-        while not await notifier.changed(job.id, seen, IDLE_SECONDS):
+        wait = SHARED_POLL_SECONDS if service.store.shared else IDLE_SECONDS
+        while not await notifier.changed(job.id, seen, wait):
             if await request.is_disconnected():
                 return
+            if service.store.shared:
+                break  # the search may advance on another replica: read the database again
