@@ -38,6 +38,7 @@ class Settings(BaseModel):
     data: str = Field("auto", description="data source used when a request names none (a built-in name, a configured name, or any spec)")
     data_dir: Path | None = Field(None, description="folder holding (or receiving) data sets (default ~/.cache/naswot)")
     download: bool = Field(False, description="download CIFAR-10/100 from their public home when missing")
+    data_retry_seconds: float = Field(60.0, ge=0, le=86_400, description="seconds before a data source that failed to load is tried again")
     data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
     devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
     db_busy_timeout: float = Field(5.0, gt=0, le=600, description="seconds a database write waits for another connection's lock before it fails (503)")

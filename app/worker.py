@@ -221,11 +221,9 @@ class DeviceWorker:
         try:
             while (batch := self._take()) is not None:
                 self._current = batch
-                try:
-                    self._execute(batch)
-                finally:
-                    self._current = []
-                    self.busy = 0
+                self._execute(batch)
+                self._current = []
+                self.busy = 0
         except BaseException as exc:  # noqa: BLE001 - a dead thread must say why; the supervisor restarts it
             self._died(exc)
 

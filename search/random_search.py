@@ -13,8 +13,6 @@ CHUNK = 16
 MAX_DRAWS_PER_EVAL = 100
 #: the largest ``max_draws_per_eval`` accepted (beyond it a search could draw for hours)
 MAX_DRAWS_PER_EVAL_LIMIT = 10_000
-#: draws between two polls of ``should_stop`` while nothing new is found
-POLL_EVERY = 256
 
 
 def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
@@ -24,7 +22,7 @@ def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per
     scoring.  Returns True when the space looks used up: more than ``max_draws_per_eval``
     times the budget consecutive draws gave nothing new (e.g. constraints that almost
     nothing meets, or a finite space nearly fully scored), or every architecture of a finite
-    space has been scored or rejected.  Polls ``ctx.should_stop`` every :data:`POLL_EVERY` draws.
+    space has been scored or rejected.  Polls ``ctx.should_stop`` after every useless draw.
     """
     target = len(ctx.history) + min(n, ctx.remaining)
     misses = 0
@@ -35,7 +33,7 @@ def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per
             arch = ctx.space.random(rng)
             if arch in ctx.seen or arch in chunk or not ctx.admissible(arch):
                 misses += 1
-                if misses > limit or (misses % POLL_EVERY == 0 and _stop_or_used_up(ctx, chunk)):
+                if misses > limit or _stop_or_used_up(ctx, chunk):
                     break
                 continue
             misses = 0
