@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from dataclasses import dataclass
 
-from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
+from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
 
 
 class StoreError(RuntimeError):
@@ -48,6 +48,13 @@ def job_values(job: JobRecord) -> tuple:
         job.created_at, job.started_at, job.finished_at, job.resumed, job.cancel_requested, job.error,
         job.outcome.model_dump_json() if job.outcome else None, job.device,
     )
+
+
+def finish_values(job_id: str, status: JobStatus, error: str | None, outcome: JobOutcome | None) -> tuple:
+    """(status, finished_at, error, outcome JSON, id) for a finish statement; refuses a state that is not final."""
+    if status in ACTIVE:
+        raise ValueError(f"{status!r} is not a finished state")
+    return (status, time.time(), error, outcome.model_dump_json() if outcome is not None else None, job_id)
 
 
 def evaluation_from(row: Mapping[str, Any]) -> ScoredArch:

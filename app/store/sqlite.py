@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreBusy, StoreError, claim_next, evaluation_from, job_values
+from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
+from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreBusy, StoreError, claim_next, evaluation_from, finish_values, job_values
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -196,10 +196,7 @@ class SQLiteStore(Store):
         return self._write(_REQUEUE, (resumed, job_id)) == 1
 
     def finish_job(self, job_id: str, status: JobStatus, *, error: str | None = None, outcome: JobOutcome | None = None) -> bool:
-        if status in ACTIVE:
-            raise ValueError(f"{status!r} is not a finished state")
-        encoded = outcome.model_dump_json() if outcome is not None else None
-        return self._write(_FINISH, (status, time.time(), error, encoded, job_id)) == 1
+        return self._write(_FINISH, finish_values(job_id, status, error, outcome)) == 1
 
     def request_cancel(self, job_id: str) -> JobStatus | None:
         def cancel(db: sqlite3.Connection) -> JobStatus | None:
