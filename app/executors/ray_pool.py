@@ -43,6 +43,7 @@ class ScorerKey:
     batch_size: int
     seed: int
     precision: str = "exact"
+    scores: tuple[str, ...] = ("naswot",)  # the scores each result carries (names as scoring.list_scores)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ class ScoringActor:
         source = open_source(key.data, self.data_dir, download=self.download)
         if source.identity != key.identity:
             raise DataMismatch(f"data source {key.data!r} here is {source.identity}, the caller's is {key.identity}")
-        scorer = Scorer(get_space(key.space), source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision)
+        scorer = Scorer(
+            get_space(key.space), source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores
+        )
         self._scorers[key] = scorer
         while len(self._scorers) > self.scorer_cache:
             self._scorers.popitem(last=False)
@@ -320,6 +323,6 @@ def _ray() -> Any:
     return ray
 
 
-def key_for(space: str, source: Any, batch_size: int, seed: int, precision: str = "exact") -> ScorerKey:
+def key_for(space: str, source: Any, batch_size: int, seed: int, precision: str = "exact", scores: tuple[str, ...] = ("naswot",)) -> ScorerKey:
     """The :class:`ScorerKey` of a loaded data source and settings."""
-    return ScorerKey(space, source.spec, source.identity, batch_size, seed, precision)
+    return ScorerKey(space, source.spec, source.identity, batch_size, seed, precision, tuple(scores))

@@ -28,7 +28,7 @@ class ActorLost(RuntimeError):
 
 def scorer_key(spec: ScoreSpec) -> ScorerKey:
     """A score spec in the form an actor can rebuild it from."""
-    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision)
+    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, (spec.score,))
 
 
 def as_result(outcome: Outcome) -> ArchScore | BaseException:
