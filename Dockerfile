@@ -5,6 +5,8 @@
 # Run: docker run --gpus all -p 8000:8000 -v naswot-data:/data naswot:gpu   (drop --gpus all for naswot:cpu)
 
 ARG VARIANT=gpu
+# optional extras: postgres (NASWOT_DB=postgresql://...), ray (NASWOT_EXECUTOR=ray); deploy/ builds with them
+ARG EXTRAS=postgres
 ARG TORCH_VERSION=2.8.0
 ARG GPU_BASE=pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime
 
@@ -17,6 +19,7 @@ ARG TORCH_VERSION
 RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url https://download.pytorch.org/whl/cpu
 
 FROM base-${VARIANT} AS runtime
+ARG EXTRAS
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -28,7 +31,7 @@ COPY searchspace ./searchspace
 COPY scoring ./scoring
 COPY search ./search
 COPY app ./app
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[${EXTRAS}]" \
  && python -c "import torch, app.main; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 
 # an unprivileged user owns the data volume (database, data sets)

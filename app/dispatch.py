@@ -2,29 +2,26 @@
 
 The same (cache key, architecture) is never computed twice at once: a second request for work
 in flight waits on the first one's future. A result is written to the cache before it leaves the
-in-flight table, so a request always finds it in one or the other.
+in-flight table, so a request always finds it in one or the other. A result the cache cannot take
+(the database stays locked) fails only the architectures it concerns, with :class:`StoreError`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
 
 from scoring import ArchScore
 
 from .metrics import Metrics
-from .store import CachedScore, Store
+from .records import ScoredArch
+from .store import CacheKey, Store, StoreError
 from .worker import BACKGROUND, INTERACTIVE, DeviceWorker, ScoreSpec, Task, WorkerStopped, is_out_of_memory
 
-
-@dataclass(frozen=True)
-class Scored(CachedScore):
-    """One architecture's answer; ``cached`` when no device work was done for it."""
-
-    cached: bool
+log = logging.getLogger("naswot.dispatch")
 
 
 class QueueFull(RuntimeError):
@@ -42,6 +39,17 @@ class NoWorker(RuntimeError):
     """Every device worker is stopped or unusable."""
 
 
+def error_kind(exc: BaseException) -> str:
+    """The ``naswot_score_errors_total`` label of a scoring failure."""
+    if is_out_of_memory(exc):
+        return "out_of_memory"
+    if isinstance(exc, WorkerStopped):
+        return "stopped"
+    if isinstance(exc, StoreError):
+        return "store"
+    return "error"
+
+
 class Dispatcher:
     """Routes scoring work through the cache, the in-flight table and the least loaded device worker."""
 
@@ -51,7 +59,7 @@ class Dispatcher:
         self.store = store
         self.workers = list(workers)
         self.metrics = metrics
-        self._inflight: dict[tuple, Future[Scored]] = {}
+        self._inflight: dict[tuple, Future[ScoredArch]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -67,62 +75,78 @@ class Dispatcher:
 
     def submit(
         self, spec: ScoreSpec, archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None
-    ) -> tuple[list[Future[Scored]], str]:
+    ) -> tuple[list[Future[ScoredArch]], str]:
         """A future per architecture (canonical; repeats share one) and the device new work went to.
 
         Non-blocking (requests): everything new is queued at once on one worker or nothing is,
         raising :class:`QueueFull`. Blocking (search jobs): waits for room, a task at a time.
         """
-        key = spec.cache_key
-        distinct = list(dict.fromkeys(archs))
-        futures: dict[str, Future[Scored]] = {}
-        for arch, hit in self.store.get_scores(key, distinct).items():
-            futures[arch] = _resolved(Scored(hit.arch, hit.score, hit.params, hit.flops, hit.seconds, hit.device, True))
-        self.metrics.cache_hits.inc(len(futures))
-        missing = [a for a in distinct if a not in futures]
+        futures = self._cached(spec.cache_key, list(dict.fromkeys(archs)))
+        missing = [a for a in dict.fromkeys(archs) if a not in futures]
         if not missing:
             return [futures[a] for a in archs], self.workers[0].name
         worker = self._worker()
-        new: list[Task] = []
         with self._lock:
-            late_hits = self.store.get_scores(key, [a for a in missing if key.of(a) not in self._inflight])
-            for arch in missing:
-                shared = self._inflight.get(key.of(arch))
-                if shared is not None:
-                    futures[arch] = shared
-                    self.metrics.deduplicated.inc()
-                elif arch in late_hits:
-                    hit = late_hits[arch]
-                    futures[arch] = _resolved(Scored(hit.arch, hit.score, hit.params, hit.flops, hit.seconds, hit.device, True))
-                    self.metrics.cache_hits.inc()
-                else:
-                    futures[arch] = self._inflight[key.of(arch)] = Future()
-                    new.append(Task(spec, arch, self._done))
+            new = self._claim(spec, missing, futures)
             if new and not block:
-                try:
-                    accepted: bool | None = worker.offer(new, INTERACTIVE)
-                except WorkerStopped:
-                    accepted = None
-                if not accepted:
-                    for task in new:
-                        del self._inflight[key.of(task.arch)]
-                    if accepted is None:
-                        raise NoWorker(f"device worker {worker.name} is shutting down")
-                    self.metrics.rejected.labels("score").inc()
-                    raise QueueFull(worker.retry_after(len(self.workers)), len(new), worker.capacity)
+                self._offer(worker, new)
         if new and block:
-            for i, task in enumerate(new):
-                try:
-                    self._worker().put(task, BACKGROUND, abort)
-                except (WorkerStopped, NoWorker) as exc:
-                    for unqueued in new[i:]:  # settle every future nobody will compute, so no waiter hangs
-                        self._done(unqueued, exc, worker.name)
-                    break
+            self._put_waiting(new, worker, abort)
         return [futures[a] for a in archs], worker.name
+
+    def _cached(self, key: CacheKey, archs: list[str]) -> dict[str, Future[ScoredArch]]:
+        """Resolved futures for the architectures the cache already holds."""
+        hits = self.store.get_scores(key, archs)
+        self.metrics.cache_hits.inc(len(hits))
+        return {arch: _resolved(hit) for arch, hit in hits.items()}
+
+    def _claim(self, spec: ScoreSpec, missing: list[str], futures: dict[str, Future[ScoredArch]]) -> list[Task]:
+        """Under the lock: share work in flight, take late cache hits, and claim the rest as new tasks."""
+        key = spec.cache_key
+        late_hits = self.store.get_scores(key, [a for a in missing if key.of(a) not in self._inflight])
+        new: list[Task] = []
+        for arch in missing:
+            shared = self._inflight.get(key.of(arch))
+            if shared is not None:
+                futures[arch] = shared
+                self.metrics.deduplicated.inc()
+            elif arch in late_hits:
+                futures[arch] = _resolved(late_hits[arch])
+                self.metrics.cache_hits.inc()
+            else:
+                futures[arch] = self._inflight[key.of(arch)] = Future()
+                new.append(Task(spec, arch, self._done))
+        return new
+
+    def _offer(self, worker: DeviceWorker, new: list[Task]) -> None:
+        """Under the lock: queue all of ``new`` on ``worker`` or release the claims and raise."""
+        try:
+            accepted = worker.offer(new, INTERACTIVE)
+        except WorkerStopped:
+            self._release(new)
+            raise NoWorker(f"device worker {worker.name} is shutting down") from None
+        if not accepted:
+            self._release(new)
+            self.metrics.rejected.labels("score").inc()
+            raise QueueFull(worker.retry_after(len(self.workers)), len(new), worker.capacity)
+
+    def _release(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            del self._inflight[task.spec.cache_key.of(task.arch)]
+
+    def _put_waiting(self, new: list[Task], worker: DeviceWorker, abort: Callable[[], bool] | None) -> None:
+        """Queue ``new`` one at a time, waiting for room; settle every unqueued future when that fails, so no waiter hangs."""
+        for i, task in enumerate(new):
+            try:
+                self._worker().put(task, BACKGROUND, abort)
+            except (WorkerStopped, NoWorker) as exc:
+                for unqueued in new[i:]:
+                    self._done(unqueued, exc, worker.name)
+                return
 
     def score_blocking(
         self, spec: ScoreSpec, archs: Sequence[str], abort: Callable[[], bool] | None = None, on_each: Callable[[], None] | None = None
-    ) -> list[Scored]:
+    ) -> list[ScoredArch]:
         """Scores of ``archs`` (waiting for room and for results); raises what scoring raised.
 
         ``on_each`` is called as each architecture's result arrives. When ``abort()`` turns true
@@ -143,13 +167,9 @@ class Dispatcher:
     def _done(self, task: Task, outcome: ArchScore | BaseException, device: str) -> None:
         """Worker callback: cache the result, leave the in-flight table, wake the waiters."""
         key = task.spec.cache_key
-        if isinstance(outcome, BaseException):
-            kind = "out_of_memory" if is_out_of_memory(outcome) else "stopped" if isinstance(outcome, WorkerStopped) else "error"
-            self.metrics.score_errors.labels(kind).inc()
-            result: Scored | BaseException = outcome
-        else:
-            result = Scored(outcome.arch, outcome.score, outcome.params, outcome.flops, outcome.seconds, device, False)
-            self.store.put_score(key, CachedScore(outcome.arch, outcome.score, outcome.params, outcome.flops, outcome.seconds, device))
+        result = outcome if isinstance(outcome, BaseException) else self._cache(key, ScoredArch.computed(outcome, device))
+        if isinstance(result, BaseException):
+            self.metrics.score_errors.labels(error_kind(result)).inc()
         with self._lock:
             future = self._inflight.pop(key.of(task.arch), None)
         if future is None or future.done():
@@ -159,9 +179,17 @@ class Dispatcher:
         else:
             future.set_result(result)
 
+    def _cache(self, key: CacheKey, result: ScoredArch) -> ScoredArch | StoreError:
+        """Write a computed score to the cache; the store's error instead when it cannot take it."""
+        try:
+            self.store.put_score(key, result)
+        except StoreError as exc:
+            log.warning("could not cache the score of %s: %s", result.arch, exc)
+            return exc
+        return result
 
-def _resolved(value: Scored) -> Future[Scored]:
-    future: Future[Scored] = Future()
+
+def _resolved(value: ScoredArch) -> Future[ScoredArch]:
+    future: Future[ScoredArch] = Future()
     future.set_result(value)
     return future
-

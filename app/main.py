@@ -9,12 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
-from .api import ops, score, scores, searches, spaces
-from .api.deps import error, require_key
+from .api import errors, ops, score, scores, searches, spaces
+from .api.deps import require_key
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
 from .service import Service
@@ -59,13 +58,7 @@ def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactor
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.include_router(ops.health)
-    for router in (score.router, scores.router, searches.router, spaces.router, ops.protected):
+    for router in (score.router, scores.router, searches.router, searches.strategies_router, spaces.router, ops.protected):
         app.include_router(router, dependencies=[Depends(require_key)])
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        message = f"internal error ({type(exc).__name__}: {exc}); the server keeps serving"
-        return JSONResponse({"detail": [error(("server",), message, "internal_error")]}, status_code=500)
-
+    errors.install(app)
     return app

@@ -10,10 +10,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-SEED = Field(0, ge=0, le=2**63 - 1, description="fixes the minibatch and every network's initial weights")
+from search.random_search import MAX_DRAWS_PER_EVAL_LIMIT
 
-JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+from .records import JobStatus
+
+BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+#: the largest integer the database stores (SQLite INTEGER); every integer field and parameter is within 0..MAX_INT
+MAX_INT = 2**63 - 1
+#: absolute ceilings, whatever a server's settings allow (each server may set lower ones)
+BATCH_CEILING = 65_536
+BUDGET_CEILING = 1_000_000
+COUNT_CEILING = 100_000
+SEED = Field(0, ge=0, le=MAX_INT, description="fixes the minibatch and every network's initial weights")
+BATCH_SIZE = Field(128, ge=2, le=BATCH_CEILING, description="minibatch size B (K_H is B x B); at most NASWOT_MAX_BATCH_SIZE")
 
 
 class _Request(BaseModel):
@@ -31,12 +40,12 @@ class ScoreRequest(_Request):
         json_schema_extra={"examples": [{"space": "nb201", "archs": [BEST_CELL, [0, 0, 0, 0, 0, 0]], "data": "noise", "batch_size": 128, "seed": 0}]},
     )
 
-    space: str = Field("nb201", description="search space name (see GET /v1/spaces)")
+    space: str = Field("nb201", max_length=64, description="search space name (see GET /v1/spaces)")
     archs: list[Any] = Field(
-        ..., min_length=1, description="architecture encodings, any the space accepts (its `encoding` says which); at most NASWOT_MAX_ARCHS"
+        ..., min_length=1, max_length=COUNT_CEILING, description="architecture encodings, any the space accepts (its `encoding` says which); at most NASWOT_MAX_ARCHS"
     )
-    data: str | None = Field(None, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
-    batch_size: int = Field(128, ge=2, description="minibatch size B (K_H is B x B); at most NASWOT_MAX_BATCH_SIZE")
+    data: str | None = Field(None, max_length=256, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
+    batch_size: int = BATCH_SIZE
     seed: int = SEED
 
 
@@ -82,8 +91,8 @@ class ScoreResponse(BaseModel):
 
 
 class ConstraintsModel(_Request):
-    max_params: int | None = Field(None, ge=1, description="architectures with more parameters are never scored nor returned")
-    max_flops: int | None = Field(None, ge=1, description="architectures with more FLOPs per image are never scored nor returned")
+    max_params: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more parameters are never scored nor returned")
+    max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
 
 
 class SearchRequest(BaseModel):
@@ -94,18 +103,22 @@ class SearchRequest(BaseModel):
         json_schema_extra={"examples": [{"space": "nb201", "strategy": "random", "budget": 100, "top_k": 10, "seed": 0, "data": "noise"}]},
     )
 
-    space: str = Field("nb201", description="search space name")
-    strategy: str = Field("random", description="one of the server's strategies (GET /v1/strategies): random, evolution, area")
-    budget: int = Field(100, ge=1, description="distinct architectures to score; at most NASWOT_MAX_BUDGET (and the space's size)")
-    top_k: int = Field(10, ge=1, description="how many of the best to report; at most NASWOT_MAX_TOP_K")
+    space: str = Field("nb201", max_length=64, description="search space name")
+    strategy: str = Field("random", max_length=64, description="one of the server's strategies (GET /v1/strategies): random, evolution, area")
+    budget: int = Field(100, ge=1, le=BUDGET_CEILING, description="distinct architectures to score; at most NASWOT_MAX_BUDGET (and the space's size)")
+    top_k: int = Field(10, ge=1, le=COUNT_CEILING, description="how many of the best to report; at most NASWOT_MAX_TOP_K")
     seed: int = SEED
-    data: str | None = Field(None, description="data source name, as for /v1/score")
-    batch_size: int = Field(128, ge=2, description="minibatch size, as for /v1/score")
+    data: str | None = Field(None, max_length=256, description="data source name, as for /v1/score")
+    batch_size: int = BATCH_SIZE
     constraints: ConstraintsModel | None = None
     exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
-    population_size: int | None = Field(None, ge=1, description="evolution, area: population size")
-    sample_size: int | None = Field(None, ge=1, description="evolution, area: tournament sample size")
-    init_size: int | None = Field(None, ge=1, description="area: random architectures scored to seed the population")
+    population_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="evolution, area: population size; at most the budget")
+    sample_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="evolution, area: tournament sample size; at most population_size")
+    init_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="area: random architectures scored to seed the population; population_size to the budget")
+    max_draws_per_eval: int | None = Field(
+        None, ge=1, le=MAX_DRAWS_PER_EVAL_LIMIT,
+        description="random: consecutive useless draws (repeats, constraint breakers) allowed per unit of budget before the space counts as used up",
+    )
 
     @field_validator("strategy", "space")
     @classmethod
@@ -114,7 +127,7 @@ class SearchRequest(BaseModel):
 
     def strategy_params(self) -> dict[str, Any]:
         """Strategy parameters given in the request (declared ones and extra fields)."""
-        declared = {name: getattr(self, name) for name in ("population_size", "sample_size", "init_size")}
+        declared = {name: getattr(self, name) for name in ("population_size", "sample_size", "init_size", "max_draws_per_eval")}
         given = {k: v for k, v in declared.items() if v is not None}
         given.update(self.model_extra or {})
         return given
@@ -202,8 +215,8 @@ class SpaceList(BaseModel):
 
 
 class SampleRequest(_Request):
-    n: int = Field(10, ge=1, description="how many architectures; at most NASWOT_MAX_ARCHS")
-    seed: int | None = Field(0, ge=0, description="same seed, same list; null draws from fresh entropy")
+    n: int = Field(10, ge=1, le=COUNT_CEILING, description="how many architectures; at most NASWOT_MAX_ARCHS")
+    seed: int | None = Field(0, ge=0, le=MAX_INT, description="same seed, same list; null draws from fresh entropy")
     unique: bool = Field(False, description="no architecture twice")
 
 
@@ -224,6 +237,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     devices: list[dict[str, Any]]
+    actors: list[dict[str, Any]] = Field(default_factory=list, description="with executor=ray: each scoring actor, where it runs and its work")
     data: dict[str, Any] | None = Field(None, description="the default data source, once loaded")
     data_error: str | None = None
     database: bool

@@ -9,12 +9,17 @@ from typing import Any
 from .dispatch import Dispatcher
 from .jobs import JobManager
 from .metrics import Metrics
+from .notify import JobNotifier
 from .settings import Settings
 from .sources import SourceUnavailable, Sources, describe
-from .store import ACTIVE, TERMINAL, Store
+from .records import ACTIVE, TERMINAL
+from .store import open_store
 from .worker import DeviceWorker, ScorerFactory, default_scorer_factory, describe_devices, resolve_devices
 
 log = logging.getLogger("naswot.service")
+
+#: seconds between checks for dead worker threads
+SUPERVISE_SECONDS = 0.5
 
 
 class Service:
@@ -24,23 +29,14 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         self.sources = Sources(settings)
-        devices = resolve_devices(settings.devices)
-        self.store = Store(settings.db_path)
-        self.workers = [
-            DeviceWorker(
-                device,
-                capacity=settings.queue_size,
-                batch=settings.worker_batch,
-                scorer_cache=settings.scorer_cache,
-                factory=scorer_factory,
-                on_scored=self.metrics.scored,
-            )
-            for device in devices
-        ]
+        self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
+        self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(scorer_factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
             max_running=settings.max_running_jobs, max_queued=settings.max_queued_jobs,
+            notifier=JobNotifier(settings.max_event_streams),
+            owner=settings.replica, lease_seconds=settings.job_lease_seconds,
         )
         for worker in self.workers:
             self.metrics.track_queue(worker.name, lambda w=worker: w.depth)
@@ -48,19 +44,65 @@ class Service:
         self.default_data: dict[str, Any] | None = None
         self.data_error: str | None = None
         self._loader = threading.Thread(target=self._load_default_data, name="naswot-data", daemon=True)
+        self._stopping = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise_loop, name="naswot-supervisor", daemon=True)
+
+    def _device_workers(self, scorer_factory: ScorerFactory) -> list[DeviceWorker]:
+        """One worker thread per local device (``NASWOT_DEVICES``)."""
+        settings = self.settings
+        return [
+            DeviceWorker(
+                device, capacity=settings.queue_size, batch=settings.worker_batch, scorer_cache=settings.scorer_cache,
+                factory=scorer_factory, on_scored=self.metrics.scored,
+            )
+            for device in resolve_devices(settings.devices)
+        ]
+
+    def _ray_workers(self) -> list[DeviceWorker]:
+        """One score queue in front of a pool of Ray actors (``NASWOT_EXECUTOR=ray``); the actors start with the service."""
+        from .executors.ray_pool import RayScorePool
+        from .executors.ray_worker import ActorMetrics, RayWorker
+
+        settings = self.settings
+        pool = RayScorePool(
+            address=settings.ray_address, actors=settings.ray_actors, threads_per_actor=settings.ray_threads,
+            chunk=settings.worker_batch, scorer_cache=settings.scorer_cache, data_dir=str(settings.data_path), download=settings.download,
+        )
+        worker = RayWorker(pool, capacity=settings.queue_size, batch=settings.worker_batch, on_scored=self.metrics.scored)
+        self.metrics.registry.register(ActorMetrics(worker))
+        return [worker]
+
+    def actors(self) -> list[dict[str, Any]]:
+        """The Ray actors behind the score queue (none with local device workers)."""
+        return [actor for worker in self.workers for actor in getattr(worker, "actors", list)()]
 
     def start(self) -> None:
         for worker in self.workers:
             worker.start()
         self.jobs.start()
         self._loader.start()
-        log.info("serving on %s; database %s; default data %s", ", ".join(w.name for w in self.workers), self.store.path, self.settings.data)
+        self._supervisor.start()
+        log.info("serving on %s; database %s; default data %s", ", ".join(w.name for w in self.workers), self.store.location, self.settings.data)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.jobs.stop()
         for worker in self.workers:
             worker.stop()
         self.store.close()
+
+    def supervise(self) -> list[str]:
+        """Restart every worker whose thread died; the names of those restarted."""
+        restarted = []
+        for worker in self.workers:
+            if worker.dead:
+                worker.restart()
+                restarted.append(worker.name)
+        return restarted
+
+    def _supervise_loop(self) -> None:
+        while not self._stopping.wait(SUPERVISE_SECONDS):
+            self.supervise()
 
     def _load_default_data(self) -> None:
         """Load the default data source in the background; /readyz reports it."""
@@ -72,24 +114,33 @@ class Service:
             log.error("default data source unavailable: %s", exc)
 
     def readiness(self) -> dict[str, Any]:
+        """Whether the service can do its work now, and if not, why (never waits on the database)."""
+        reasons = [*self._device_problems(), *self._data_problems()]
+        database = self.store.problem()
+        if database is not None:
+            reasons.append(f"database: {database}")
+        return {
+            "ready": not reasons,
+            "devices": describe_devices(self.workers),
+            "actors": self.actors(),
+            "data": self.default_data,
+            "data_error": self.data_error,
+            "database": database is None,
+            "reasons": reasons,
+        }
+
+    def _device_problems(self) -> list[str]:
         reasons = []
         for worker in self.workers:
             if worker.error:
                 reasons.append(f"device {worker.name}: {worker.error}")
+            elif worker.dead:
+                reasons.append(f"device {worker.name}: {worker.death}; restarting it")
             elif not worker.ready:
                 reasons.append(f"device {worker.name} is starting")
-        if self.default_data is None:
-            reasons.append(f"default data source: {self.data_error}" if self.data_error else "default data source is loading")
-        try:
-            database = self.store.ping()
-        except Exception as exc:  # sqlite3.Error, closed connection
-            database = False
-            reasons.append(f"database: {exc}")
-        return {
-            "ready": not reasons,
-            "devices": describe_devices(self.workers),
-            "data": self.default_data,
-            "data_error": self.data_error,
-            "database": database,
-            "reasons": reasons,
-        }
+        return reasons
+
+    def _data_problems(self) -> list[str]:
+        if self.default_data is not None:
+            return []
+        return [f"default data source: {self.data_error}" if self.data_error else "default data source is loading"]

@@ -34,12 +34,14 @@ class Settings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address `naswot serve` binds to unless --host is given")
     port: int = Field(8000, ge=0, le=65535, description="port `naswot serve` listens on unless --port is given")
-    db: Path | None = Field(None, description="SQLite file for the score cache and jobs (default: DATA_DIR/naswot.sqlite)")
+    db: str | Path | None = Field(None, description="SQLite file for the score cache and jobs (default: DATA_DIR/naswot.sqlite), or a postgresql:// URL shared by several replicas")
     data: str = Field("auto", description="data source used when a request names none (a built-in name, a configured name, or any spec)")
     data_dir: Path | None = Field(None, description="folder holding (or receiving) data sets (default ~/.cache/naswot)")
     download: bool = Field(False, description="download CIFAR-10/100 from their public home when missing")
+    data_retry_seconds: float = Field(60.0, ge=0, le=86_400, description="seconds before a data source that failed to load is tried again")
     data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
     devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
+    db_busy_timeout: float = Field(5.0, gt=0, le=600, description="seconds a database write waits for another connection's lock before it fails (503)")
     queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")
     worker_batch: int = Field(16, ge=1, description="architectures a worker hands to one Scorer.score_many call")
     scorer_cache: int = Field(8, ge=1, description="Scorers (each holding a minibatch on its device) kept per worker")
@@ -50,6 +52,13 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body in bytes (413 beyond)")
     max_running_jobs: int = Field(2, ge=1, description="searches running at once; later ones wait as queued")
     max_queued_jobs: int = Field(100, ge=1, description="searches waiting to run before new ones get 429")
+    max_event_streams: int = Field(64, ge=1, le=100_000, description="search event streams open at once before new ones get 429")
+    executor: Literal["local", "ray"] = Field("local", description="where architectures are scored: local device workers, or Ray actors")
+    ray_address: str | None = Field(None, description="Ray cluster to join with executor=ray (default: RAY_ADDRESS, else a local cluster)")
+    ray_actors: int | None = Field(None, ge=1, description="Ray scoring actors (default: one per GPU of the cluster, else one per CPU)")
+    ray_threads: int = Field(1, ge=1, description="torch threads of each Ray CPU actor")
+    job_lease_seconds: float = Field(30.0, ge=1, le=3600, description="with a shared (PostgreSQL) database: a replica's hold on a running search, renewed while it runs; another replica takes the search over once it expires")
+    replica: str | None = Field(None, description="this replica's name in job leases (default: host:pid)")
     api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
 
@@ -96,7 +105,7 @@ class Settings(BaseModel):
 
     @property
     def db_path(self) -> str:
-        """The SQLite database actually used (``:memory:`` allowed)."""
+        """The database actually used: a SQLite file (``:memory:`` allowed) or a PostgreSQL URL."""
         if self.db is not None:
             return str(self.db)
         return str(self.data_path / "naswot.sqlite")

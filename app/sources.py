@@ -7,6 +7,8 @@ names none gets ``NASWOT_DATA``, which the operator may set to any spec.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from scoring import DataSource, open_source
@@ -23,10 +25,18 @@ class SourceUnavailable(ValueError):
 
 
 class Sources:
-    """Resolves data source names to loaded :class:`DataSource` objects (each loaded once)."""
+    """Resolves data source names to loaded :class:`DataSource` objects (each loaded once).
 
-    def __init__(self, settings: Settings):
+    A source that fails to load is not tried again for ``NASWOT_DATA_RETRY_SECONDS``: requests in
+    between get the same answer at once instead of each repeating a failing download.
+    """
+
+    def __init__(self, settings: Settings, clock: Any = time.monotonic):
         self.settings = settings
+        self._clock = clock
+        self._failures: dict[str, tuple[float, SourceUnavailable]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     @property
     def names(self) -> list[str]:
@@ -47,6 +57,30 @@ class Sources:
         return resolved, self.open_spec(spec)
 
     def open_spec(self, spec: str) -> DataSource:
+        """The loaded source; a recent failure is answered again without a new attempt."""
+        with self._lock_of(spec):
+            self._raise_recent_failure(spec)
+            try:
+                return self._load(spec)
+            except SourceUnavailable as exc:
+                self._failures[spec] = (self._clock(), exc)
+                raise
+
+    def _lock_of(self, spec: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(spec, threading.Lock())
+
+    def _raise_recent_failure(self, spec: str) -> None:
+        failure = self._failures.get(spec)
+        if failure is None:
+            return
+        at, exc = failure
+        wait = at + self.settings.data_retry_seconds - self._clock()
+        if wait > 0:
+            raise SourceUnavailable(f"{exc} (not retried for another {wait:.0f} s)")
+        del self._failures[spec]
+
+    def _load(self, spec: str) -> DataSource:
         try:
             return open_source(spec, self.settings.data_path, download=self.settings.download)
         except FileNotFoundError as exc:

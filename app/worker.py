@@ -128,10 +128,15 @@ class DeviceWorker:
         self.ready = False
         self.error: str | None = None
         self.mean_seconds = 1.0  # running estimate of one architecture's scoring time
+        self.death: str | None = None  # why the thread last died unexpectedly
+        self.restarts = 0
+        self._started = False
+        self._current: list[Task] = []  # the batch being scored
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._started = True
         self._thread.start()
 
     def stop(self, timeout: float = 120.0) -> None:
@@ -146,11 +151,12 @@ class DeviceWorker:
             pending, self._heap = self._heap, []
             self._cond.notify_all()
         for entry in pending:
-            entry.task.done(entry.task, WorkerStopped(reason), self.name)
+            self._deliver(entry.task, WorkerStopped(reason))
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive() and not self._stopping
+        """Taking work: not stopping and not unusable (a dead thread's queue waits for its restart)."""
+        return not self._stopping and self.error is None and (self._thread.is_alive() or self.dead)
 
     # -- queue -------------------------------------------------------------------------------
 
@@ -210,21 +216,58 @@ class DeviceWorker:
             return batch
 
     def _run(self) -> None:
+        if not self._open_device():
+            return
+        try:
+            while (batch := self._take()) is not None:
+                self._current = batch
+                self._execute(batch)
+                self._current = []
+                self.busy = 0
+        except BaseException as exc:  # noqa: BLE001 - a dead thread must say why; the supervisor restarts it
+            self._died(exc)
+
+    def _open_device(self) -> bool:
+        """Create the device context now, not on the first request; False (and refuse work) when the device is unusable."""
         try:
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
-                torch.zeros(1, device=self.device)  # create the context now, not on the first request
+                torch.zeros(1, device=self.device)
             self.ready = True
-        except Exception as exc:  # the device is unusable: report it, refuse work
+            return True
+        except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             log.error("device %s unusable: %s", self.device, self.error)
             self._close(f"device {self.name} is unusable: {self.error}")
-            return
-        while (batch := self._take()) is not None:
-            try:
-                self._execute(batch)
-            finally:
-                self.busy = 0
+            return False
+
+    def _died(self, exc: BaseException) -> None:
+        """The thread is ending on an unexpected error: record it and fail the batch it held."""
+        self.death = f"worker thread died: {type(exc).__name__}: {exc}"
+        log.error("device %s: %s", self.name, self.death, exc_info=exc)
+        for task in self._current:
+            self._deliver(task, WorkerStopped(f"device {self.name}: {self.death}"))
+        self._current = []
+        self.busy = 0
+
+    @property
+    def dead(self) -> bool:
+        """The thread ended without being asked to (the supervisor restarts it)."""
+        return self._started and not self._thread.is_alive() and not self._stopping and self.error is None
+
+    def restart(self) -> None:
+        """A new thread for a dead worker; the queue is kept."""
+        log.warning("device %s: restarting its worker thread after: %s", self.name, self.death)
+        self.restarts += 1
+        self._thread = threading.Thread(target=self._run, name=f"naswot-worker-{self.device}", daemon=True)
+        self._thread.start()
+
+    def _deliver(self, task: Task, outcome: ArchScore | BaseException) -> None:
+        """Hand a task its outcome; an error in the callback is logged, never fatal to the worker."""
+        try:
+            task.done(task, outcome, self.name)
+        except Exception:
+            log.exception("device %s: delivering the result of %s failed", self.name, task.arch)
 
     def _scorer(self, spec: ScoreSpec) -> ScorerLike:
         key = spec.scorer_key
@@ -244,29 +287,34 @@ class DeviceWorker:
         except Exception as exc:
             self._recover(exc)
             for task in batch:
-                task.done(task, exc, self.name)
+                self._deliver(task, exc)
             return
         remaining = list(batch)
         try:
-            for task, result in zip(list(remaining), self._timed(scorer, [t.arch for t in remaining])):
-                remaining.pop(0)
-                task.done(task, result, self.name)
+            for result in self._timed(scorer, [t.arch for t in batch]):
+                self._deliver(remaining.pop(0), result)
                 if self._stopping:  # shutting down: give the rest back instead of finishing the batch
-                    for rest in remaining:
-                        rest.done(rest, WorkerStopped("the service is shutting down"), self.name)
+                    self._give_back(remaining)
                     return
         except Exception as exc:
             self._recover(exc)
-            failed = remaining.pop(0)
-            failed.done(failed, exc, self.name)
-            for task in remaining:
-                try:
-                    result = next(self._timed(scorer, [task.arch]))
-                except Exception as single:
-                    self._recover(single)
-                    task.done(task, single, self.name)
-                else:
-                    task.done(task, result, self.name)
+            if remaining:
+                self._deliver(remaining.pop(0), exc)
+            self._one_by_one(scorer, remaining)
+
+    def _give_back(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self._deliver(task, WorkerStopped("the service is shutting down"))
+
+    def _one_by_one(self, scorer: ScorerLike, tasks: list[Task]) -> None:
+        """After a failure in a batch: score the rest singly, so one bad architecture fails alone."""
+        for task in tasks:
+            try:
+                result: ArchScore | BaseException = next(self._timed(scorer, [task.arch]))
+            except Exception as single:
+                self._recover(single)
+                result = single
+            self._deliver(task, result)
 
     def _timed(self, scorer: ScorerLike, archs: list[str]) -> Iterator[ArchScore]:
         start = time.perf_counter()
@@ -306,4 +354,8 @@ def resolve_devices(text: str) -> list[torch.device]:
 
 
 def describe_devices(workers: Iterable[DeviceWorker]) -> list[dict[str, Any]]:
-    return [{"device": w.name, "ready": w.ready, "error": w.error, "queue_depth": w.depth, "busy": w.busy} for w in workers]
+    return [
+        {"device": w.name, "ready": w.ready and not w.dead, "error": w.error or (w.death if w.dead else None),
+         "queue_depth": w.depth, "busy": w.busy, "restarts": w.restarts}
+        for w in workers
+    ]

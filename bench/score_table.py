@@ -10,7 +10,8 @@ file, so an interrupted run resumes, and a subset table grows into a larger one 
 size, seed, precision); a run whose settings differ is refused.  ``index`` is the cell's place in the
 space's enumeration order (empty for spaces that cannot be enumerated); an undefined value (NASWOT's
 singular K_H, or any score's NaN/inf) is an empty field.  ``--workers N`` scores in N processes with
-one torch thread each.  Tables load with :func:`read_table` or :func:`read_columns` (also ``.csv.gz``).
+one torch thread each; ``--executor ray`` scores on Ray actors instead (``--address`` of a cluster,
+else a local one; one actor per GPU, or ``--actors`` CPU actors of ``--threads``, default 1, threads).  Tables load with :func:`read_table` or :func:`read_columns` (also ``.csv.gz``).
 """
 
 from __future__ import annotations
@@ -125,11 +126,33 @@ def _score_in_worker(arch: str) -> ArchScore:
 
 def _results(scorer: Scorer, args: argparse.Namespace, todo: list[str]) -> Iterator[ArchScore]:
     """Scores of ``todo`` in order: in this process, or in ``--workers`` processes of one thread each."""
+    if args.executor == "ray":
+        yield from _ray_results(scorer, args, todo)
+        return
     if args.workers <= 1:
         yield from scorer.score_many(todo)
         return
     with mp.get_context("spawn").Pool(args.workers, initializer=_init_worker, initargs=(args,)) as pool:
         yield from pool.imap(_score_in_worker, todo, chunksize=4)
+
+
+def _ray_results(scorer: Scorer, args: argparse.Namespace, todo: list[str], chunk: int = 256) -> Iterator[ArchScore]:
+    """Scores of ``todo`` in order from a Ray actor pool, ``chunk`` cells at a time (so rows are written as they come)."""
+    from app.executors.ray_pool import ItemFailed, RayScorePool, key_for
+
+    if args.cells_per_pass != 1:
+        sys.exit("--cells-per-pass is not available with --executor ray")
+    key = key_for(scorer.space.name, scorer.source, scorer.batch_size, scorer.seed, scorer.mode, tuple(args.scores))
+    pool = RayScorePool(address=args.address, actors=args.actors, threads_per_actor=args.threads or 1)
+    pool.start()
+    try:
+        for start in range(0, len(todo), chunk):
+            for outcome in pool.score(key, todo[start : start + chunk]):
+                if isinstance(outcome, ItemFailed):
+                    raise RuntimeError(f"{outcome.arch}: {outcome.kind}: {outcome.message}")
+                yield outcome
+    finally:
+        pool.stop()
 
 
 def _settings(scorer: Scorer) -> dict[str, Any]:
@@ -176,6 +199,9 @@ def main() -> None:
     parser.add_argument("--cells-per-pass", type=int, default=1, help="NB201 only, opt-in: stack this many cells per forward pass")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--workers", type=int, default=1, help="score in this many processes, one torch thread each")
+    parser.add_argument("--executor", choices=["local", "ray"], default="local", help="score here (--workers), or on Ray actors")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per GPU, else one per CPU)")
     args = parser.parse_args()
 
     if args.threads:

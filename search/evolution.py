@@ -75,6 +75,7 @@ def evolve(
     """Run aging-evolution cycles on ``population`` until the budget is spent; True when no new cell can be found."""
     stale = 0
     while ctx.remaining > 0:
+        ctx.check_stop()  # cycles that only repeat scored cells never reach ctx.evaluate's own check
         if not population:
             return True
         before = len(ctx.history)

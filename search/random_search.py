@@ -11,6 +11,8 @@ from .params import require_int
 CHUNK = 16
 #: default give-up point: consecutive useless draws allowed per unit of budget
 MAX_DRAWS_PER_EVAL = 100
+#: the largest ``max_draws_per_eval`` accepted (beyond it a search could draw for hours)
+MAX_DRAWS_PER_EVAL_LIMIT = 10_000
 
 
 def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
@@ -19,7 +21,8 @@ def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per
     Draws that repeat a scored architecture or break the constraints are skipped without
     scoring.  Returns True when the space looks used up: more than ``max_draws_per_eval``
     times the budget consecutive draws gave nothing new (e.g. constraints that almost
-    nothing meets, or a finite space nearly fully scored).
+    nothing meets, or a finite space nearly fully scored), or every architecture of a finite
+    space has been scored or rejected.  Polls ``ctx.should_stop`` after every useless draw.
     """
     target = len(ctx.history) + min(n, ctx.remaining)
     misses = 0
@@ -30,16 +33,28 @@ def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per
             arch = ctx.space.random(rng)
             if arch in ctx.seen or arch in chunk or not ctx.admissible(arch):
                 misses += 1
-                if misses > limit:
+                if misses > limit or _stop_or_used_up(ctx, chunk):
                     break
                 continue
             misses = 0
             chunk.append(arch)
         if chunk:
             ctx.evaluate(chunk)
-        if misses > limit:
+        if misses > limit or (not chunk and _used_up(ctx)):
             return True
     return False
+
+
+def _stop_or_used_up(ctx: SearchContext, chunk: list[str]) -> bool:
+    """Raise :class:`SearchStopped` when asked to stop; True when no admissible new architecture is left."""
+    ctx.check_stop()
+    return _used_up(ctx, len(chunk))
+
+
+def _used_up(ctx: SearchContext, pending: int = 0) -> bool:
+    """Every architecture of a finite space is scored, pending or known to break the constraints."""
+    size = ctx.space.size
+    return size is not None and len(ctx.seen) + len(ctx.rejected_archs) + pending >= size
 
 
 def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
@@ -52,4 +67,4 @@ def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval:
 
 def check_random(budget: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> None:
     """Raise ValueError naming a bad parameter of :func:`random_search`."""
-    require_int("max_draws_per_eval", max_draws_per_eval, minimum=1)
+    require_int("max_draws_per_eval", max_draws_per_eval, minimum=1, maximum=MAX_DRAWS_PER_EVAL_LIMIT)

@@ -122,10 +122,10 @@ async def test_a_full_queue_answers_429_with_retry_after_and_searches_wait(tmp_p
             assert refused.json()["detail"][0]["loc"] == ["body", "archs"] and "queue is full" in refused.json()["detail"][0]["msg"]
             # a search waits for room instead of failing
             job = (await client.post("/v1/searches", json={"budget": 2, "data": "noise", "batch_size": 8, "seed": 1})).json()
-            await until(lambda: app.state.service.store.get_job(job["id"])["status"] == "running")
+            await until(lambda: app.state.service.store.get_job(job["id"]).status == "running")
             script.gate.set()
         assert results["running"].status_code == 200 and results["queued"].status_code == 200
-        await until(lambda: app.state.service.store.get_job(job["id"])["status"] == "done")
+        await until(lambda: app.state.service.store.get_job(job["id"]).status == "done")
         status = (await client.get(f"/v1/searches/{job['id']}")).json()
         assert status["progress"] == {"evaluated": 2, "budget": 2, "batch": None}
         assert 'naswot_rejected_total{queue="score"} 1.0' in (await client.get("/metrics")).text

@@ -18,7 +18,8 @@ import torch
 from app.client import ApiError, Client
 from app.main import create_app
 from app.settings import Settings
-from app.store import Store
+from app.records import DataRef, JobRecord, ScoredArch, SearchSpec
+from app.store import open_store
 from app.worker import ScoreSpec
 from scoring import ArchScore
 from search import Constraints, list_strategies, run_search
@@ -220,11 +221,11 @@ def test_a_search_stopped_by_shutdown_resumes_on_the_next_start_with_nothing_los
         client = Client(http=http)
         job = client.start_search(**BODY, budget=60, seed=11, top_k=5)
         until(lambda: client.search(job["id"])["progress"]["evaluated"] >= 10)
-    before = Store(tmp_path / "db.sqlite")
+    before = open_store(tmp_path / "db.sqlite")
     paused = before.get_job(job["id"])
-    kept = before.evaluations(job["id"])
+    kept = [e.to_json() for e in before.evaluations(job["id"])]
     before.close()
-    assert paused["status"] == "queued" and 10 <= len(kept) < 60
+    assert paused.status == "queued" and 10 <= len(kept) < 60, f"paused as {paused.status} with {len(kept)} evaluations"
     computed_before = scorers.calls
     with serve(tmp_path, scorers) as http:
         client = Client(http=http)
@@ -233,19 +234,18 @@ def test_a_search_stopped_by_shutdown_resumes_on_the_next_start_with_nothing_los
         history = client.evaluations(job["id"])
     want = expected(60, seed=11, top_k=5)
     assert [(e["step"], e["arch"]) for e in history] == [(e.step, e.arch) for e in want.history]
-    assert history[: len(kept)] == kept  # evaluations from before the restart are unchanged
+    assert history[: len(kept)] == kept, "evaluations from before the restart changed"
     assert [t["arch"] for t in final["top"]] == [e.arch for e in want.top]
     assert scorers.calls - computed_before <= 60 - len(kept)  # the replay scored nothing twice
 
 
 def test_a_search_that_cannot_resume_is_marked_interrupted_with_its_partial_results(tmp_path):
-    store = Store(tmp_path / "db.sqlite")
-    request = {"space": "nb201", "strategy": "withdrawn", "budget": 10, "top_k": 3, "seed": 0, "data": "noise",
-               "batch_size": 8, "constraints": None, "exclude_singular": False, "strategy_params": {}}
-    store.create_job("old", request, {"name": "noise", "spec": "noise", "identity": "gaussian:3x32x32", "synthetic": True})
-    store.update_job("old", status="running", started_at=time.time())
+    store = open_store(tmp_path / "db.sqlite")
+    request = SearchSpec(space="nb201", strategy="withdrawn", budget=10, top_k=3, seed=0, data="noise", batch_size=8)
+    data = DataRef(name="noise", spec="noise", identity="gaussian:3x32x32", synthetic=True)
+    store.create_job(JobRecord(id="old", status="running", request=request, data=data, created_at=time.time(), started_at=time.time()))
     for step, arch in enumerate(SPACE.sample(2, seed=0, unique=True), start=1):
-        store.add_evaluation("old", step, arch, fake_score(arch), 1, 1)
+        store.add_evaluation("old", ScoredArch(arch, fake_score(arch), 1, 1, step=step))
     store.close()
     with serve(tmp_path, FakeScorers()) as http:
         status = Client(http=http).search("old")

@@ -9,7 +9,7 @@ import pytest
 
 from app.client import Client
 from app.serverproc import ServerProcess
-from app.store import Store
+from app.store import open_store
 from search import run_search
 from searchspace import get_space
 
@@ -19,7 +19,9 @@ BUDGET = 32
 
 def test_real_server_scores_searches_and_resumes_a_search_after_being_killed(tmp_path):
     env = {
-        "NASWOT_DB": str(tmp_path / "naswot.sqlite"), "NASWOT_DATA": "noise:3x8x8",  # small inputs keep the test quick "NASWOT_DATA_DIR": str(tmp_path / "data"),
+        "NASWOT_DB": str(tmp_path / "naswot.sqlite"),
+        "NASWOT_DATA": "noise:3x8x8",  # small inputs keep the test quick
+        "NASWOT_DATA_DIR": str(tmp_path / "data"),
         "NASWOT_API_KEY": KEY, "NASWOT_LOG_LEVEL": "info",
     }
     server = ServerProcess(env, log=tmp_path / "server.log").start()
@@ -37,12 +39,12 @@ def test_real_server_scores_searches_and_resumes_a_search_after_being_killed(tmp
             time.sleep(0.05)
         server.kill()  # SIGKILL: no shutdown code runs
 
-        store = Store(env["NASWOT_DB"])
+        store = open_store(env["NASWOT_DB"])
         left = store.get_job(job["id"])
-        kept = store.evaluations(job["id"])
+        kept = [e.to_json() for e in store.evaluations(job["id"])]
         cached_at_kill = store.count_scores()
         store.close()
-        assert left["status"] == "running" and 16 <= len(kept) < BUDGET
+        assert left.status == "running" and 16 <= len(kept) < BUDGET
 
         server.start()
         client = Client(server.url, api_key=KEY)
@@ -63,7 +65,7 @@ def test_real_server_scores_searches_and_resumes_a_search_after_being_killed(tmp
     assert [e["arch"] for e in streamed] == [e.arch for e in expected.history]
     assert streamed[: len(kept)] == [{**k, "evaluated": k["step"], "budget": BUDGET} for k in kept]  # nothing scored was lost
     # the half-scored batch was not lost either: its scores came back from the cache, only the rest was computed
-    store = Store(env["NASWOT_DB"])
+    store = open_store(env["NASWOT_DB"])
     assert computed == store.count_scores() - cached_at_kill < BUDGET - len(kept)
     store.close()
     assert final["top"] == sorted(final["top"], key=lambda t: (t["singular"], -(t["score"] or 0), t["step"]))

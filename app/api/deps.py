@@ -1,27 +1,41 @@
-"""What every route shares: the service, the bearer-token check, and errors that name the field and the reason."""
+"""What every route shares: the service, the bearer-token check, the job and space a path names, and error shapes.
+
+The ``Annotated`` aliases (:data:`ServiceDep`, :data:`JobDep`, :data:`SpaceDep`) are what routes declare
+instead of ``Depends()`` defaults.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from searchspace import SearchSpace, get_space, list_spaces
+
+from ..records import JobRecord
+from ..schemas import ErrorResponse
 from ..service import Service
 
 bearer = HTTPBearer(auto_error=False, description="the server's NASWOT_API_KEY (only when one is set)")
+
+#: characters of a client's input an error message repeats at most
+ECHO_LIMIT = 200
 
 
 def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def require_key(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def require_key(service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """When NASWOT_API_KEY is set, the request must carry ``Authorization: Bearer <key>``."""
-    key = get_service(request).settings.api_key
+    key = service.settings.api_key
     if key is None:
         return
     if credentials is None:
@@ -32,11 +46,17 @@ def require_key(request: Request, credentials: HTTPAuthorizationCredentials | No
                       headers={"WWW-Authenticate": 'Bearer realm="naswot", error="invalid_token"'})
 
 
+def echo(value: Any) -> str:
+    """A client's input as an error may repeat it: its text, cut to :data:`ECHO_LIMIT` characters and an ellipsis (idempotent)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "…"
+
+
 def error(loc: Sequence[str | int], msg: str, type_: str, value: Any = None) -> dict[str, Any]:
-    """One error item in FastAPI's format: where, what, which kind (and the offending input)."""
-    item: dict[str, Any] = {"loc": list(loc), "msg": msg, "type": type_}
+    """One error item in FastAPI's format: where, what, which kind (and a bounded prefix of the offending input)."""
+    item: dict[str, Any] = {"loc": [echo(part) if isinstance(part, str) else part for part in loc], "msg": echo(msg), "type": type_}
     if value is not None:
-        item["input"] = value
+        item["input"] = echo(value)
     return item
 
 
@@ -50,8 +70,26 @@ def problem(status: int, loc: Sequence[str | int], msg: str, type_: str, headers
     return HTTPException(status, detail=[error(loc, msg, type_)], headers=headers)
 
 
-ERRORS = {
-    401: {"description": "missing or wrong bearer token (only when NASWOT_API_KEY is set)"},
-    413: {"description": "request body larger than NASWOT_MAX_BODY_BYTES"},
-    422: {"description": "invalid request: `detail` names each field (with item index) and the reason"},
+def existing_job(service: ServiceDep, search_id: Annotated[str, Path(description="the id POST /v1/searches returned", max_length=64)]) -> JobRecord:
+    """The job a path names, or 404."""
+    job = service.store.get_job(search_id)
+    if job is None:
+        raise problem(404, ("path", "search_id"), f"no search job {search_id!r}", "not_found")
+    return job
+
+
+def existing_space(name: Annotated[str, Path(description="space name, e.g. nb201", max_length=64)]) -> SearchSpace:
+    """The space a path names, or 404."""
+    if name not in list_spaces():
+        raise problem(404, ("path", "name"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "not_found")
+    return get_space(name)
+
+
+JobDep = Annotated[JobRecord, Depends(existing_job)]
+SpaceDep = Annotated[SearchSpace, Depends(existing_space)]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing or wrong bearer token (only when NASWOT_API_KEY is set)"},
+    413: {"model": ErrorResponse, "description": "request body larger than NASWOT_MAX_BODY_BYTES"},
+    422: {"model": ErrorResponse, "description": "invalid request: `detail` names each field (with item index) and the reason"},
 }

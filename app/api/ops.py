@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from ..metrics import CONTENT_TYPE_LATEST
 from ..schemas import Health, Readiness
-from ..service import Service
-from .deps import get_service
+from .deps import ServiceDep
 
 #: open to everyone, also when an API key is set (orchestrators probe them)
 health = APIRouter(tags=["operations"])
@@ -33,14 +32,14 @@ def healthz() -> Health:
 
 @health.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready; `reasons` says why"}},
             summary="Readiness: devices initialised, default data loaded, database reachable")
-def readyz(service: Service = Depends(get_service)) -> JSONResponse:
+def readyz(service: ServiceDep) -> JSONResponse:
     state = service.readiness()
     return JSONResponse(Readiness(**state).model_dump(), status_code=200 if state["ready"] else 503)
 
 
 @protected.get("/metrics", summary="Prometheus metrics", response_class=Response,
                responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
-def metrics(service: Service = Depends(get_service)) -> Response:
+def metrics(service: ServiceDep) -> Response:
     return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,20 +8,23 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
-from ..dispatch import NoWorker, QueueFull, Scored
+from ..dispatch import NoWorker, QueueFull
+from ..records import ScoredArch
 from ..schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
 from ..service import Service
+from ..store import StoreError
 from ..sources import SourceUnavailable, UnknownSource, describe, image_count
 from ..worker import ScoreSpec, WorkerStopped, is_out_of_memory
-from .deps import ERRORS, error, get_service, invalid, problem
+from .deps import ERRORS, ServiceDep, error, invalid, problem
+from .errors import StrictJSONRoute
 
-router = APIRouter(tags=["scoring"])
+router = APIRouter(prefix="/v1/score", tags=["scoring"], route_class=StrictJSONRoute)
 
 
 @dataclass
@@ -78,23 +81,23 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
     return Prepared(ScoreSpec(space, source, body.batch_size, body.seed), archs, describe(name, source))
 
 
-def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[Scored]], str]:
+def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:
     prepared = prepare(service, body)
     try:
         futures, device = service.dispatcher.submit(prepared.spec, prepared.archs)
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
-    except (NoWorker, WorkerStopped) as exc:
+    except (NoWorker, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), str(exc), "unavailable", headers={"Retry-After": "5"}) from None
     return prepared, futures, device
 
 
-async def _wait(future: Future[Scored]) -> Scored:
+async def _wait(future: Future[ScoredArch]) -> ScoredArch:
     """Await a worker's future without cancelling it when this request goes away (others may share it)."""
     loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[Scored] = loop.create_future()
+    waiter: asyncio.Future[ScoredArch] = loop.create_future()
 
-    def relay(done: Future[Scored]) -> None:
+    def relay(done: Future[ScoredArch]) -> None:
         def settle() -> None:
             if waiter.cancelled():
                 return
@@ -111,13 +114,13 @@ async def _wait(future: Future[Scored]) -> Scored:
 
 
 @router.post(
-    "/v1/score",
+    "",
     response_model=ScoreResponse,
     summary="Score architectures",
     responses={**ERRORS, 429: {"model": ErrorResponse, "description": "queue full; retry after Retry-After seconds"},
                503: {"model": ErrorResponse, "description": "out of device memory for this request, or no device worker"}},
 )
-async def score(body: ScoreRequest, request: Request, service: Service = Depends(get_service)) -> ScoreResponse:
+async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     """Score each architecture (canonical encoding, score or `null` with `singular: true`, parameters, FLOPs, seconds, `cached`)."""
     start = time.perf_counter()
     prepared, futures, device = await run_in_threadpool(_submit, service, body)
@@ -125,13 +128,7 @@ async def score(body: ScoreRequest, request: Request, service: Service = Depends
     failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
     if failures:
         raise _failure(failures, prepared)
-    results = [
-        ScoreResult(
-            arch=o.arch, score=None if o.singular else o.score, singular=o.singular, params=o.params, flops=o.flops,
-            seconds=round(o.seconds, 6), cached=o.cached, device=o.device,
-        )
-        for o in outcomes  # type: ignore[union-attr]
-    ]
+    results = [ScoreResult(**o.to_json()) for o in outcomes]  # type: ignore[union-attr]
     cached = sum(r.cached for r in results)
     return ScoreResponse(
         results=results, device=device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
@@ -149,6 +146,10 @@ def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> E
                   "nothing else was affected: retry later or with a smaller batch_size", "out_of_memory")
             for i, _ in oom
         ]
+        return HTTPException(503, detail=items, headers={"Retry-After": "5"})
+    unstored = [(i, e) for i, e in failures if isinstance(e, StoreError)]
+    if unstored:
+        items = [error(("body", "archs", i), f"scored, but the score cache could not store it ({e}); retry later", "store_unavailable") for i, e in unstored]
         return HTTPException(503, detail=items, headers={"Retry-After": "5"})
     stopped = [(i, e) for i, e in failures if isinstance(e, (WorkerStopped, NoWorker))]
     if stopped:

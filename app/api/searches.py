@@ -1,13 +1,12 @@
-"""Search jobs: start (202), status, evaluations, a server-sent event stream, list, cancel."""
+"""Search jobs: start (202), status, evaluations, a server-sent event stream, list, cancel; and the strategies."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -15,25 +14,23 @@ from search import ParameterError, check_params, describe_strategies, list_strat
 from searchspace import get_space, list_spaces
 
 from ..jobs import JobConflict, TooManyJobs
-from ..schemas import (
-    ErrorResponse,
-    EvaluationPage,
-    JobStatus,
-    SearchList,
-    SearchRequest,
-    SearchStatus,
-    StrategyInfo,
-    StrategyList,
-)
+from ..notify import TooManyStreams
+from ..records import DataRef, JobRecord, JobStatus, SearchLimits, SearchSpec
+from ..schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyInfo, StrategyList
 from ..service import Service
-from ..store import TERMINAL
-from .deps import ERRORS, error, get_service, invalid, problem
+from .deps import ERRORS, JobDep, ServiceDep, error, invalid, problem
+from .errors import StrictJSONRoute
 from .score import check_space, open_data
 
-router = APIRouter(tags=["searches"])
+router = APIRouter(prefix="/v1/searches", tags=["searches"], route_class=StrictJSONRoute)
+strategies_router = APIRouter(prefix="/v1/strategies", tags=["searches"], route_class=StrictJSONRoute)
 
-#: seconds between checks for news while streaming events
-POLL_SECONDS = 0.1
+#: seconds an event stream waits for news before it checks whether its client is still there
+IDLE_SECONDS = 5.0
+#: with a shared database, seconds between reads of a search that may run on another replica
+SHARED_POLL_SECONDS = 1.0
+#: evaluations read from the store at once while streaming
+EVENT_PAGE = 500
 
 
 def _check_params(body: SearchRequest) -> dict[str, Any]:
@@ -54,156 +51,178 @@ def _check_params(body: SearchRequest) -> dict[str, Any]:
     return given
 
 
-def prepare_search(service: Service, body: SearchRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(request as stored, data used) after checking every field against this server."""
+def _check_limits(service: Service, body: SearchRequest) -> None:
+    """The server's own maxima of budget and top_k."""
     settings = service.settings
-    check_space(body.space)
-    if body.strategy not in list_strategies():
-        raise invalid(error(("body", "strategy"), f"unknown strategy {body.strategy!r}; this server offers: {', '.join(list_strategies())}", "value_error", body.strategy))
-    params = _check_params(body)
     if body.budget > settings.max_budget:
         raise invalid(error(("body", "budget"), f"at most {settings.max_budget} on this server (NASWOT_MAX_BUDGET)", "less_than_equal", body.budget))
     if body.top_k > settings.max_top_k:
         raise invalid(error(("body", "top_k"), f"at most {settings.max_top_k} on this server (NASWOT_MAX_TOP_K)", "less_than_equal", body.top_k))
+
+
+def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, DataRef]:
+    """(request as stored, data used) after checking every field against this server."""
+    check_space(body.space)
+    if body.strategy not in list_strategies():
+        raise invalid(error(("body", "strategy"), f"unknown strategy {body.strategy!r}; this server offers: {', '.join(list_strategies())}", "value_error", body.strategy))
+    params = _check_params(body)
+    _check_limits(service, body)
     name, source = open_data(service, body.data, body.batch_size)
-    request = {
-        "space": body.space, "strategy": body.strategy, "budget": body.budget, "top_k": body.top_k, "seed": body.seed,
-        "data": name, "batch_size": body.batch_size,
-        "constraints": body.constraints.model_dump() if body.constraints else None,
-        "exclude_singular": body.exclude_singular, "strategy_params": params,
-    }
-    data = {"name": name, "spec": source.spec, "identity": source.identity, "synthetic": source.synthetic}
-    return request, data
+    limits = SearchLimits(**body.constraints.model_dump()) if body.constraints else None
+    request = SearchSpec(
+        space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
+        batch_size=body.batch_size, constraints=limits, exclude_singular=body.exclude_singular, strategy_params=params,
+    )
+    return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
 
 
-def view(service: Service, job: dict[str, Any]) -> dict[str, Any]:
+def view(service: Service, job: JobRecord) -> dict[str, Any]:
     """A job as ``GET /v1/searches/{id}`` shows it."""
-    request, job_id = job["request"], job["id"]
-    size = get_space(request["space"]).size if request["space"] in list_spaces() else None
-    budget = min(request["budget"], size) if size is not None else request["budget"]
-    top = service.store.top(job_id, request["top_k"], request["exclude_singular"])
-    started, finished = job["started_at"], job["finished_at"]
-    elapsed = ((finished or time.time()) - started) if started else 0.0
+    request = job.request
+    size = get_space(request.space).size if request.space in list_spaces() else None
+    budget = min(request.budget, size) if size is not None else request.budget
+    top = [e.to_json() for e in service.store.top(job.id, request.top_k, request.exclude_singular)]
+    elapsed = ((job.finished_at or time.time()) - job.started_at) if job.started_at else 0.0
+    progress = {"evaluated": service.store.evaluated(job.id), "budget": budget, "batch": service.jobs.scoring(job.id)}
     return {
-        "id": job_id, "status": job["status"], "progress": {"evaluated": service.store.evaluated(job_id), "budget": budget, "batch": service.jobs.scoring(job_id)},
-        "elapsed": round(elapsed, 3), "best": top[0] if top else None, "top": top,
-        "space": request["space"], "strategy": request["strategy"], "seed": request["seed"], "top_k": request["top_k"],
-        "data": job["data"], "request": request, "created_at": job["created_at"], "started_at": started, "finished_at": finished,
-        "resumed": job["resumed"], "cancel_requested": job["cancel_requested"], "error": job["error"], "outcome": job["outcome"],
-        "status_url": f"/v1/searches/{job_id}", "events_url": f"/v1/searches/{job_id}/events",
+        **job.model_dump(), "progress": progress, "elapsed": round(elapsed, 3), "best": top[0] if top else None, "top": top,
+        "space": request.space, "strategy": request.strategy, "seed": request.seed, "top_k": request.top_k,
+        "status_url": f"{router.prefix}/{job.id}", "events_url": f"{router.prefix}/{job.id}/events",
     }
-
-
-def existing_job(search_id: str = Path(..., description="the id POST /v1/searches returned"), service: Service = Depends(get_service)) -> dict[str, Any]:
-    job = service.store.get_job(search_id)
-    if job is None:
-        raise problem(404, ("path", "search_id"), f"no search job {search_id!r}", "not_found")
-    return job
 
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
 
 
-@router.get("/v1/strategies", response_model=StrategyList, summary="Search strategies and their parameters")
+@strategies_router.get("", response_model=StrategyList, summary="Search strategies and their parameters")
 def strategies() -> StrategyList:
     return StrategyList(strategies=[StrategyInfo(**info) for info in describe_strategies()])
 
 
 @router.post(
-    "/v1/searches", status_code=202, response_model=SearchStatus, summary="Start a search job",
+    "", status_code=202, response_model=SearchStatus, summary="Start a search job",
     responses={**ERRORS, 429: {"model": ErrorResponse, "description": "too many searches waiting; retry after Retry-After seconds"}},
 )
-def start_search(body: SearchRequest, response: Response, service: Service = Depends(get_service)) -> dict[str, Any]:
+def start_search(body: SearchRequest, response: Response, service: ServiceDep) -> dict[str, Any]:
     """Queue a search; follow it at `status_url` or stream it from `events_url`."""
     request, data = prepare_search(service, body)
     try:
-        job_id = service.jobs.submit(request, data)
+        job = service.jobs.submit(request, data)
     except TooManyJobs as exc:
         service.metrics.rejected.labels("searches").inc()
         raise problem(429, ("body",), str(exc), "queue_full", headers={"Retry-After": "30"}) from None
-    response.headers["Location"] = f"/v1/searches/{job_id}"
-    return view(service, service.store.get_job(job_id))  # type: ignore[arg-type]
+    response.headers["Location"] = f"{router.prefix}/{job.id}"
+    return view(service, job)
 
 
-@router.get("/v1/searches", response_model=SearchList, summary="List search jobs, newest first")
+@router.get("", response_model=SearchList, responses=ERRORS, summary="List search jobs, newest first")
 def list_searches(
-    status: JobStatus | None = Query(None, description="only jobs in this state"),
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
-    service: Service = Depends(get_service),
+    service: ServiceDep,
+    status: Annotated[JobStatus | None, Query(description="only jobs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> dict[str, Any]:
     return {"searches": [view(service, job) for job in service.store.list_jobs(status, limit, offset)]}
 
 
-@router.get("/v1/searches/{search_id}", response_model=SearchStatus, responses=NOT_FOUND, summary="A search job's status, progress and top-k")
-def get_search(job: dict[str, Any] = Depends(existing_job), service: Service = Depends(get_service)) -> dict[str, Any]:
+@router.get("/{search_id}", response_model=SearchStatus, responses={**ERRORS, **NOT_FOUND}, summary="A search job's status, progress and top-k")
+def get_search(job: JobDep, service: ServiceDep) -> dict[str, Any]:
     return view(service, job)
 
 
-@router.get("/v1/searches/{search_id}/evaluations", response_model=EvaluationPage, responses=NOT_FOUND, summary="Every evaluation of a job, in order")
+@router.get("/{search_id}/evaluations", response_model=EvaluationPage, responses={**ERRORS, **NOT_FOUND}, summary="Every evaluation of a job, in order")
 def get_evaluations(
-    after: int = Query(0, ge=0, description="return steps after this one"),
-    limit: int = Query(1000, ge=1, le=10000),
-    job: dict[str, Any] = Depends(existing_job),
-    service: Service = Depends(get_service),
+    job: JobDep,
+    service: ServiceDep,
+    after: Annotated[int, Query(ge=0, le=MAX_INT, description="return steps after this one")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    rows = service.store.evaluations(job["id"], after, limit)
-    return {"id": job["id"], "evaluations": rows, "next_after": rows[-1]["step"] if len(rows) == limit else None}
+    rows = [e.to_json() for e in service.store.evaluations(job.id, after, limit)]
+    return {"id": job.id, "evaluations": rows, "next_after": rows[-1]["step"] if len(rows) == limit else None}
 
 
 @router.delete(
-    "/v1/searches/{search_id}", response_model=SearchStatus, summary="Cancel a search job",
-    responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "the job already finished"}},
+    "/{search_id}", response_model=SearchStatus, summary="Cancel a search job",
+    responses={**ERRORS, **NOT_FOUND, 409: {"model": ErrorResponse, "description": "the job already finished"}},
 )
-def cancel_search(job: dict[str, Any] = Depends(existing_job), service: Service = Depends(get_service)) -> dict[str, Any]:
+def cancel_search(job: JobDep, service: ServiceDep) -> dict[str, Any]:
     """A queued job is cancelled at once; a running one stops before its next scoring call (`cancel_requested` true until then)."""
     try:
-        updated = service.jobs.cancel(job["id"])
+        updated = service.jobs.cancel(job.id)
     except JobConflict as exc:
         raise problem(409, ("path", "search_id"), str(exc), "conflict") from None
     return view(service, updated)
 
 
+def last_event_step(
+    last_event_id: Annotated[str | None, Header(max_length=32, description="resume after this evaluation step (a decimal integer)")] = None,
+) -> int:
+    """The step a reconnecting client saw last (0 when none); 422 unless a decimal integer in 0..2**63-1."""
+    text = (last_event_id or "").strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_INT:
+        raise invalid(error(("header", "last-event-id"), f"must be a decimal integer from 0 to {MAX_INT}", "int_parsing", last_event_id))
+    return int(text)
+
+
+def stream_slot(service: ServiceDep) -> Iterator[None]:
+    """One of the NASWOT_MAX_EVENT_STREAMS event-stream slots, held until the stream ends; 429 when none is free."""
+    try:
+        slot = service.jobs.notifier.stream()
+        slot.__enter__()
+    except TooManyStreams as exc:
+        raise problem(429, ("server",), str(exc), "too_many_streams", headers={"Retry-After": "10"}) from None
+    try:
+        yield
+    finally:
+        slot.__exit__(None, None, None)
+
+
 @router.get(
-    "/v1/searches/{search_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND,
+    "/{search_id}/events", response_class=EventSourceResponse,
+    responses={**ERRORS, **NOT_FOUND, 429: {"model": ErrorResponse, "description": "too many event streams open (NASWOT_MAX_EVENT_STREAMS)"}},
     summary="Server-sent events: status, each evaluation, progress, end",
 )
 async def search_events(
-    request: Request,
-    job: dict[str, Any] = Depends(existing_job),
-    service: Service = Depends(get_service),
-    last_event_id: str | None = Header(None, description="resume after this evaluation step"),
+    request: Request, job: JobDep, service: ServiceDep,
+    cursor: Annotated[int, Depends(last_event_step)], _slot: Annotated[None, Depends(stream_slot)],
 ) -> AsyncIterator[ServerSentEvent]:
     """`status` (on connect and on every change), `evaluation` (id = step), `progress` (after new evaluations and as a batch is scored), `end` (then the stream closes)."""
-    job_id = job["id"]
-    cursor = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    async for event in _events(request, service, job, cursor):
+        yield event
+
+
+async def _events(request: Request, service: Service, job: JobRecord, cursor: int) -> AsyncIterator[ServerSentEvent]:
+    """The stream of one job: replays from ``cursor``, then follows the job's change notifications to its end."""
+    notifier = service.jobs.notifier
     current = await run_in_threadpool(view, service, job)
-    status, batch = current["status"], current["progress"]["batch"]
+    status, batch, budget = current["status"], current["progress"]["batch"], current["progress"]["budget"]
     yield ServerSentEvent(event="status", data=current)
-    seen_version = -1
+    seen = -1
     while True:
-        version = service.jobs.version(job_id)
-        if version != seen_version:
-            seen_version = version
-            # the job row before its evaluations: once it reads finished, every evaluation is already stored
-            fresh = await run_in_threadpool(service.store.get_job, job_id)
-            rows = await run_in_threadpool(service.store.evaluations, job_id, cursor, 500)
-            for row in rows:
-                cursor = row["step"]
-                yield ServerSentEvent(event="evaluation", id=str(row["step"]), data={**row, "evaluated": row["step"], "budget": current["progress"]["budget"]})
-            current = await run_in_threadpool(view, service, fresh)
-            if rows or current["progress"]["batch"] != batch:
-                batch = current["progress"]["batch"]
-                yield ServerSentEvent(event="progress", data=current)
-            if current["status"] != status:
-                status = current["status"]
-                yield ServerSentEvent(event="status", data=current)
-            if len(rows) == 500:
-                seen_version = -1  # more to read at once
-                continue
-            if status in TERMINAL:
-                yield ServerSentEvent(event="end", data=current)
-                return
-        if await request.is_disconnected():
+        seen = notifier.version(job.id)
+        # the job row before its evaluations: once it reads finished, every evaluation is already stored
+        fresh = await run_in_threadpool(service.store.get_job, job.id)
+        rows = await run_in_threadpool(service.store.evaluations, job.id, cursor, EVENT_PAGE)
+        for row in rows:
+            cursor = row.step  # type: ignore[assignment]
+            yield ServerSentEvent(event="evaluation", id=str(row.step), data={**row.to_json(), "evaluated": row.step, "budget": budget})
+        current = await run_in_threadpool(view, service, fresh)
+        if rows or current["progress"]["batch"] != batch:
+            batch = current["progress"]["batch"]
+            yield ServerSentEvent(event="progress", data=current)
+        if current["status"] != status:
+            status = current["status"]
+            yield ServerSentEvent(event="status", data=current)
+        if len(rows) == EVENT_PAGE:
+            continue  # more to read at once
+        if fresh.finished:
+            yield ServerSentEvent(event="end", data=current)
             return
-        await asyncio.sleep(POLL_SECONDS)
+        wait = SHARED_POLL_SECONDS if service.store.shared else IDLE_SECONDS
+        while not await notifier.changed(job.id, seen, wait):
+            if await request.is_disconnected():
+                return
+            if service.store.shared:
+                break  # the search may advance on another replica: read the database again

@@ -53,17 +53,35 @@ def check_cell(name: str, edges: Sequence[RawEdge], ops: Sequence[str], where: s
 
 
 def check_concat(name: str, values: Any, where: str) -> None:
-    """The concatenation, when given, must list nodes 2..5 once each."""
+    """The concatenation, when given, must list nodes 2..5 once each (checked without materialising a huge range or list)."""
     if values is None:
         return
+    if isinstance(values, range) or (isinstance(values, Sequence) and not isinstance(values, (str, bytes))):
+        if _safe_len(values) == len(CONCAT) and sorted(values) == list(CONCAT):
+            return
+        token: Any = _describe_concat(values)
+    else:
+        token = values
+    raise EncodingError(
+        f"{name}_concat must list the intermediate nodes {list(CONCAT)} (the DARTS space concatenates all of them)",
+        token=token,
+        position=where,
+    )
+
+
+def _safe_len(values: Sequence[Any]) -> int | None:
+    """``len(values)``, or None for a range too long for a machine integer."""
+    try:
+        return len(values)
+    except OverflowError:
+        return None
+
+
+def _describe_concat(values: Sequence[Any]) -> str:
+    """A short text for a wrong concatenation: the range as written, a short list, or the length of a long one."""
     if isinstance(values, range):
-        values = list(values)
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or sorted(values) != list(CONCAT):
-        raise EncodingError(
-            f"{name}_concat must list the intermediate nodes {list(CONCAT)} (the DARTS space concatenates all of them)",
-            token=values if not isinstance(values, Sequence) else list(values),
-            position=where,
-        )
+        return f"range({values.start}, {values.stop}, {values.step})" if len(str(values)) <= 60 else "a range of the wrong nodes"
+    return str(list(values)) if len(values) <= len(CONCAT) * 2 else f"a list of {len(values)} items"
 
 
 def parse_mapping(arch: Mapping[str, Any], ops: Sequence[str]) -> Genotype:
@@ -99,6 +117,8 @@ def parse_text(text: str, ops: Sequence[str]) -> Genotype:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise EncodingError(f"not a DARTS genotype ({exc.msg})", position=f"line {exc.lineno}, column {exc.offset}") from None
+    except (MemoryError, RecursionError):  # the parser's own stack overflowed: nesting no genotype has
+        raise EncodingError("not a DARTS genotype (nested too deeply)") from None
     source = text.strip()
     locate = _Locator(source, lead=len(text) - len(text.lstrip()))
     call = tree.body

@@ -1,0 +1,27 @@
+"""Persistence of the score cache, search jobs and their evaluations, behind one backend-neutral interface.
+
+:class:`Store` says what the service needs; :class:`SQLiteStore` is the SQLite implementation (all of
+its SQL lives in :mod:`app.store.sqlite`), the embedded default; :mod:`app.store.postgres` is the
+PostgreSQL one, for several replicas sharing one database. :func:`open_store` picks by location.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import CacheKey, Store, StoreBusy, StoreError
+from .sqlite import SQLiteStore
+
+__all__ = ["CacheKey", "POSTGRES_SCHEMES", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_store"]
+
+#: locations that name a PostgreSQL database rather than a SQLite file
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def open_store(location: str | Path, *, busy_timeout: float = 5.0) -> Store:
+    """The store at ``location``: a ``postgresql://`` URL (needs the postgres extra), else a SQLite file path (or ``:memory:``)."""
+    if str(location).startswith(POSTGRES_SCHEMES):
+        from .postgres import PostgresStore
+
+        return PostgresStore(str(location), busy_timeout=busy_timeout)
+    return SQLiteStore(location, busy_timeout=busy_timeout)

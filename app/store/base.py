@@ -1,0 +1,175 @@
+"""What the service asks of its database, independent of the backend."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from dataclasses import dataclass
+
+from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
+
+
+class StoreError(RuntimeError):
+    """The database could not do what was asked (the message says why)."""
+
+
+class StoreBusy(StoreError):
+    """Another connection held the database longer than the busy timeout."""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Everything that determines a score except the architecture."""
+
+    space: str
+    data: str  # the data source's identity digest
+    batch_size: int
+    seed: int
+    score_name: str
+    precision: str
+
+    def of(self, arch: str) -> tuple:
+        """The full key of ``arch`` under this key (for in-memory tables)."""
+        return (self.space, self.data, self.batch_size, self.seed, self.score_name, self.precision, arch)
+
+
+#: the stored columns of a job, in the order of :func:`job_values`
+JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
+#: the stored columns of an evaluation that :func:`evaluation_from` reads
+EVALUATION_COLUMNS = "step, arch, score, params, flops"
+
+
+def job_values(job: JobRecord) -> tuple:
+    """A job's :data:`JOB_COLUMNS` values as every back end stores them (request, data and outcome as JSON text)."""
+    return (
+        job.id, job.status, job.request.model_dump_json(), job.data.model_dump_json() if job.data else None,
+        job.created_at, job.started_at, job.finished_at, job.resumed, job.cancel_requested, job.error,
+        job.outcome.model_dump_json() if job.outcome else None, job.device,
+    )
+
+
+def finish_values(job_id: str, status: JobStatus, error: str | None, outcome: JobOutcome | None) -> tuple:
+    """(status, finished_at, error, outcome JSON, id) for a finish statement; refuses a state that is not final."""
+    if status in ACTIVE:
+        raise ValueError(f"{status!r} is not a finished state")
+    return (status, time.time(), error, outcome.model_dump_json() if outcome is not None else None, job_id)
+
+
+def evaluation_from(row: Mapping[str, Any]) -> ScoredArch:
+    """An evaluation from a row of :data:`EVALUATION_COLUMNS`."""
+    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"])
+
+
+def claim_next(row: Mapping[str, Any] | None, owner: str, lease_seconds: float, take: Callable[[tuple], object]) -> JobRecord | None:
+    """Lease the claimable job in ``row`` (if any) to ``owner`` through ``take(resumed, owner, expires, id)``; the job as left: queued.
+
+    Shared by the back ends, inside their own transaction: a job taken over after its owner's lease
+    expired counts as a restart, as when one process resumes its own jobs.
+    """
+    if row is None:
+        return None
+    job = JobRecord.from_row(row)
+    resumed = job.resumed + (1 if job.started_at is not None else 0)
+    take((resumed, owner, time.time() + lease_seconds, job.id))
+    return job.model_copy(update={"status": "queued", "resumed": resumed})
+
+
+class Store(ABC):
+    """The score cache, search jobs and each job's evaluations; every method is one atomic step, safe from any thread."""
+
+    location: str
+    #: other processes run jobs from the same database: this one runs a job only under a lease it holds
+    shared: bool = False
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s)."""
+
+    @abstractmethod
+    def problem(self) -> str | None:
+        """Why the database cannot take writes right now (at once, never waiting), or ``None`` when it can."""
+
+    # -- score cache ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def get_scores(self, key: CacheKey, archs: Iterable[str]) -> dict[str, ScoredArch]:
+        """Cached scores of ``archs`` under ``key`` (marked cached; missing ones absent)."""
+
+    @abstractmethod
+    def put_score(self, key: CacheKey, result: ScoredArch) -> None:
+        """Cache one computed score."""
+
+    @abstractmethod
+    def count_scores(self) -> int:
+        """Scores in the cache."""
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_job(self, job: JobRecord) -> None:
+        """Store a new job."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job, or ``None``."""
+
+    @abstractmethod
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        """Jobs, newest first."""
+
+    @abstractmethod
+    def count_jobs(self) -> dict[str, int]:
+        """Jobs per status."""
+
+    @abstractmethod
+    def active_jobs(self) -> list[JobRecord]:
+        """Jobs still queued or running, oldest first (what a restart picks up)."""
+
+    @abstractmethod
+    def start_job(self, job_id: str, started_at: float) -> bool:
+        """Queued -> running (clearing any old error); False when it was not queued."""
+
+    @abstractmethod
+    def requeue_job(self, job_id: str, resumed: int | None = None) -> bool:
+        """Queued or running -> queued (a pause or a recovery), optionally setting the restart count."""
+
+    @abstractmethod
+    def finish_job(self, job_id: str, status: JobStatus, *, error: str | None = None, outcome: JobOutcome | None = None) -> bool:
+        """Queued or running -> ``status`` (a terminal one), stamped now; False when it had already finished."""
+
+    @abstractmethod
+    def request_cancel(self, job_id: str) -> JobStatus | None:
+        """Cancel a queued job at once or flag a running one; the status it had, ``None`` when unknown."""
+
+    # -- leases (jobs shared by several processes) ----------------------------------------------
+
+    @abstractmethod
+    def claim_job(self, owner: str, lease_seconds: float) -> JobRecord | None:
+        """Lease the oldest job nobody holds (queued, or running under an expired lease) to ``owner``; it is left queued.
+
+        A job taken over from an owner whose lease expired counts as a restart (``resumed`` + 1).
+        """
+
+    @abstractmethod
+    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, bool]:
+        """Extend every lease ``owner`` holds: job id -> whether its cancel was requested."""
+
+    # -- evaluations ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_evaluation(self, job_id: str, evaluation: ScoredArch) -> None:
+        """Record one evaluation (``evaluation.step`` set); a replay after a restart rewrites the same step."""
+
+    @abstractmethod
+    def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:
+        """A job's evaluations with ``step > after_step``, in order."""
+
+    @abstractmethod
+    def evaluated(self, job_id: str) -> int:
+        """How many evaluations a job has."""
+
+    @abstractmethod
+    def top(self, job_id: str, k: int, exclude_singular: bool = False) -> list[ScoredArch]:
+        """Best ``k`` evaluations: higher score first, singular last, earlier step first among ties."""

@@ -1,0 +1,61 @@
+"""NASWOT_EXECUTOR=ray: the service's score queue in front of Ray actors, with the local executor's contract."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from app.client import Client
+from app.executors.ray_pool import ACTOR_DIED, ItemFailed
+from app.executors.ray_worker import as_result
+from app.main import create_app
+from app.settings import Settings
+from app.worker import is_out_of_memory
+from scoring import ArchScore, Scorer, open_source
+from searchspace import get_space
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
+    from fastapi.testclient import TestClient
+
+BATCH = 8
+
+
+@pytest.mark.parametrize(
+    "kind, out_of_memory", [("out_of_memory", True), ("error", False), (ACTOR_DIED, False)],
+)
+def test_a_failed_item_reaches_the_service_as_the_error_it_was(kind, out_of_memory):
+    error = as_result(ItemFailed("a", kind, "boom"))
+    assert isinstance(error, BaseException) and is_out_of_memory(error) is out_of_memory, f"{kind} was mapped to {error!r}"
+
+
+def test_a_score_passes_through_unchanged():
+    score = ArchScore("a", 1.5, 1, 2, 0.1)
+    assert as_result(score) is score, "a score was altered on its way to the service"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    pytest.importorskip("ray")
+    folder = tmp_path_factory.mktemp("ray-svc")
+    settings = Settings(db=folder / "db.sqlite", data="noise", data_dir=folder / "data", executor="ray", ray_actors=2, worker_batch=2)
+    with TestClient(create_app(settings)) as http:
+        yield Client(http=http)
+
+
+def test_the_service_scores_on_ray_actors_exactly_as_in_process(client, one_torch_thread):
+    cells = get_space("nb201").sample(8, seed=11, unique=True)
+    answer = client.score(cells, data="noise", batch_size=BATCH, seed=0)
+    expected = Scorer(get_space("nb201"), open_source("noise"), batch_size=BATCH, seed=0)(cells)
+    assert [r["score"] for r in answer["results"]] == [e.to_json()["score"] for e in expected], "a Ray actor's score differs from the in-process one"
+    assert answer["device"] == "ray" and all(r["device"] == "ray" for r in answer["results"]), "not scored on the Ray executor"
+
+
+def test_readiness_and_metrics_show_the_actors(client):
+    client.score(get_space("nb201").sample(4, seed=12, unique=True), data="noise", batch_size=BATCH, seed=0)
+    actors = client.ready()["actors"]
+    assert [a["actor"] for a in actors] == ["ray-actor-0", "ray-actor-1"], f"readiness lists {actors}"
+    assert all(a["device"] == "cpu" and a["threads"] == 1 for a in actors), "the CPU actors do not run one torch thread each"
+    metrics = client.metrics()
+    assert 'naswot_ray_actor_scored_total{actor="ray-actor-0"' in metrics, "metrics do not count each actor's work"
