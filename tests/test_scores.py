@@ -20,8 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from scoring import naswot
-from scoring.registry import run_pass
+from scoring import naswot, registry
+from scoring.data.base import ImageArraySource, NoiseSource
+from scoring.evaluate import Scorer
+from scoring.registry import ScoreInfo, get_score_info, list_scores, pass_of, resolve_scores, run_pass
+from searchspace.nb201 import NB201Space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -80,8 +83,6 @@ class TinyProbe:
 
 def score(name: str, probe: TinyProbe) -> float:
     """One score computed by its registered pass alone."""
-    from scoring.registry import pass_of
-
     return run_pass(pass_of(name), probe, frozenset({name}))[name]
 
 
@@ -362,3 +363,135 @@ def test_one_pass_gives_each_score_its_value_when_asked_together():
 def test_naswot_through_registry_equals_module_score():
     probe = TinyProbe()
     assert score("naswot", probe) == pytest.approx(naswot.score(probe.network(), probe.x), rel=1e-12), "naswot pass differs from scoring.naswot"
+
+
+# ---------------------------------------------------------------- registry metadata
+
+#: name -> (needs_backward, needs_labels, data_free), as the issue lists them
+FLAGS = {
+    "naswot": (False, False, False),
+    "synflow": (True, False, True),
+    "snip": (True, True, False),
+    "grad_norm": (True, True, False),
+    "grasp": (True, True, False),
+    "fisher": (True, True, False),
+    "jacob_cov": (True, False, False),
+    "zen": (False, False, True),
+    "zico": (True, True, False),
+    "meco": (False, False, False),
+    "swap": (False, False, False),
+    "az_expressivity": (False, False, False),
+    "az_progressivity": (False, False, False),
+    "az_trainability": (True, False, False),
+    "params": (False, False, True),
+    "flops": (False, False, True),
+    "ensemble": (True, False, False),  # its default members synflow and az_trainability run a backward
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAGS))
+def test_listed_score_is_registered_with_its_flags(name):
+    info = get_score_info(name)
+    assert (info.needs_backward, info.needs_labels, info.data_free) == FLAGS[name], f"{name}: wrong (needs_backward, needs_labels, data_free)"
+    assert info.description, f"{name}: no description"
+
+
+def test_every_listed_score_is_in_the_listing():
+    listed = {info.name for info in list_scores()}
+    assert set(FLAGS) <= listed, f"missing from list_scores(): {sorted(set(FLAGS) - listed)}"
+
+
+@pytest.mark.parametrize(
+    "lookup, error",
+    [(get_score_info, KeyError), (lambda n: resolve_scores([n]), ValueError), (lambda n: Scorer(SMALL_SPACE, NoiseSource((3, 8, 8)), batch_size=8, scores=[n]), ValueError)],
+    ids=["get_score_info", "resolve_scores", "Scorer"],
+)
+def test_unknown_score_raises_naming_the_known_ones(lookup, error):
+    with pytest.raises(error) as caught:
+        lookup("no_such_score")
+    message = str(caught.value)
+    missing = [name for name in FLAGS if name not in message]
+    assert "no_such_score" in message and not missing, f"message {message!r} lacks the unknown name or known names {missing}"
+
+
+# ---------------------------------------------------------------- determinism through the Scorer
+
+#: a narrow, one-cell-per-stage NB-201 skeleton keeps every pass fast; the scores' code paths are the same
+SMALL_SPACE = NB201Space(C=8, N=1)
+NOISE = NoiseSource((3, 8, 8))
+ARCH = NB201Space.example
+
+
+def small_scorer(scores, source=NOISE, **kwargs) -> Scorer:
+    return Scorer(SMALL_SPACE, source, batch_size=8, seed=1, scores=scores, reference_size=4, **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(FLAGS))
+def test_same_settings_give_identical_values(name):
+    first, second = small_scorer([name]).score_one(ARCH), small_scorer([name]).score_one(ARCH)
+    assert first.values == second.values, f"{name}: two scorers with the same settings disagree"
+
+
+# ---------------------------------------------------------------- undefined values
+
+
+@pytest.mark.parametrize("raw", [math.nan, math.inf, -math.inf, None], ids=["nan", "+inf", "-inf", "missing"])
+def test_undefined_pass_value_becomes_minus_inf(monkeypatch, raw):
+    info = ScoreInfo("probe_only_score", "a pass value that is not a finite number", "probe_only_pass")
+    monkeypatch.setitem(registry._SCORES, info.name, info)
+    monkeypatch.setitem(registry._PASSES, info.pass_name, lambda _p, _w: {} if raw is None else {info.name: raw})
+    assert run_pass(info.pass_name, TinyProbe(), frozenset({info.name})) == {info.name: -math.inf}, f"{raw!r} is not mapped to -inf"
+
+
+class ConstantJacobian(nn.Module):
+    """Logits that do not depend on the input: through a zero multiple of it, or not at all."""
+
+    def __init__(self, uses_input: bool):
+        super().__init__()
+        self.uses_input = uses_input
+        self.head = nn.Linear(3, CLASSES)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        base = self.head(torch.ones(x.shape[0], 3, dtype=x.dtype))
+        return base + 0 * x.sum() if self.uses_input else base
+
+
+@pytest.mark.parametrize("uses_input", [True, False], ids=["zero-jacobian", "input-unused"])
+def test_jacob_cov_of_a_constant_jacobian_is_undefined(uses_input):
+    assert score("jacob_cov", TinyProbe(lambda: ConstantJacobian(uses_input))) == -math.inf, "jacob_cov is not -inf for an input-independent output"
+
+
+LABELLED = sorted(name for name, flags in FLAGS.items() if flags[1] and name != "ensemble")
+
+
+@pytest.mark.parametrize("name", LABELLED + ["ensemble:naswot+snip"])
+def test_label_score_on_unlabelled_source_raises_naming_it(name):
+    images = np.random.default_rng(0).integers(0, 256, (16, 3, 8, 8), dtype=np.uint8)
+    unlabelled = ImageArraySource("npz:unlabelled", images, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), num_classes=10)
+    with pytest.raises(ValueError, match=name.split("+")[-1]):
+        small_scorer([name], source=unlabelled)
+
+
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+#: scores whose definition is exactly 0 for the all-none cell: no conv/linear weight gets a loss gradient
+#: (the cell outputs zeros, so the head's input is 0), and zico skips weights with zero gradient spread
+EXACT_ZEROS = {"snip", "grad_norm", "grasp", "zico"}
+#: undefined (-inf): equal ReLU codes (naswot), constant input Jacobian (jacob_cov), zero synaptic flow (synflow),
+#: no feature change (zen), zero feature covariance (az_expressivity, az_progressivity)
+UNDEFINED = {"naswot", "jacob_cov", "synflow", "zen", "az_expressivity", "az_progressivity"}
+
+
+@pytest.fixture(scope="module")
+def all_none_values(one_torch_thread):
+    return small_scorer(sorted(FLAGS)).score_one(ALL_NONE).values
+
+
+@pytest.mark.parametrize("name", sorted(FLAGS))
+def test_all_none_cell_is_zero_only_where_the_definition_says(all_none_values, name):
+    value = all_none_values[name]
+    if name in EXACT_ZEROS:
+        assert value == 0.0, f"{name}: the definition gives exactly 0 for the all-none cell, got {value}"
+    elif name in UNDEFINED:
+        assert value == -math.inf, f"{name}: undefined for the all-none cell, got {value}"
+    else:
+        assert math.isfinite(value) and value != 0.0, f"{name}: a silent or non-finite {value} for the all-none cell"
