@@ -125,8 +125,8 @@ def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     if "meco" in wanted:
         out["meco"] = meco.total
     if "jacob_cov" in wanted:
-        (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED))
-        out["jacob_cov"] = jacobian_score(jac)
+        (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED), allow_unused=True)
+        out["jacob_cov"] = jacobian_score(torch.zeros_like(x) if jac is None else jac)  # unused input: a zero Jacobian
     if wanted & LABELLED:
         fisher.forget_gradients()
         F.cross_entropy(logits, probe.y).backward()

@@ -1,0 +1,87 @@
+"""Specification of the rank ensemble: relative ranks, their log-sum, parsing, and independence from company."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scoring.data.base import NoiseSource
+from scoring.ensemble import EnsembleSpec, combine, parse_ensemble, relative_rank
+from scoring.evaluate import Scorer
+from search import run_search
+from searchspace.nb201 import NB201Space
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+REFERENCE = sorted([-math.inf, 0.5, 1.0, 1.0, 2.0, 7.0])
+
+
+@pytest.mark.parametrize("value", [-math.inf, -5.0, 0.5, 1.0, 1.5, 7.0, 100.0, math.inf])
+def test_relative_rank_is_strictly_inside_zero_one(value):
+    assert 0.0 < relative_rank(value, REFERENCE) < 1.0, f"rank of {value} outside (0, 1)"
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_ties_rank_halfway(n):
+    assert relative_rank(3.0, [3.0] * n) == pytest.approx(0.5), f"a value tied with all {n} references is not ranked 1/2"
+
+
+def test_relative_rank_is_monotone():
+    values = [-math.inf, -1.0, 0.5, 0.75, 1.0, 1.5, 2.0, 7.0, 8.0, math.inf]
+    ranks = [relative_rank(v, REFERENCE) for v in values]
+    assert ranks == sorted(ranks), f"ranks {ranks} do not grow with the values {values}"
+
+
+def test_combine_is_the_sum_of_log_ranks():
+    spec = EnsembleSpec(("naswot", "flops"))
+    reference = {"naswot": [1.0, 2.0, 3.0], "flops": [10.0, 10.0, 30.0]}
+    values = {"naswot": 2.0, "flops": 10.0}
+    naive = 0.0
+    for member in spec.members:
+        below = sum(r < values[member] for r in reference[member])
+        equal = sum(r == values[member] for r in reference[member])
+        naive += math.log((below + equal / 2 + 0.5) / (len(reference[member]) + 1))
+    assert combine(spec, values, reference) == pytest.approx(naive, rel=1e-12), "combine is not the sum of log relative ranks"
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("ensemble:naswot+no_such_score", "no_such_score"),
+        ("ensemble:naswot", "two or more"),
+        ("ensemble:naswot+naswot", "distinct"),
+        ("ensemble:naswot+ensemble", "cannot contain another ensemble"),
+    ],
+    ids=["unknown-member", "one-member", "repeat", "nested"],
+)
+def test_malformed_ensemble_name_raises(name, says):
+    with pytest.raises(ValueError, match=says):
+        parse_ensemble(name)
+
+
+SPACE = NB201Space(C=8, N=1)
+NAME = "ensemble:naswot+synflow+flops"
+ARCH = NB201Space.example
+
+
+def scorer() -> Scorer:
+    return Scorer(SPACE, NoiseSource((3, 8, 8)), batch_size=8, seed=2, scores=[NAME], reference_size=8)
+
+
+@pytest.fixture(scope="module")
+def alone(one_torch_thread) -> Scorer:
+    return scorer()
+
+
+def test_ensemble_value_alone_equals_value_in_a_batch(alone):
+    others = SPACE.sample(3, seed=9, unique=True)
+    batch = {s.arch: s.values[NAME] for s in scorer().score_many([others[0], ARCH, *others[1:]])}
+    assert batch[ARCH] == alone.score_one(ARCH).values[NAME], "the ensemble value depends on the batch it is scored in"
+
+
+def test_ensemble_value_alone_equals_value_in_a_search(alone):
+    inside = scorer()
+    result = run_search("random", SPACE, lambda archs: [s.values[NAME] for s in inside(archs)], budget=4, seed=3)
+    for e in result.history:
+        assert e.score == alone.score_one(e.arch).values[NAME], f"{e.arch}: ensemble value differs inside a search"
