@@ -24,7 +24,7 @@ from torch import nn
 from searchspace import SearchSpace
 from searchspace.nb201 import InferCell, NB201Space, ResNetBasicblock, TinyNetwork
 from searchspace.nb201.encoding import EDGES, NUM_NODES, OPS
-from searchspace.nb201.ops import ReLUConvBN, make_op
+from searchspace.layers import ReLUConvBN, make_op
 
 from .exact_ops import swap_in_replicas
 
@@ -129,7 +129,7 @@ class _Pool:
                 channels *= 2
             elif isinstance(cell, InferCell):
                 self.positions.append(position)
-                self.edge_ops.append([[make_op(name, channels) for name in OPS] for _ in EDGES])
+                self.edge_ops.append([[make_op(name, channels, channels) for name in OPS] for _ in EDGES])
         for per_cell in self.edge_ops:
             for module in per_cell[0]:
                 if isinstance(module, ReLUConvBN) and not isinstance(module.op[0], nn.ReLU):
