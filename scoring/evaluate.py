@@ -14,13 +14,12 @@ from typing import Any
 import torch
 
 from searchspace import SearchSpace
-from searchspace.nb201 import NB201Space
+from searchspace.seeded import build_seeded
 
 from . import naswot
-from .batched import BatchedNB201
+from .batched import BatchedNaswot
 from .data import DataSource
 from .device import describe_device
-from .networks import build_seeded, network_source
 from .precision import check_precision
 
 __all__ = ["ArchScore", "Scorer", "build_seeded"]
@@ -80,13 +79,14 @@ class Scorer:
         self.mode = check_precision(precision, self.device)
         if isinstance(cells_per_pass, bool) or not isinstance(cells_per_pass, int) or cells_per_pass < 1:
             raise ValueError(f"cells_per_pass must be an integer >= 1, got {cells_per_pass!r}")
-        if cells_per_pass > 1 and not isinstance(space, NB201Space):
-            raise ValueError(f"cells_per_pass > 1 (stacked cells) needs the nb201 space, not {space.name!r}")
+        stacked = space.stacked_networks(max(source.num_classes, 1), seed) if cells_per_pass > 1 else None
+        if cells_per_pass > 1 and stacked is None:
+            raise ValueError(f"cells_per_pass > 1 (stacked cells) needs a space with stacked passes, such as nb201, not {space.name!r}")
         self.cells_per_pass = cells_per_pass
         self.num_classes = max(source.num_classes, 1)
         self.x = source.minibatch(batch_size, seed).to(self.device)
-        self.networks = network_source(space, self.num_classes, seed, self.device)
-        self.batched = BatchedNB201(space, self.num_classes, seed, self.device) if cells_per_pass > 1 else None
+        self.networks = space.network_source(self.num_classes, seed, self.device, pruned=True)  # NASWOT reads codes only
+        self.batched = BatchedNaswot(stacked) if stacked is not None else None
 
     @property
     def precision(self) -> str:
