@@ -18,14 +18,13 @@ import torch
 from torch import nn
 
 from searchspace import SearchSpace
-from searchspace.nb201 import NB201Space
+from searchspace.seeded import build_seeded
 
 from . import measures, naswot  # noqa: F401  (measures registers the scores)
-from .batched import BatchedNB201
+from .batched import BatchedNaswot
 from .ensemble import REFERENCE_SIZE, EnsembleSpec, combine, parse_ensemble
 from .data import DataSource
 from .device import describe_device
-from .networks import build_seeded, network_source
 from .precision import check_precision
 from .registry import get_score_info, pass_of, run_pass
 
@@ -105,8 +104,9 @@ class Scorer:
         self.passes = _passes_for(self.score_names, self.ensembles)
         if isinstance(cells_per_pass, bool) or not isinstance(cells_per_pass, int) or cells_per_pass < 1:
             raise ValueError(f"cells_per_pass must be an integer >= 1, got {cells_per_pass!r}")
-        if cells_per_pass > 1 and not isinstance(space, NB201Space):
-            raise ValueError(f"cells_per_pass > 1 (stacked cells) needs the nb201 space, not {space.name!r}")
+        stacked = space.stacked_networks(max(source.num_classes, 1), seed) if cells_per_pass > 1 else None
+        if cells_per_pass > 1 and stacked is None:
+            raise ValueError(f"cells_per_pass > 1 (stacked cells) needs a space with stacked passes, such as nb201, not {space.name!r}")
         if (cells_per_pass > 1 or self.mode != "exact") and not self.naswot_only:
             raise ValueError("precision modes and cells_per_pass apply to the naswot score alone")
         if isinstance(reference_size, bool) or not isinstance(reference_size, int) or reference_size < 1:
@@ -117,8 +117,8 @@ class Scorer:
         self.num_classes = max(source.num_classes, 1)
         self.x = source.minibatch(batch_size, seed).to(self.device)
         self.y = _labels_for(source, batch_size, seed, self.passes, self.device)
-        self.networks = network_source(space, self.num_classes, seed, self.device)
-        self.batched = BatchedNB201(space, self.num_classes, seed, self.device) if cells_per_pass > 1 else None
+        self.networks = space.network_source(self.num_classes, seed, self.device, pruned=True)  # NASWOT reads codes only
+        self.batched = BatchedNaswot(stacked) if stacked is not None else None
         self._reference: dict[str, list[float]] | None = None
 
     @property

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+import torch
 from torch import nn
 
 from .cost import ModelCost, measure
+from .seeded import BuiltNetworks, NetworkSource, StackedNetworks
 
 
 class SearchSpace(ABC):
@@ -52,6 +54,20 @@ class SearchSpace(ABC):
     @abstractmethod
     def build(self, arch: Any, num_classes: int = 10) -> nn.Module:
         """The PyTorch network for ``arch``, initialised from torch's global RNG."""
+
+    def network_source(self, num_classes: int, seed: int, device: torch.device, *, pruned: bool = False) -> NetworkSource:
+        """Seeded networks of this space on ``device``, each as ``build_seeded`` gives it (weights drawn on the CPU).
+
+        The default builds each network afresh; a space may reuse modules instead (NB-201 does).
+        ``pruned=True`` allows a network that skips work which cannot change the NASWOT score (the
+        codes of its ReLUs); its outputs and gradients are then not the network's, so every other
+        score must ask for ``pruned=False``.
+        """
+        return BuiltNetworks(self, num_classes, seed, device)
+
+    def stacked_networks(self, num_classes: int, seed: int) -> StackedNetworks | None:
+        """A runner of many architectures in one stacked pass (their ReLU inputs only), or ``None`` where the space has none."""
+        return None
 
     def enumerate(self) -> Iterator[str]:
         """Every architecture of a finite space, in a fixed order."""

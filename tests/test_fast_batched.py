@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from scoring import Scorer, naswot, open_source
-from scoring.batched import BatchedNB201
+from scoring.batched import BatchedNaswot
 from scoring.evaluate import build_seeded
 from searchspace import EncodingError, SearchSpace, get_space
 from searchspace.nb201 import NB201Space
@@ -39,10 +39,10 @@ def test_stacked_pass_matches_one_cell_scores(space, shape):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(3))
     archs = [ALL_NONE, DISCONNECTED, DEAD_END, SKIP_INTO_SHARED_NODE] + space.sample(4, seed=5, unique=True)
     ref = [naswot.score(build_seeded(space, a, 10, 7), x) for a in archs]
-    got = BatchedNB201(space, 10, 7, torch.device("cpu")).scores(archs, x).tolist()
+    got = BatchedNaswot(space.stacked_networks(10, 7)).scores(archs, x).tolist()
     assert_close_scores(got, ref)
     # one cell alone (a dense convolution per edge) is the one-cell computation
-    alone = BatchedNB201(space, 10, 7, torch.device("cpu")).scores([DEAD_END], x).tolist()
+    alone = BatchedNaswot(space.stacked_networks(10, 7)).scores([DEAD_END], x).tolist()
     assert alone == [ref[2]]
 
 

@@ -12,10 +12,11 @@ from torch import nn
 
 from scoring import Scorer, naswot, open_source
 from scoring.evaluate import build_seeded
-from scoring.exact_ops import AvgPool2x2, AvgPool3x3, avg_pool_2x2, avg_pool_3x3_exclude_pad, replica_of
-from scoring.networks import BuiltNetworks, NB201Networks, PrunedCell, _needed_nodes, network_source
 from searchspace import EncodingError, get_space
+from searchspace.layers.exact_pooling import AvgPool2x2, AvgPool3x3, avg_pool_2x2, avg_pool_3x3_exclude_pad, replica_of
 from searchspace.nb201 import InferCell, NB201Space
+from searchspace.nb201.pool import NB201Networks, PrunedCell, _needed_nodes
+from searchspace.seeded import BuiltNetworks
 
 SPACE = get_space("nb201")
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -117,8 +118,9 @@ def test_only_the_matching_poolings_get_replicas():
 # ---- pooled networks and pruned cells -------------------------------------------------------
 
 
-def test_pooled_networks_have_the_weights_of_a_fresh_seeded_build():
-    networks = NB201Networks(SPACE, 10, 3, torch.device("cpu"))
+@pytest.mark.parametrize("pruned", [True, False])
+def test_pooled_networks_have_the_weights_of_a_fresh_seeded_build(pruned):
+    networks = NB201Networks(SPACE, 10, 3, torch.device("cpu"), pruned=pruned)
     for arch in SPACE.sample(10, seed=4, unique=True) + EDGE_CASES:
         ref = build_seeded(SPACE, arch, 10, 3).state_dict()
         with networks.network(arch) as net:
@@ -181,7 +183,7 @@ def test_pruned_cell_matches_the_benchmark_cell_on_every_structure():
 def test_pooled_scores_equal_the_reference_on_a_small_skeleton(twin):
     space = NB201Space(C=4, N=1)
     x = torch.randn(6, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    networks = NB201Networks(space, 10, 1, torch.device("cpu"), twin=twin)
+    networks = NB201Networks(space, 10, 1, torch.device("cpu"), pruned=True, twin=twin)
     archs = [space.canonical(ops) for ops in itertools.product((0, 1, 3), repeat=6)]
     for arch in random.Random(1).sample(archs, 40) + EDGE_CASES:
         ref = naswot.score(build_seeded(space, arch, 10, 1), x)
@@ -189,12 +191,31 @@ def test_pooled_scores_equal_the_reference_on_a_small_skeleton(twin):
             assert naswot.score(net, x) == ref, arch
 
 
-def test_other_spaces_get_freshly_built_networks():
-    class NotNB201:
-        pass
+@pytest.mark.parametrize("twin", [False, True])
+def test_unpruned_pooled_networks_compute_the_full_network_and_its_gradients(twin):
+    space = NB201Space(C=4, N=1)
+    x = torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    networks = NB201Networks(space, 10, 5, torch.device("cpu"), twin=twin)  # unpruned by default
+    for arch in EDGE_CASES + space.sample(6, seed=3, unique=True):
+        ref = build_seeded(space, arch, 10, 5)
+        ref_out = ref(x)
+        ref_out.square().sum().backward()
+        with networks.network(arch) as net:
+            net.zero_grad()
+            out = net(x)
+            out.square().sum().backward()
+            assert torch.equal(out, ref_out), f"outputs differ for {arch}"
+            grads = {name: p.grad for name, p in net.named_parameters()}
+        for name, p in ref.named_parameters():
+            assert torch.equal(grads[name], p.grad), f"gradient of {name} differs for {arch}"
 
-    assert isinstance(network_source(SPACE, 10, 0, torch.device("cpu")), NB201Networks)
-    assert isinstance(network_source(NotNB201(), 10, 0, torch.device("cpu")), BuiltNetworks)  # type: ignore[arg-type]
+
+def test_nb201_scoring_asks_for_pruned_cells_and_other_spaces_build_afresh():
+    cpu = torch.device("cpu")
+    pooled = SPACE.network_source(10, 0, cpu)
+    assert isinstance(pooled, NB201Networks) and pooled._cpu.cell_type is not PrunedCell, "the default must be the full network"
+    assert Scorer(SPACE, open_source("noise"), batch_size=2).networks._cpu.cell_type is PrunedCell, "NASWOT may skip dead work"
+    assert isinstance(get_space("darts").network_source(10, 0, cpu, pruned=True), BuiltNetworks)
 
 
 # ---- the Scorer's fast path against the reference ----------------------------------------

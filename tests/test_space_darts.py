@@ -11,7 +11,7 @@ from scoring import Scorer, naswot, open_source
 from search import Constraints, run_search
 from searchspace import EncodingError, count_flops, count_params, get_space
 from searchspace.darts import CELL_OPS, DARTS_V2, DartsSpace, NetworkCIFAR
-from searchspace.darts.ops import DilConv, FactorizedReduce, SepConv
+from searchspace.layers import DilConv, FactorizedReduce, SepConv
 
 SPACE = get_space("darts")
 TINY = DartsSpace(C=4, layers=5)  # the same cells in a network small enough for quick forward passes

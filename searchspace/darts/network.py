@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..layers import FactorizedReduce, ReLUConvBN, make_op
 from .genotype import CONCAT, STEPS, CellEdges, Genotype
-from ..nb201.ops import ReLUConvBN  # the same ReLU -> Conv2d (no bias) -> BatchNorm2d block as DARTS
-from .ops import FactorizedReduce, make_op
 
 
 class Cell(nn.Module):
@@ -24,7 +23,7 @@ class Cell(nn.Module):
         self.preprocess0 = FactorizedReduce(c_prev_prev, c) if reduction_prev else ReLUConvBN(c_prev_prev, c, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
         # attribute names as in the DARTS code, so its state dicts line up
-        self._ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1) for op, index in edges)
+        self._ops = nn.ModuleList(make_op(op, c, c, 2 if reduction and index < 2 else 1) for op, index in edges)
         self._indices = tuple(index for _, index in edges)
         self._concat = CONCAT
         self.multiplier = len(CONCAT)

@@ -19,34 +19,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..layers import ConvBnRelu, make_op
 from .graph import Cell
-
-BN_MOMENTUM = 1 - 0.997
-BN_EPSILON = 1e-5
-
-
-class ConvBnRelu(nn.Module):
-    """Conv2d (no bias, 'same' padding) -> BatchNorm2d -> ReLU."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int):
-        super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, eps=BN_EPSILON, momentum=BN_MOMENTUM)
-        self.relu = nn.ReLU(inplace=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
-
-
-def make_op(name: str, channels: int) -> nn.Module:
-    """The module of an interior vertex with ``channels`` channels in and out."""
-    if name == "conv3x3-bn-relu":
-        return ConvBnRelu(channels, channels, 3)
-    if name == "conv1x1-bn-relu":
-        return ConvBnRelu(channels, channels, 1)
-    if name == "maxpool3x3":
-        return nn.MaxPool2d(3, stride=1, padding=1)
-    raise ValueError(f"unknown NAS-Bench-101 op {name!r}")
 
 
 def vertex_channels(c_in: int, c_out: int, matrix: tuple[tuple[int, ...], ...]) -> list[int]:
@@ -77,7 +51,7 @@ class Vertex(nn.Module):
     def __init__(self, op: str, c_in: int, channels: int, from_input: bool):
         super().__init__()
         self.projection = ConvBnRelu(c_in, channels, 1) if from_input else None
-        self.op = make_op(op, channels)
+        self.op = make_op(op, channels, channels)
 
 
 class NB101Cell(nn.Module):

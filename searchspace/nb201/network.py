@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..layers import ReLUConvBN, make_op
 from .encoding import EDGES, NUM_NODES, OPS
-from .ops import ReLUConvBN, make_op
 
 
 class CellGraph(nn.Module):
@@ -36,7 +36,7 @@ class InferCell(CellGraph):
 
     def __init__(self, ops: Sequence[int], channels: int):
         super().__init__()
-        self.layers = nn.ModuleList(make_op(OPS[op], channels) for op in ops)
+        self.layers = nn.ModuleList(make_op(OPS[op], channels, channels) for op in ops)
 
 
 class ResNetBasicblock(nn.Module):

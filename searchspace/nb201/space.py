@@ -8,11 +8,15 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import torch
+
 from ..base import SearchSpace, as_hw
 from ..cost import ModelCost, measure
 from ..registry import register_space
 from .encoding import EDGES, OPS, OpIndices, parse, to_string
 from .network import TinyNetwork
+from .pool import NB201Networks
+from .stacked import StackedNB201
 
 
 class NB201Space(SearchSpace):
@@ -93,6 +97,14 @@ class NB201Space(SearchSpace):
 
     def build(self, arch: Any, num_classes: int = 10) -> TinyNetwork:
         return TinyNetwork(parse(arch), num_classes=num_classes, C=self.C, N=self.N)
+
+    def network_source(self, num_classes: int, seed: int, device: torch.device, *, pruned: bool = False) -> NB201Networks:
+        """Seeded networks redrawn in one reusable module pool (:mod:`searchspace.nb201.pool`)."""
+        return NB201Networks(self, num_classes, seed, device, pruned=pruned)
+
+    def stacked_networks(self, num_classes: int, seed: int) -> StackedNB201:
+        """Many cells per pass as grouped convolutions (:mod:`searchspace.nb201.stacked`)."""
+        return StackedNB201(self, num_classes, seed)
 
 
 register_space("nb201")(NB201Space)
