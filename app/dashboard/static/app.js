@@ -84,6 +84,11 @@ function formatSeconds(s) {
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
+function firstSentence(text) {
+  const sentence = String(text).split(/(?<=[.:;])\s/)[0];
+  return sentence.length > 90 ? sentence.slice(0, 87) + "…" : sentence;
+}
+
 function cell(text, className) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -98,7 +103,8 @@ async function loadSpaces() {
   $("#f-space").replaceChildren(...spaces.map((s) => new Option(s.name, s.name, s.name === "nb201", s.name === "nb201")));
   $("#spaces tbody").replaceChildren(...spaces.map((s) => {
     const row = document.createElement("tr");
-    row.append(cell(s.name), cell(s.size === null ? "–" : s.size.toLocaleString("en")), cell(s.encoding, "small"));
+    row.title = s.encoding;
+    row.append(cell(s.name), cell(s.size === null ? "–" : s.size.toLocaleString("en")), cell(firstSentence(s.description), "small"));
     return row;
   }));
 }
@@ -319,6 +325,8 @@ function handleEvent({type, data}) {
     state.redraw = true;
   } else if (["status", "progress", "end"].includes(type)) {
     showStatus(data);
+    const listed = document.querySelector(`#searches tbody tr[data-id="${data.id}"]`);
+    if (listed) listed.replaceWith(searchRow(data));
     maybeReport(type === "end" || !ACTIVE.includes(data.status));
   }
   if (type === "end" || type === "status") refreshList();
