@@ -250,7 +250,8 @@ def plot_against(rows: Sequence[Row], field: str, label: str, score_name: str, t
     plt, fig, ax = _figure(f"{score_name} against {label}", label, score_name)
     finite = [r for r in rows if math.isfinite(r.score)]
     colour = [r.accuracy for r in finite] if all(r.accuracy is not None for r in finite) else None
-    points = ax.scatter([getattr(r, field) for r in finite], [r.score for r in finite], c=colour, s=9, cmap="viridis", alpha=0.8)
+    shading = {"c": colour, "cmap": "viridis"} if colour is not None else {"color": "#1971c2"}
+    points = ax.scatter([getattr(r, field) for r in finite], [r.score for r in finite], s=9, alpha=0.8, **shading)
     if colour is not None:
         fig.colorbar(points, ax=ax, label="accuracy (%)")
     top = [r for r in top_rows(rows, top_k) if math.isfinite(r.score)]
