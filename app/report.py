@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -70,16 +71,30 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 4)
 
 
+def _kendall(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall tau-b; NaN (never a warning) when an input is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.kendalltau(x, y).statistic)
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rho; NaN (never a warning) when an input is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y).statistic)
+
+
 def rank_correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float | None]:
     """Kendall tau-b and Spearman rho between two sequences (``None`` where undefined)."""
     if len(x) < 3:
         return {"kendall": None, "spearman": None}
-    return {"kendall": _clean(stats.kendalltau(x, y).statistic), "spearman": _clean(stats.spearmanr(x, y).statistic)}
+    return {"kendall": _clean(_kendall(x, y)), "spearman": _clean(_spearman(x, y))}
 
 
 def partial_spearman(x: Sequence[float], y: Sequence[float], given: Sequence[float]) -> float | None:
     """Spearman correlation of x and y with ``given`` partialled out (first-order partial correlation on ranks)."""
-    rxy, rxz, ryz = (stats.spearmanr(a, b).statistic for a, b in ((x, y), (x, given), (y, given)))
+    rxy, rxz, ryz = (_spearman(a, b) for a, b in ((x, y), (x, given), (y, given)))
     denominator = math.sqrt(max((1 - rxz**2) * (1 - ryz**2), 0.0))
     return None if denominator == 0 or math.isnan(denominator) else _clean((rxy - rxz * ryz) / denominator)
 
@@ -93,7 +108,7 @@ def within_groups_kendall(scores: Sequence[float], accuracy: Sequence[float], pa
     for members in groups.values():
         if len(members) < 3:
             continue
-        tau = stats.kendalltau([scores[i] for i in members], [accuracy[i] for i in members]).statistic
+        tau = _kendall([scores[i] for i in members], [accuracy[i] for i in members])
         if not math.isnan(tau):
             taus.append(tau)
             pairs.append(len(members) * (len(members) - 1) / 2)
