@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from scoring import Scorer, describe_device, open_source, resolve_device
+from scoring import Scorer, describe_device, list_scores, open_source, resolve_device
 from searchspace import EncodingError, get_space, list_spaces
 
 from . import cli_report, cli_search
@@ -87,7 +87,7 @@ def _score(args: argparse.Namespace) -> int:
     archs = canonical_archs(args.space, arch_inputs(args))
     device = resolve_device(args.device)
     source = open_source(args.data, args.data_dir, download=args.download)
-    scorer = Scorer(get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=device)
+    scorer = Scorer(get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=device, **({"scores": args.score} if args.score else {}))
     extra = {"batch_size": args.batch_size, "seed": args.seed, "device": describe_device(device), "data": source.describe()}
 
     def scored() -> Iterable[dict[str, Any]]:
@@ -135,6 +135,14 @@ def _spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scores(args: argparse.Namespace) -> int:
+    described = [info.to_json() for info in list_scores()]
+    rows = [[d["name"], "backward" if d["needs_backward"] else "forward", "yes" if d["needs_labels"] else "no", d["description"]] for d in described]
+    print_table("scores", ["name", "pass", "labels", "what"], rows)
+    write_rows(described, "jsonl", [])
+    return 0
+
+
 def _log_config(level: str) -> dict:
     """uvicorn's logging set-up plus the service's own ``naswot.*`` loggers, printed the same way."""
     from uvicorn.config import LOGGING_CONFIG
@@ -162,6 +170,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def score_names(text: str) -> list[str]:
+    """``a,b,c`` -> the score names (the Scorer checks each against the registry)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _add_scoring_options(parser: argparse.ArgumentParser, *, data_default: str | None = "auto") -> None:
     """Options every in-process scoring command shares: space, data, batch, seed, device."""
     parser.add_argument("--space", default="nb201", choices=list_spaces())
@@ -183,6 +196,7 @@ def _score_parser(commands: Any) -> None:
     _add_scoring_options(score)
     score.add_argument("--arch", action="append", help="architecture encoding (repeatable)")
     score.add_argument("--file", help="file of encodings, one per line ('#' comments); - for stdin")
+    score.add_argument("--score", action="append", default=None, help="score name (repeatable; see naswot scores) [naswot]")
     score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     score.set_defaults(func=_score)
 
@@ -201,7 +215,8 @@ def _search_parser(commands: Any) -> None:
     search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")
     _add_service_options(search, None)
-    search.set_defaults(func=_search, score=None)
+    search.add_argument("--score", default=None, help="score to search with (see naswot scores) [naswot]")
+    search.set_defaults(func=_search)
 
 
 def _small_parsers(commands: Any) -> None:
@@ -213,6 +228,8 @@ def _small_parsers(commands: Any) -> None:
     sample.set_defaults(func=_sample)
     spaces = commands.add_parser("spaces", help="the search spaces; one JSON object per line")
     spaces.set_defaults(func=_spaces)
+    scores = commands.add_parser("scores", help="the training-free scores; one JSON object per line")
+    scores.set_defaults(func=_scores)
     serve = commands.add_parser("serve", help="run the HTTP scoring service and dashboard (settings from NASWOT_* variables)")
     serve.add_argument("--host", default=None, help="address to bind [$NASWOT_HOST, else 127.0.0.1]")
     serve.add_argument("--port", type=int, default=None, help="port to listen on [$NASWOT_PORT, else 8000]")
@@ -224,6 +241,7 @@ def _table_parser(commands: Any) -> None:
     _add_scoring_options(table)
     table.add_argument("--out", type=Path, required=True, help="CSV file to write or resume (keep it outside the repository)")
     table.add_argument("--n", type=int, default=None, help="a seeded subset of this many distinct cells (default: all)")
+    table.add_argument("--scores", default="naswot", type=score_names, help="comma-separated score names, one column each [naswot]")
     table.set_defaults(func=cli_report.run_table)
 
 

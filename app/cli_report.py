@@ -75,16 +75,15 @@ def run_table(args: argparse.Namespace) -> int:
     archs = scoretable.chosen_archs(space, index, args.n, args.seed)
     device = resolve_device(args.device)
     source = open_source(args.data, args.data_dir, download=args.download)
-    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device)
-    done = scoretable.open_table(args.out, scoretable.table_settings(scorer))
+    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device, scores=args.scores)
+    done = scoretable.open_table(args.out, scoretable.table_settings(scorer), list(scorer.score_names))
     todo = [a for a in archs if a not in done]
-    best = max(done.values(), default=None)
+    best = None
     with bar(f"{space.name} table", len(todo)) as progress:
         for result in scoretable.append_scores(args.out, scorer, todo, index):
             best = result.score if best is None or result.score > best else best
             progress.advance(note=best_note(best))
-    total = scoretable.read_scores(args.out)
-    summary: dict[str, Any] = {"out": str(args.out), "space": space.name, "cells": len(total), "new": len(todo),
-                               "singular": sum(1 for s in total.values() if s == -math.inf), "device": describe_device(device), "data": source.spec}
+    summary: dict[str, Any] = {"out": str(args.out), "space": space.name, "scores": list(scorer.score_names), "cells": len(done) + len(todo),
+                               "new": len(todo), "device": describe_device(device), "data": source.spec}
     print(json.dumps(summary))
     return 0

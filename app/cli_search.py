@@ -75,7 +75,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
 
 
 def score_option(args: argparse.Namespace) -> dict[str, Any]:
-    """The Scorer's ``scores`` argument when a score other than the default is named."""
+    """The Scorer's ``scores`` argument when a score is named (else the Scorer's default, naswot)."""
     return {} if args.score is None else {"scores": (args.score,)}
 
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scoring import ArchScore
 
@@ -24,7 +24,7 @@ from .worker import BACKGROUND, INTERACTIVE, DeviceWorker, ScoreSpec, Task, Work
 class Scored(CachedScore):
     """One architecture's answer; ``cached`` when no device work was done for it."""
 
-    cached: bool
+    cached: bool = field(default=False, kw_only=True)
 
 
 class QueueFull(RuntimeError):
@@ -77,7 +77,7 @@ class Dispatcher:
         distinct = list(dict.fromkeys(archs))
         futures: dict[str, Future[Scored]] = {}
         for arch, hit in self.store.get_scores(key, distinct).items():
-            futures[arch] = _resolved(Scored(hit.arch, hit.score, hit.params, hit.flops, hit.seconds, hit.device, True))
+            futures[arch] = _resolved(Scored(hit.arch, hit.score, hit.params, hit.flops, hit.seconds, device=hit.device, cached=True))
         self.metrics.cache_hits.inc(len(futures))
         missing = [a for a in distinct if a not in futures]
         if not missing:
@@ -93,7 +93,7 @@ class Dispatcher:
                     self.metrics.deduplicated.inc()
                 elif arch in late_hits:
                     hit = late_hits[arch]
-                    futures[arch] = _resolved(Scored(hit.arch, hit.score, hit.params, hit.flops, hit.seconds, hit.device, True))
+                    futures[arch] = _resolved(Scored(hit.arch, hit.score, hit.params, hit.flops, hit.seconds, device=hit.device, cached=True))
                     self.metrics.cache_hits.inc()
                 else:
                     futures[arch] = self._inflight[key.of(arch)] = Future()
@@ -148,8 +148,8 @@ class Dispatcher:
             self.metrics.score_errors.labels(kind).inc()
             result: Scored | BaseException = outcome
         else:
-            result = Scored(outcome.arch, outcome.score, outcome.params, outcome.flops, outcome.seconds, device, False)
-            self.store.put_score(key, CachedScore(outcome.arch, outcome.score, outcome.params, outcome.flops, outcome.seconds, device))
+            result = Scored(outcome.arch, outcome.score, outcome.params, outcome.flops, outcome.seconds, device=device, cached=False)
+            self.store.put_score(key, CachedScore(outcome.arch, outcome.score, outcome.params, outcome.flops, outcome.seconds, device=device))
         with self._lock:
             future = self._inflight.pop(key.of(task.arch), None)
         if future is None or future.done():

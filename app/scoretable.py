@@ -1,10 +1,12 @@
-"""Score tables: every cell of a space (or a seeded subset) scored once, as ``index,arch,score`` rows; resumable.
+"""Score tables: every cell of a space (or a seeded subset) scored once, one CSV column per score; resumable.
 
-``naswot table`` writes them. Rows are appended and flushed one at a time, so an interrupted run
+``naswot table`` writes them, in the format of ``bench/score_table.py``: ``index,arch,params,flops``,
+then one column per score. Rows are appended and flushed one at a time, so an interrupted run
 resumes where it stopped, and a subset table grows into a larger one. ``OUT.meta.json`` records
 the settings that determine a score (space, data identity, batch size, seed, precision); a run
 with other settings is refused. ``index`` is the cell's place in the space's enumeration order
-(empty for spaces that cannot be enumerated); singular cells have an empty ``score``.
+(empty for spaces that cannot be enumerated); an undefined value (NASWOT's singular K_H, or any
+score's NaN/inf) is an empty field.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from scoring import ArchScore, Scorer
 from searchspace import SearchSpace
 
-HEADER = ["index", "arch", "score"]
+FIXED = ["index", "arch", "params", "flops"]
 
 
 class TableError(ValueError):
@@ -30,10 +32,15 @@ def meta_path(out: Path) -> Path:
     return out.with_name(out.name + ".meta.json")
 
 
-def read_scores(out: Path) -> dict[str, float]:
-    """arch -> score (``-inf`` when singular) of the rows already in a table."""
+def read_archs(out: Path) -> list[str]:
+    """The architectures already in a table, in order."""
     with out.open(newline="") as f:
-        return {row["arch"]: (float(row["score"]) if row["score"] else -math.inf) for row in csv.DictReader(f)}
+        return [row["arch"] for row in csv.DictReader(f)]
+
+
+def score_columns(names: list[str]) -> list[str]:
+    """The score columns after the fixed ones (``params`` and ``flops`` are always there)."""
+    return [n for n in names if n not in FIXED]
 
 
 def enumeration_index(space: SearchSpace) -> dict[str, int] | None:
@@ -53,26 +60,34 @@ def chosen_archs(space: SearchSpace, index: dict[str, int] | None, n: int | None
     return space.sample(n, seed=seed, unique=True)
 
 
-def open_table(out: Path, settings: dict[str, Any]) -> dict[str, float]:
-    """Start ``out`` (header and meta file), or check that an existing one was made with ``settings``; the scores already in it."""
+def open_table(out: Path, settings: dict[str, Any], names: list[str]) -> set[str]:
+    """Start ``out`` (header and meta file), or check that an existing one was made with ``settings``; the archs already in it."""
     meta = meta_path(out)
     if out.exists():
         if not meta.exists() or json.loads(meta.read_text()) != settings:
             raise TableError(f"{out} exists with other (or unknown) settings; choose another --out")
-        return read_scores(out)
+        return set(read_archs(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     meta.write_text(json.dumps(settings, indent=2))
     with out.open("w", newline="") as f:
-        csv.writer(f).writerow(HEADER)
-    return {}
+        csv.writer(f).writerow([*FIXED, *score_columns(names)])
+    return set()
+
+
+def table_row(result: ArchScore, index: dict[str, int] | None, names: list[str]) -> list[object]:
+    """One CSV row: index, arch, params, flops, then each score (empty when undefined)."""
+    values = result.values or {names[0]: result.score}
+    fields = ["" if values[name] == -math.inf else repr(values[name]) for name in score_columns(names)]
+    return ["" if index is None else index[result.arch], result.arch, result.params, result.flops, *fields]
 
 
 def append_scores(out: Path, scorer: Scorer, todo: list[str], index: dict[str, int] | None) -> Iterator[ArchScore]:
     """Score ``todo`` and append each row as soon as it is known (flushed, so a stop loses nothing); yields each result."""
+    names = list(scorer.score_names)
     with out.open("a", newline="") as f:
         writer = csv.writer(f)
         for result in scorer.score_many(todo):
-            writer.writerow(["" if index is None else index[result.arch], result.arch, "" if result.singular else repr(result.score)])
+            writer.writerow(table_row(result, index, names))
             f.flush()
             yield result
 

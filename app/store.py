@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class CacheKey:
 class CachedScore(ArchScore):
     """A stored score (``-inf`` when singular) and the device that computed it."""
 
-    device: str
+    device: str = field(default="", kw_only=True)  # after ArchScore's defaulted ``values``
 
 
 def _encode_score(score: float) -> tuple[float | None, int]:
@@ -124,7 +124,7 @@ class Store:
                     (key.space, key.data, key.batch_size, key.seed, key.score_name, key.precision, *chunk),
                 ).fetchall()
             for r in rows:
-                found[r["arch"]] = CachedScore(r["arch"], _decode_score(r["score"], r["singular"]), r["params"], r["flops"], r["seconds"], r["device"])
+                found[r["arch"]] = CachedScore(r["arch"], _decode_score(r["score"], r["singular"]), r["params"], r["flops"], r["seconds"], device=r["device"])
         return found
 
     def put_score(self, key: CacheKey, result: CachedScore) -> None:

@@ -52,7 +52,7 @@ class ScoreSpec:
 
     @property
     def cache_key(self) -> CacheKey:
-        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, Scorer.score_name, self.precision)
+        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, "naswot", self.precision)
 
     @property
     def num_classes(self) -> int:

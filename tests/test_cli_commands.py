@@ -12,7 +12,7 @@ from live_server import PacedScorers, live_server, paced_score
 
 from app import cli_search
 from app.cli import main
-from scoring import ArchScore
+from scoring import ArchScore, list_scores
 from searchspace import get_space, list_spaces
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -23,8 +23,8 @@ QUICK = ["--data", "noise", "--batch-size", "4", "--device", "cpu"]
 class PacedScorer:
     """In-process stand-in for scoring.Scorer with the live server's scores, so both paths can be compared."""
 
-    def __init__(self, space, source, *, batch_size, seed, device, **_options):
-        self.space, self.source, self.num_classes = space, source, 10
+    def __init__(self, space, source, *, batch_size, seed, device, scores=("naswot",), **_options):
+        self.space, self.source, self.num_classes, self.score_names = space, source, 10, tuple(scores)
 
     def score_many(self, archs):
         for arch in archs:
@@ -32,7 +32,7 @@ class PacedScorer:
             yield ArchScore(arch, paced_score(arch, cost.params), cost.params, cost.flops, 0.0)
 
     def describe(self):
-        return {"space": self.space.name, "score": "naswot"}
+        return {"space": self.space.name, "scores": list(self.score_names)}
 
 
 def json_lines(text: str) -> list[dict]:
@@ -72,6 +72,19 @@ def test_sample_prints_the_same_canonical_encodings_for_the_same_seed(capsys, sp
 def test_spaces_lists_every_space_as_json_lines(capsys):
     assert main(["spaces"]) == 0
     assert [s["name"] for s in json_lines(capsys.readouterr().out)] == list_spaces()
+
+
+def test_scores_lists_the_registry_as_json_lines(capsys):
+    assert main(["scores"]) == 0
+    listed = json_lines(capsys.readouterr().out)
+    assert [s["name"] for s in listed] == [s.name for s in list_scores()] and "naswot" in [s["name"] for s in listed]
+    assert {"description", "needs_backward", "needs_labels", "data_free", "higher_is_better"} <= set(listed[0])
+
+
+@pytest.mark.parametrize("command", [["score", "--arch", BEST], ["search", "--budget", "3"]])
+def test_an_unknown_score_exits_2_naming_it(capsys, command):
+    assert main([*command, "--score", "nope", *QUICK]) == 2
+    assert "unknown score 'nope'" in capsys.readouterr().err
 
 
 def test_progress_stays_off_stderr_when_it_is_not_a_terminal(capsys, monkeypatch):
@@ -124,6 +137,7 @@ def test_table_scores_a_subset_then_resumes_without_rescoring(capsys, monkeypatc
     assert main(["table", "--out", str(out), "--n", "6", *QUICK]) == 0
     assert json.loads(capsys.readouterr().out)["new"] == 6
     rows = table_rows(out)
+    assert list(rows[0]) == ["index", "arch", "params", "flops", "naswot"], "the columns bench/score_table.py writes"
     assert [r["arch"] for r in rows] == get_space("nb201").sample(6, seed=0, unique=True)
     assert all(r["index"].isdigit() for r in rows), "NB-201 rows carry the cell's enumeration index"
     assert main(["table", "--out", str(out), "--n", "8", *QUICK]) == 0
