@@ -109,15 +109,28 @@ async function loadSpaces() {
   }));
 }
 
+// The score registry (GET /v1/scores); a server without it scores NASWOT alone, and the form sends no score.
 async function loadScores() {
-  const {scores} = await api("/v1/scores");
+  let scores;
+  try {
+    scores = (await api("/v1/scores")).scores;
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    $("#f-score").replaceChildren(new Option("naswot (this server's only score)", "", true, true));
+    $("#f-score").disabled = true;
+    $("#scores tbody").replaceChildren(scoreRow({name: "naswot", description: "the only score this server offers", needs_backward: false}));
+    return;
+  }
+  $("#f-score").disabled = false;
   $("#f-score").replaceChildren(...scores.map((s) => new Option(s.name, s.name, s.name === "naswot", s.name === "naswot")));
-  $("#scores tbody").replaceChildren(...scores.map((s) => {
-    const needs = [s.needs_backward ? "backward" : "forward", s.needs_labels ? "labels" : null, s.data_free ? "no data" : null].filter(Boolean);
-    const row = document.createElement("tr");
-    row.append(cell(s.name), cell(needs.join(", ")), cell(s.description, "small"));
-    return row;
-  }));
+  $("#scores tbody").replaceChildren(...scores.map(scoreRow));
+}
+
+function scoreRow(s) {
+  const needs = [s.needs_backward ? "backward" : "forward", s.needs_labels ? "labels" : null, s.data_free ? "no data" : null].filter(Boolean);
+  const row = document.createElement("tr");
+  row.append(cell(s.name), cell(needs.join(", ")), cell(s.description, "small"));
+  return row;
 }
 
 async function loadStrategies() {
