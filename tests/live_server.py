@@ -15,14 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
 import uvicorn
+from test_service_searches import FakeScorers
 
 from app.main import create_app
 from app.serverproc import free_port
 from app.settings import Settings
-from app.worker import ScoreSpec
-from scoring import ArchScore
 
 
 def paced_score(arch: str, params: int) -> float:
@@ -32,30 +30,13 @@ def paced_score(arch: str, params: int) -> float:
     return 100 * math.log(params) + zlib.crc32(arch.encode()) % 97
 
 
-class PacedScorers:
-    """Scorer factory: ``paced_score`` after ``delay`` seconds per architecture; ``gate`` cleared holds every scoring call."""
-
-    def __init__(self, delay: float = 0.02):
-        self.delay = delay
-        self.gate = threading.Event()
-        self.gate.set()
-
-    def __call__(self, spec: ScoreSpec, device: torch.device):
-        pacing = self
-
-        class Scorer:
-            def score_many(self, archs):
-                for arch in archs:
-                    pacing.gate.wait(60)
-                    time.sleep(pacing.delay)
-                    cost = spec.space.cost(arch)
-                    yield ArchScore(arch, paced_score(arch, cost.params), cost.params, cost.flops, pacing.delay)
-
-        return Scorer()
+def paced_scorers(delay: float = 0.02) -> FakeScorers:
+    """The service tests' stand-in scorer factory, scoring with ``paced_score`` after ``delay`` seconds per architecture."""
+    return FakeScorers(delay=delay, score=paced_score)
 
 
 @contextmanager
-def live_server(folder: Path, scorers: PacedScorers, **settings: object) -> Iterator[str]:
+def live_server(folder: Path, scorers: FakeScorers, **settings: object) -> Iterator[str]:
     """Serve the app on a free loopback port for the duration; yields its base URL."""
     config = Settings(db=folder / "db.sqlite", data="noise", data_dir=folder, **settings)
     port = free_port()

@@ -8,7 +8,7 @@ import json
 import math
 
 import pytest
-from live_server import PacedScorers, live_server, paced_score
+from live_server import live_server, paced_score, paced_scorers
 
 from app import cli_search
 from app.cli import main
@@ -98,7 +98,7 @@ def test_search_in_process_and_on_a_server_print_the_same_top_table(capsys, monk
     args = ["search", "--strategy", "evolution", "--budget", "30", "--top-k", "5", "--seed", "3", "--population-size", "6", "--sample-size", "2"]
     assert main([*args, *QUICK, "--out", str(tmp_path / "local.json")]) == 0
     local = json_lines(capsys.readouterr().out)
-    with live_server(tmp_path, PacedScorers(delay=0.0)) as url:
+    with live_server(tmp_path, paced_scorers(delay=0.0)) as url:
         assert main([*args, "--data", "noise", "--batch-size", "4", "--url", url, "--out", str(tmp_path / "remote.json")]) == 0
     remote = json_lines(capsys.readouterr().out)
     assert [r["rank"] for r in local] == [1, 2, 3, 4, 5]
@@ -115,7 +115,7 @@ def test_search_errors_exit_2_naming_the_field(capsys, monkeypatch):
 
 
 def test_search_on_a_server_reports_its_422_by_field(capsys, tmp_path):
-    with live_server(tmp_path, PacedScorers(), max_budget=50) as url:
+    with live_server(tmp_path, paced_scorers(), max_budget=50) as url:
         assert main(["search", "--budget", "80", "--url", url, "--data", "noise"]) == 2
     err = capsys.readouterr().err
     assert "body.budget" in err and "at most 50" in err, err
@@ -192,7 +192,7 @@ def test_report_picks_the_score_column_by_name(capsys, tmp_path):
 
 
 def test_report_on_a_search_id_reads_it_from_the_server(capsys, tmp_path):
-    with live_server(tmp_path, PacedScorers(delay=0.0)) as url:
+    with live_server(tmp_path, paced_scorers(delay=0.0)) as url:
         assert main(["search", "--budget", "25", "--strategy", "random", "--url", url, "--data", "noise", "--out", str(tmp_path / "s.json")]) == 0
         job_id = json.loads((tmp_path / "s.json").read_text())["id"]
         capsys.readouterr()

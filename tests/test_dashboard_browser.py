@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from live_server import PacedScorers, live_server
+from live_server import live_server, paced_scorers
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 TIMEOUT_MS = 30_000
@@ -70,7 +70,7 @@ def start_from_form(page: Page, budget: int) -> None:
 
 
 def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(page, tmp_path):
-    scorers = PacedScorers(delay=0.03)
+    scorers = paced_scorers(delay=0.03)
     with live_server(tmp_path, scorers) as url:
         page.goto(url + "/")
         expect(page.locator("#spaces tbody tr")).not_to_have_count(0)
@@ -93,7 +93,7 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
 
 
 def test_a_running_search_can_be_cancelled_from_the_page(page, tmp_path):
-    scorers = PacedScorers(delay=0.2)
+    scorers = paced_scorers(delay=0.2)
     with live_server(tmp_path, scorers) as url:
         page.goto(url + "/")
         start_from_form(page, budget=500)
@@ -105,7 +105,7 @@ def test_a_running_search_can_be_cancelled_from_the_page(page, tmp_path):
 
 
 def test_with_a_key_the_page_asks_for_it_and_never_puts_it_in_a_url(page, tmp_path):
-    with live_server(tmp_path, PacedScorers(), api_key=KEY) as url:
+    with live_server(tmp_path, paced_scorers(), api_key=KEY) as url:
         page.goto(url + "/")
         expect(page.locator("#key-dialog")).to_be_visible()
         screenshot(page, tmp_path, "dashboard-key-prompt")
@@ -124,7 +124,7 @@ def test_with_a_key_the_page_asks_for_it_and_never_puts_it_in_a_url(page, tmp_pa
 
 
 def test_bad_form_input_is_shown_next_to_the_form(page, tmp_path):
-    with live_server(tmp_path, PacedScorers()) as url:
+    with live_server(tmp_path, paced_scorers()) as url:
         page.goto(url + "/")
         expect(page.locator("#f-strategy option")).not_to_have_count(0)
         page.select_option("#f-strategy", "evolution")

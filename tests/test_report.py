@@ -7,7 +7,7 @@ import math
 import warnings
 
 import pytest
-from live_server import PacedScorers
+from live_server import paced_scorers
 
 from app import report
 from app.client import Client
@@ -133,7 +133,7 @@ def test_read_score_table_takes_an_empty_score_as_singular(tmp_path):
 
 
 def serve(tmp_path, **settings) -> TestClient:
-    return TestClient(create_app(Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path, **settings), scorer_factory=PacedScorers(delay=0.0)))
+    return TestClient(create_app(Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path, **settings), scorer_factory=paced_scorers(delay=0.0)))
 
 
 def test_the_report_endpoint_covers_every_evaluation_of_a_search(tmp_path):
