@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from . import dashboard
-from .api import ops, reports, score, searches, spaces
+from .api import ops, reports, score, scores, searches, spaces
 from .api.deps import error, require_key
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactor
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.include_router(ops.health)
-    for router in (score.router, searches.router, reports.router, spaces.router, ops.protected):
+    for router in (score.router, scores.router, searches.router, reports.router, spaces.router, ops.protected):
         app.include_router(router, dependencies=[Depends(require_key)])
     dashboard.mount(app)
 

@@ -29,7 +29,8 @@ from typing import Any, TextIO
 
 import torch
 
-from scoring import ArchScore, Scorer, describe_device, open_source, resolve_device
+from scoring import REFERENCE_SIZE, ArchScore, Scorer, describe_device, open_source, parse_ensemble, resolve_device
+from scoring.ensemble import combine
 from searchspace import SearchSpace, get_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,38 @@ def read_table(path: Path, score: str | None = None) -> dict[str, float]:
     if name not in columns:
         raise SystemExit(f"{path} has no column {name!r}; it has {', '.join(columns)}")
     return columns[name]
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The settings a table was scored with (its ``.meta.json``, beside it, also for ``.csv.gz``)."""
+    name = path.name[: -len(".gz")] if path.suffix == ".gz" else path.name
+    meta = path.with_name(name + ".meta.json")
+    if not meta.exists():
+        raise SystemExit(f"{meta} not found: the table's settings are needed to rank against its reference sample")
+    return json.loads(meta.read_text())
+
+
+def read_scores(path: Path, score: str) -> dict[str, float]:
+    """arch -> value of ``score``: a column, or an ensemble of columns ranked as the service ranks them.
+
+    An ensemble ranks each member against the seeded reference sample the service uses (the first
+    ``REFERENCE_SIZE`` distinct cells drawn with the table's seed), so those cells must be in the table.
+    """
+    columns = read_columns(path)
+    spec = parse_ensemble(score) if score not in columns else None
+    if spec is None:
+        return read_table(path, score)
+    missing = [m for m in spec.members if m not in columns]
+    if missing:
+        raise SystemExit(f"{path} has no column for ensemble member(s) {', '.join(missing)}")
+    meta = read_meta(path)
+    reference_archs = get_space(meta["space"]).sample(REFERENCE_SIZE, seed=meta["seed"], unique=True)
+    absent = [a for a in reference_archs if a not in columns[spec.members[0]]]
+    if absent:
+        raise SystemExit(f"{len(absent)} of the {REFERENCE_SIZE} reference cells (seed {meta['seed']}) are not in {path}")
+    reference = {m: sorted(columns[m][a] for a in reference_archs) for m in spec.members}
+    archs = columns[spec.members[0]]
+    return {a: combine(spec, {m: columns[m][a] for m in spec.members}, reference) for a in archs}
 
 
 def _enumeration_index(space: SearchSpace) -> dict[str, int] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +42,7 @@ class ArchScore:
     params: int
     flops: int
     seconds: float
-    values: Mapping[str, float] = field(default_factory=dict)
+    values: Mapping[str, float] = field(default_factory=dict, kw_only=True)
 
     @property
     def singular(self) -> bool:
@@ -93,6 +93,7 @@ class Scorer:
         cells_per_pass: int = 1,
         scores: Sequence[str] | str = ("naswot",),
         reference_size: int = REFERENCE_SIZE,
+        reference_cache: MutableMapping[str, list[float]] | None = None,
     ):
         self.space = space
         self.source = source
@@ -111,6 +112,7 @@ class Scorer:
         if isinstance(reference_size, bool) or not isinstance(reference_size, int) or reference_size < 1:
             raise ValueError(f"reference_size must be an integer >= 1, got {reference_size!r}")
         self.reference_size = reference_size
+        self.reference_cache = reference_cache
         self.cells_per_pass = cells_per_pass
         self.num_classes = max(source.num_classes, 1)
         self.x = source.minibatch(batch_size, seed).to(self.device)
@@ -228,12 +230,17 @@ class Scorer:
         return values
 
     def reference(self) -> dict[str, list[float]]:
-        """Each ensemble member's sorted values on the seeded reference sample (computed once, then kept)."""
+        """Each ensemble member's sorted values on the seeded reference sample: computed once, then kept here
+        and in ``reference_cache`` (member -> values, for this scorer's space, data, batch size and seed)."""
         if self._reference is None:
-            size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
-            rows = [self._pass_values(arch, *self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True)]
-            members = {m for spec in self.ensembles for m in spec.members}
-            self._reference = {m: sorted(row[m] for row in rows) for m in members}
+            members = sorted({m for spec in self.ensembles for m in spec.members})
+            cache = self.reference_cache if self.reference_cache is not None else {}
+            if not all(cache.get(m) for m in members):
+                size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
+                rows = [self._pass_values(arch, *self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True)]
+                for m in members:
+                    cache[m] = sorted(row[m] for row in rows)
+            self._reference = {m: list(cache[m]) for m in members}
         return self._reference
 
     def _cost(self, canonical: str) -> tuple[int, int]:

@@ -67,6 +67,11 @@ class _FisherHook:
             output.retain_grad()
             self.outputs.append(output)
 
+    def forget_gradients(self) -> None:
+        """Drop gradients an earlier backward (jacob_cov's) left on the kept outputs: fisher reads dL/da alone."""
+        for act in self.outputs:
+            act.grad = None
+
     def value(self) -> float:
         total = 0.0
         for act in self.outputs:
@@ -123,6 +128,7 @@ def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
         (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED))
         out["jacob_cov"] = jacobian_score(jac)
     if wanted & LABELLED:
+        fisher.forget_gradients()
         F.cross_entropy(logits, probe.y).backward()
         out.update(_weight_gradient_scores(net, wanted))
         if "fisher" in wanted:

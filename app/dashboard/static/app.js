@@ -165,8 +165,10 @@ function numberField(id) {
 function searchBody() {
   const body = {
     space: $("#f-space").value, strategy: $("#f-strategy").value, budget: numberField("#f-budget"), top_k: numberField("#f-top_k"),
-    seed: numberField("#f-seed"), batch_size: numberField("#f-batch_size"), score: $("#f-score").value || undefined,
+    seed: numberField("#f-seed"), batch_size: numberField("#f-batch_size"),
   };
+  const score = $("#f-score").value;
+  if (score && score !== "naswot") body.score = score;  // naswot is every server's default: left out
   const data = $("#f-data").value.trim();
   if (data) body.data = data;
   const constraints = {max_params: numberField("#f-max_params"), max_flops: numberField("#f-max_flops")};
