@@ -47,7 +47,8 @@ def bar(description: str, total: int | None, console: Console = stderr) -> Itera
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("[cyan]{task.fields[note]}"),
     )
-    with Progress(*columns, console=console, disable=not console.is_terminal, transient=False) as progress:
+    # rate and ETA from the last 10 minutes: slow items (seconds each) still get an estimate
+    with Progress(*columns, console=console, disable=not console.is_terminal, speed_estimate_period=600) as progress:
         yield Bar(progress, description, total)
 
 

@@ -17,6 +17,9 @@ import pytest
 from live_server import live_server, paced_scorers
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from scoring import list_scores
+from searchspace import list_spaces
+
 TIMEOUT_MS = 30_000
 KEY = "s3cret-key-for-tests"
 
@@ -73,7 +76,8 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
     scorers = paced_scorers(delay=0.03)
     with live_server(tmp_path, scorers) as url:
         page.goto(url + "/")
-        expect(page.locator("#spaces tbody tr")).not_to_have_count(0)
+        expect(page.locator("#spaces tbody tr")).to_have_count(len(list_spaces()))
+        expect(page.locator("#scores tbody tr")).to_have_count(len(list_scores()))
         start_from_form(page, budget=60)
         expect(page.locator("#d-status")).to_have_text("running")
         page.wait_for_function("Chart.getChart('chart-steps').data.datasets[0].data.length >= 10")
