@@ -41,12 +41,13 @@ class Bar:
 
 
 @contextmanager
-def bar(description: str, total: int | None, console: Console = stderr) -> Iterator[Bar]:
+def bar(description: str, total: int | None, console: Console | None = None) -> Iterator[Bar]:
     """A progress bar on ``console`` for ``total`` items (disabled, and so silent, when the console is not a terminal)."""
     columns = (
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
         TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("[cyan]{task.fields[note]}"),
     )
+    console = console or stderr
     # rate and ETA from the last 10 minutes: slow items (seconds each) still get an estimate
     with Progress(*columns, console=console, disable=not console.is_terminal, speed_estimate_period=600) as progress:
         yield Bar(progress, description, total)
@@ -59,8 +60,9 @@ def best_note(score: float | None) -> str:
     return "best singular" if score == -math.inf else f"best {score:.2f}"
 
 
-def print_table(title: str, columns: list[str], rows: list[list[object]], console: Console = stderr) -> None:
+def print_table(title: str, columns: list[str], rows: list[list[object]], console: Console | None = None) -> None:
     """A rich table on stderr (for a person at a terminal; stdout keeps the machine-readable copy)."""
+    console = console or stderr
     if not console.is_terminal:
         return
     table = Table(title=title)

@@ -10,7 +10,9 @@ import math
 import pytest
 from live_server import live_server, paced_score, paced_scorers
 
-from app import cli_search
+from rich.console import Console
+
+from app import cli_search, progress
 from app.cli import main
 from scoring import ArchScore, list_scores
 from searchspace import get_space, list_spaces
@@ -91,6 +93,17 @@ def test_progress_stays_off_stderr_when_it_is_not_a_terminal(capsys, monkeypatch
     monkeypatch.setattr(cli_search, "Scorer", PacedScorer)
     assert main(["search", "--strategy", "random", "--budget", "5", "--top-k", "2", *QUICK]) == 0
     assert capsys.readouterr().err == "", "no bar nor table when stderr is not a terminal"
+
+
+def test_at_a_terminal_search_shows_a_bar_with_the_best_so_far_and_the_top_table(capsys, monkeypatch):
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=200)
+    monkeypatch.setattr(progress, "stderr", terminal)
+    monkeypatch.setattr(cli_search, "Scorer", PacedScorer)
+    assert main(["search", "--strategy", "random", "--budget", "6", "--top-k", "2", *QUICK]) == 0
+    shown = terminal.file.getvalue()
+    best = json_lines(capsys.readouterr().out)[0]["score"]
+    assert "random search" in shown and "6/6" in shown, "the bar counts evaluations against the budget"
+    assert f"best {best:.2f}" in shown and "top 2 of 6" in shown, "best so far beside the bar, then the top table"
 
 
 def test_search_in_process_and_on_a_server_print_the_same_top_table(capsys, monkeypatch, tmp_path):
