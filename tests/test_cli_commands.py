@@ -9,7 +9,6 @@ import math
 
 import pytest
 from live_server import live_server, paced_score, paced_scorers
-
 from rich.console import Console
 
 from app import cli_search, progress
