@@ -86,6 +86,8 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
         expect(page.locator("#d-progress-text")).to_contain_text("60/60 evaluated")
         page.wait_for_function("Chart.getChart('chart-steps').data.datasets[0].data.length === 60")
         assert chart_points(page, "chart-params") == 60, "score-against-params plot should hold every evaluation"
+        smallest = page.evaluate("Math.min(...state.evaluations.map((e) => e.params))")
+        assert page.evaluate("Chart.getChart('chart-params').scales.x.min") <= smallest, "the #params axis must reach the smallest cell"
         expect(page.locator("#top tbody tr")).to_have_count(10)
         expect(page.locator("#top tbody tr").first.locator("code.arch")).to_contain_text("~0|+|")
         expect(page.locator("#cell svg .edge-label")).to_have_count(6)

@@ -85,8 +85,8 @@ function formatSeconds(s) {
 }
 
 function firstSentence(text) {
-  const sentence = String(text).split(/(?<=[.:;])\s/)[0];
-  return sentence.length > 90 ? sentence.slice(0, 87) + "…" : sentence;
+  const sentence = String(text).split(/(?<=[.;])\s|\s\(/)[0];
+  return sentence.length > 70 ? sentence.slice(0, 67) + "…" : sentence;
 }
 
 function cell(text, className) {
@@ -129,7 +129,8 @@ async function loadScores() {
 function scoreRow(s) {
   const needs = [s.needs_backward ? "backward" : "forward", s.needs_labels ? "labels" : null, s.data_free ? "no data" : null].filter(Boolean);
   const row = document.createElement("tr");
-  row.append(cell(s.name), cell(needs.join(", ")), cell(s.description, "small"));
+  row.title = s.description;
+  row.append(cell(s.name), cell(needs.join(", ")), cell(firstSentence(s.description), "small"));
   return row;
 }
 
@@ -356,7 +357,7 @@ function makeChart(canvas, xTitle, xType, datasets) {
     type: "scatter",
     data: {datasets},
     options: {
-      animation: false, responsive: true, maintainAspectRatio: false, parsing: false,
+      animation: false, responsive: true, maintainAspectRatio: false,
       scales: {x: {type: xType, title: {display: true, text: xTitle}}, y: {title: {display: true, text: "score"}}},
       plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}},
     },
