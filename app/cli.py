@@ -84,8 +84,6 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str]) -> 
 
 
 def _score(args: argparse.Namespace) -> int:
-
-
     """``naswot score``: score the given architectures in this process, one output row each as it is done."""
     archs = canonical_archs(args.space, arch_inputs(args))
     device = resolve_device(args.device)
@@ -106,8 +104,6 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-
-
     """``naswot search``: run a search here or on ``--url`` with a progress bar; print the top table."""
     best: list[float | None] = [None]
     with bar(f"{args.strategy} search", args.budget) as progress:
@@ -129,8 +125,6 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-
-
     """``naswot sample``: uniformly drawn canonical encodings, one per line."""
     for arch in get_space(args.space).sample(args.n, seed=args.seed, unique=args.unique):
         print(arch)
@@ -138,8 +132,6 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _spaces(args: argparse.Namespace) -> int:
-
-
     """``naswot spaces``: every search space's description, one JSON object per line."""
     described = [get_space(name).describe() for name in list_spaces()]
     print_table("search spaces", ["name", "size", "encoding"], [[d["name"], d["size"], d["encoding"]] for d in described])
@@ -148,8 +140,6 @@ def _spaces(args: argparse.Namespace) -> int:
 
 
 def _scores(args: argparse.Namespace) -> int:
-
-
     """``naswot scores``: every registered score and what computing it needs, one JSON object per line."""
     described = [info.to_json() for info in list_scores()]
     rows = [[d["name"], "backward" if d["needs_backward"] else "forward", "yes" if d["needs_labels"] else "no", d["description"]] for d in described]
@@ -168,8 +158,6 @@ def _log_config(level: str) -> dict:
 
 
 def _serve(args: argparse.Namespace) -> int:
-
-
     """``naswot serve``: the HTTP service and dashboard under uvicorn; bad settings exit 2."""
     import uvicorn
 
@@ -205,16 +193,12 @@ def _add_scoring_options(parser: argparse.ArgumentParser, *, data_default: str |
 
 
 def _add_service_options(parser: argparse.ArgumentParser, url_default: str | None) -> None:
-
-
     """Options of commands that can talk to a running service."""
     parser.add_argument("--url", default=url_default, help="a running service to ask instead of working in this process")
     parser.add_argument("--api-key", default=os.environ.get("NASWOT_API_KEY"), help="the service's API key [$NASWOT_API_KEY]")
 
 
 def _score_parser(commands: Any) -> None:
-
-
     """The ``score`` subcommand's options."""
     score = commands.add_parser("score", help="score architectures; one JSON object (or CSV row) per architecture")
     _add_scoring_options(score)
@@ -226,8 +210,6 @@ def _score_parser(commands: Any) -> None:
 
 
 def _search_parser(commands: Any) -> None:
-
-
     """The ``search`` subcommand's options (the strategy parameters as flags)."""
     search = commands.add_parser("search", help="run a search with progress; prints the top table (JSON lines or CSV)")
     _add_scoring_options(search, data_default=None)
@@ -247,8 +229,6 @@ def _search_parser(commands: Any) -> None:
 
 
 def _small_parsers(commands: Any) -> None:
-
-
     """The ``sample``, ``spaces``, ``scores`` and ``serve`` subcommands."""
     sample = commands.add_parser("sample", help="architectures drawn uniformly; one canonical encoding per line")
     sample.add_argument("--space", default="nb201", choices=list_spaces())
@@ -267,8 +247,6 @@ def _small_parsers(commands: Any) -> None:
 
 
 def _table_parser(commands: Any) -> None:
-
-
     """The ``table`` subcommand's options."""
     table = commands.add_parser("table", help="score a whole space (or --n cells) into a resumable index,arch,score CSV")
     _add_scoring_options(table)
@@ -279,8 +257,6 @@ def _table_parser(commands: Any) -> None:
 
 
 def _report_parser(commands: Any) -> None:
-
-
     """The ``report`` subcommand's options."""
     report = commands.add_parser("report", help="size-bias report of a score table or a search: PNG plots, report.md, JSON on stdout")
     report.add_argument("source", metavar="TABLE_OR_SEARCH_ID", help="a score table CSV, or the id of a search on --url")
@@ -295,8 +271,6 @@ def _report_parser(commands: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-
-
     """The ``naswot`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="naswot", description="Training-free architecture scoring (NASWOT).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -313,8 +287,6 @@ def _api_message(exc: ApiError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-
-
     """Run one command; errors print one line naming the bad input and exit 2."""
     args = build_parser().parse_args(argv)
     try:

@@ -34,8 +34,6 @@ def strategy_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def constraints(args: argparse.Namespace) -> dict[str, int] | None:
-
-
     """``max_params`` / ``max_flops`` as given, or None when neither is."""
     given = {name: getattr(args, name) for name in ("max_params", "max_flops") if getattr(args, name) is not None}
     return given or None

@@ -261,8 +261,6 @@ def _save(plt, fig, path: Path) -> Path:  # noqa: ANN001
 
 
 def plot_against(rows: Sequence[Row], field: str, label: str, score_name: str, top_k: int, path: Path) -> Path:
-
-
     """Write the figure as PNG and release it."""
     """Score against one size measure (log scale), coloured by accuracy when known, the top-k ringed."""
     plt, fig, ax = _figure(f"{score_name} against {label}", label, score_name)
@@ -318,15 +316,11 @@ def write_plots(rows: Sequence[Row], report: dict[str, Any], folder: Path) -> li
 
 
 def _fmt(value: float | None) -> str:
-
-
     """A statistic in the Markdown tables (``n/a`` when undefined)."""
     return "n/a" if value is None else f"{value:.3f}"
 
 
 def _size_lines(report: dict[str, Any]) -> list[str]:
-
-
     """Markdown rows: the score against #params and FLOPs."""
     size = report["size"]
     return [
@@ -337,8 +331,6 @@ def _size_lines(report: dict[str, Any]) -> list[str]:
 
 
 def _accuracy_lines(report: dict[str, Any]) -> list[str]:
-
-
     """Markdown rows: the figures that need ground truth."""
     acc = report["accuracy"]
     if not acc:
@@ -357,8 +349,6 @@ def _accuracy_lines(report: dict[str, Any]) -> list[str]:
 
 
 def _ops_lines(ops: dict[str, Any]) -> list[str]:
-
-
     """Markdown rows: each op's share among the top-k against the space."""
     lines = [f"| op | top {ops['top_k']} | space | ratio |", "|---|---|---|---|"]
     lines += [f"| {o['op']} | {o['top_rate']:.3f} | {o['base_rate']:.3f} | {_fmt(o['ratio'])} |" for o in ops["ops"]]

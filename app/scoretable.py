@@ -29,8 +29,6 @@ class TableError(ValueError):
 
 
 def meta_path(out: Path) -> Path:
-
-
     """The settings file beside a table."""
     return out.with_name(out.name + ".meta.json")
 
