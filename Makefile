@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup serve test bench-correlation clean
+.PHONY: setup chromium serve test bench-correlation clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ setup: $(VENV)/.installed
 serve: setup
 	$(BIN)/naswot serve --host $(HOST) --port $(PORT)
 
-test: setup
+# The browser tests drive Debian's Chromium through Playwright (which never downloads a browser);
+# installed here when missing, as root with apt-get (as CI runs). Without it those tests skip,
+# except under CI=true, where they fail.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: setup chromium
 	$(BIN)/python -m pytest -q
 
 bench-correlation: setup

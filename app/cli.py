@@ -1,15 +1,32 @@
-"""``naswot`` command line: score architectures from the shell, or run the HTTP service."""
+"""``naswot`` command line: score, search, sample, tables, size-bias reports, and the HTTP service.
+
+Machine-readable output (JSON lines or CSV) goes to stdout; progress bars and tables for a person
+go to stderr, and only when it is a terminal. Errors exit with status 2 and name the bad input.
+"""
 
 from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
-from scoring import Scorer, describe_device, open_source, resolve_device
+import httpx
+
+from scoring import Scorer, describe_device, list_scores, open_source, resolve_device
 from searchspace import EncodingError, get_space, list_spaces
+
+from . import cli_report, cli_search
+from .client import ApiError
+from .progress import bar, best_note, print_table
+
+SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
+TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
 
 
 def decode_arch(text: str) -> object:
@@ -22,22 +39,112 @@ def decode_arch(text: str) -> object:
     return text
 
 
+def read_arch_lines(stream: TextIO, name: str) -> list[tuple[str, str]]:
+    """(where, encoding) for each non-blank, non-comment line of a file of encodings."""
+    return [(f"{name} line {n}", line.strip()) for n, line in enumerate(stream, 1) if line.strip() and not line.lstrip().startswith("#")]
+
+
+def arch_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(where, encoding) of every architecture given with ``--arch`` and in ``--file`` (``-``: stdin)."""
+    given = [(f"--arch {i}", text) for i, text in enumerate(args.arch or [], 1)]
+    if args.file == "-":
+        given += read_arch_lines(sys.stdin, "stdin")
+    elif args.file:
+        with Path(args.file).open() as f:
+            given += read_arch_lines(f, args.file)
+    if not given:
+        raise ValueError("no architecture given: use --arch ENCODING or --file FILE (- for stdin)")
+    return given
+
+
+def canonical_archs(space_name: str, given: list[tuple[str, str]]) -> list[str]:
+    """Canonical encodings, every input checked before any work; the first bad one is named with where it came from."""
+    space = get_space(space_name)
+    archs = []
+    for where, text in given:
+        try:
+            archs.append(space.canonical(decode_arch(text)))
+        except EncodingError as exc:
+            raise EncodingError(f"{where}: {exc}") from exc
+    return archs
+
+
+def write_rows(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str]) -> None:
+    """Rows to stdout as JSON lines or CSV (CSV keeps ``columns``; nested values as JSON), flushed one by one."""
+    out, writer = sys.stdout, None
+    if fmt == "csv":
+        writer = csv.DictWriter(out, columns, extrasaction="ignore")
+        writer.writeheader()
+    for row in rows:
+        if writer is None:
+            out.write(json.dumps(row) + "\n")
+        else:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+        out.flush()
+
+
 def _score(args: argparse.Namespace) -> int:
-    space = get_space(args.space)
-    archs = [space.canonical(decode_arch(a)) for a in args.arch]  # validate everything before any work
+    """``naswot score``: score the given architectures in this process, one output row each as it is done."""
+    archs = canonical_archs(args.space, arch_inputs(args))
     device = resolve_device(args.device)
     source = open_source(args.data, args.data_dir, download=args.download)
-    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device)
-    for result in scorer.score_many(archs):
-        line = {
-            "space": space.name,
-            **result.to_json(),
-            "batch_size": args.batch_size,
-            "seed": args.seed,
-            "device": describe_device(device),
-            "data": source.describe(),
-        }
-        print(json.dumps(line), flush=True)
+    scorer = Scorer(get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=device, **({"scores": args.score} if args.score else {}))
+    extra = {"batch_size": args.batch_size, "seed": args.seed, "device": describe_device(device), "data": source.describe()}
+
+    def scored() -> Iterable[dict[str, Any]]:
+        best = None
+        with bar("scoring", len(archs)) as progress:
+            for result in scorer.score_many(archs):
+                best = result.score if best is None or result.score > best else best
+                progress.advance(note=best_note(best))
+                yield {"space": args.space, **result.to_json(), **extra}
+
+    write_rows(scored(), args.format, SCORE_COLUMNS)
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    """``naswot search``: run a search here or on ``--url`` with a progress bar; print the top table."""
+    best: list[float | None] = [None]
+    with bar(f"{args.strategy} search", args.budget) as progress:
+
+        def on_evaluation(evaluation: dict[str, Any]) -> None:
+            best[0] = cli_search.best_of(best[0], evaluation)
+            progress.advance(note=best_note(best[0]))
+
+        if args.url:
+            result = cli_search.run_remote(args, on_evaluation, lambda job: progress.total(job["progress"]["budget"]))
+        else:
+            result = cli_search.run_local(args, on_evaluation)
+    top = [{"rank": rank, **e} for rank, e in enumerate(result["top"], 1)]
+    print_table(f"top {len(top)} of {len(result['evaluations'])} ({result['status']})", TOP_COLUMNS, [[r[c] for c in TOP_COLUMNS] for r in top])
+    write_rows(top, args.format, TOP_COLUMNS)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0 if result["status"] == "done" else 1
+
+
+def _sample(args: argparse.Namespace) -> int:
+    """``naswot sample``: uniformly drawn canonical encodings, one per line."""
+    for arch in get_space(args.space).sample(args.n, seed=args.seed, unique=args.unique):
+        print(arch)
+    return 0
+
+
+def _spaces(args: argparse.Namespace) -> int:
+    """``naswot spaces``: every search space's description, one JSON object per line."""
+    described = [get_space(name).describe() for name in list_spaces()]
+    print_table("search spaces", ["name", "size", "encoding"], [[d["name"], d["size"], d["encoding"]] for d in described])
+    write_rows(described, "jsonl", [])
+    return 0
+
+
+def _scores(args: argparse.Namespace) -> int:
+    """``naswot scores``: every registered score and what computing it needs, one JSON object per line."""
+    described = [info.to_json() for info in list_scores()]
+    rows = [[d["name"], "backward" if d["needs_backward"] else "forward", "yes" if d["needs_labels"] else "no", d["description"]] for d in described]
+    print_table("scores", ["name", "pass", "labels", "what"], rows)
+    write_rows(described, "jsonl", [])
     return 0
 
 
@@ -51,6 +158,7 @@ def _log_config(level: str) -> dict:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """``naswot serve``: the HTTP service and dashboard under uvicorn; bad settings exit 2."""
     import uvicorn
 
     from .main import create_app
@@ -68,32 +176,127 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="naswot", description="Training-free architecture scoring (NASWOT).")
-    commands = parser.add_subparsers(dest="command", required=True)
+def score_names(text: str) -> list[str]:
+    """``a,b,c`` -> the score names (the Scorer checks each against the registry)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
-    score = commands.add_parser("score", help="score architectures; prints one JSON object per architecture")
-    score.add_argument("--space", default="nb201", choices=list_spaces())
-    score.add_argument("--arch", action="append", required=True, help="architecture encoding (repeatable)")
-    score.add_argument("--data", default="auto", help="data source: cifar10, cifar100, cifar10:PATH, npz:PATH, noise, auto")
-    score.add_argument("--data-dir", default=None, help="folder holding (or receiving) data sets [$NASWOT_DATA_DIR]")
-    score.add_argument("--download", action="store_true", help="download CIFAR from its public home if missing")
-    score.add_argument("--batch-size", type=int, default=128)
-    score.add_argument("--seed", type=int, default=0)
-    score.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+def _add_scoring_options(parser: argparse.ArgumentParser, *, data_default: str | None = "auto") -> None:
+    """Options every in-process scoring command shares: space, data, batch, seed, device."""
+    parser.add_argument("--space", default="nb201", choices=list_spaces())
+    parser.add_argument("--data", default=data_default, help="data source: cifar10, cifar100, cifar10:PATH, npz:PATH, noise, auto")
+    parser.add_argument("--data-dir", default=None, help="folder holding (or receiving) data sets [$NASWOT_DATA_DIR]")
+    parser.add_argument("--download", action="store_true", help="download CIFAR from its public home if missing")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def _add_service_options(parser: argparse.ArgumentParser, url_default: str | None) -> None:
+    """Options of commands that can talk to a running service."""
+    parser.add_argument("--url", default=url_default, help="a running service to ask instead of working in this process")
+    parser.add_argument("--api-key", default=os.environ.get("NASWOT_API_KEY"), help="the service's API key [$NASWOT_API_KEY]")
+
+
+def _score_parser(commands: Any) -> None:
+    """The ``score`` subcommand's options."""
+    score = commands.add_parser("score", help="score architectures; one JSON object (or CSV row) per architecture")
+    _add_scoring_options(score)
+    score.add_argument("--arch", action="append", help="architecture encoding (repeatable)")
+    score.add_argument("--file", help="file of encodings, one per line ('#' comments); - for stdin")
+    score.add_argument("--score", action="append", default=None, help="score name (repeatable; see naswot scores) [naswot]")
+    score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     score.set_defaults(func=_score)
 
-    serve = commands.add_parser("serve", help="run the HTTP scoring service (settings from NASWOT_* variables)")
+
+def _search_parser(commands: Any) -> None:
+    """The ``search`` subcommand's options (the strategy parameters as flags)."""
+    search = commands.add_parser("search", help="run a search with progress; prints the top table (JSON lines or CSV)")
+    _add_scoring_options(search, data_default=None)
+    search.add_argument("--strategy", default="evolution", help="random, evolution or area")
+    search.add_argument("--budget", type=int, default=100, help="distinct architectures to score")
+    search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--max-params", type=int, default=None)
+    search.add_argument("--max-flops", type=int, default=None)
+    search.add_argument("--exclude-singular", action="store_true")
+    for name in cli_search.STRATEGY_PARAMS:
+        search.add_argument("--" + name.replace("_", "-"), type=int, default=None, help="strategy parameter (see GET /v1/strategies)")
+    search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")
+    _add_service_options(search, None)
+    search.add_argument("--score", default=None, help="score to search with (see naswot scores) [naswot]")
+    search.set_defaults(func=_search)
+
+
+def _small_parsers(commands: Any) -> None:
+    """The ``sample``, ``spaces``, ``scores`` and ``serve`` subcommands."""
+    sample = commands.add_parser("sample", help="architectures drawn uniformly; one canonical encoding per line")
+    sample.add_argument("--space", default="nb201", choices=list_spaces())
+    sample.add_argument("--n", type=int, default=10)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--unique", action="store_true", help="no architecture twice")
+    sample.set_defaults(func=_sample)
+    spaces = commands.add_parser("spaces", help="the search spaces; one JSON object per line")
+    spaces.set_defaults(func=_spaces)
+    scores = commands.add_parser("scores", help="the training-free scores; one JSON object per line")
+    scores.set_defaults(func=_scores)
+    serve = commands.add_parser("serve", help="run the HTTP scoring service and dashboard (settings from NASWOT_* variables)")
     serve.add_argument("--host", default=None, help="address to bind [$NASWOT_HOST, else 127.0.0.1]")
     serve.add_argument("--port", type=int, default=None, help="port to listen on [$NASWOT_PORT, else 8000]")
     serve.set_defaults(func=_serve)
+
+
+def _table_parser(commands: Any) -> None:
+    """The ``table`` subcommand's options."""
+    table = commands.add_parser("table", help="score a whole space (or --n cells) into a resumable index,arch,score CSV")
+    _add_scoring_options(table)
+    table.add_argument("--out", type=Path, required=True, help="CSV file to write or resume (keep it outside the repository)")
+    table.add_argument("--n", type=int, default=None, help="a seeded subset of this many distinct cells (default: all)")
+    table.add_argument("--scores", default="naswot", type=score_names, help="comma-separated score names, one column each [naswot]")
+    table.set_defaults(func=cli_report.run_table)
+
+
+def _report_parser(commands: Any) -> None:
+    """The ``report`` subcommand's options."""
+    report = commands.add_parser("report", help="size-bias report of a score table or a search: PNG plots, report.md, JSON on stdout")
+    report.add_argument("source", metavar="TABLE_OR_SEARCH_ID", help="a score table CSV, or the id of a search on --url")
+    report.add_argument("--score", default=None, help="the table's score column [naswot, else score]")
+    report.add_argument("--space", default="nb201", choices=list_spaces(), help="the table's space when it has no meta file")
+    report.add_argument("--accuracy", type=Path, default=None, help="ground truth CSV (arch and accuracy columns), e.g. nb201-accuracy.csv")
+    report.add_argument("--accuracy-column", default="cifar10_test")
+    report.add_argument("--top-k", type=int, default=None, help="top-k for the op shares [a tenth of the rows]")
+    report.add_argument("--out-dir", type=Path, default=None, help="folder for the plots and report.md [TABLE.report/ or report-ID/]")
+    _add_service_options(report, os.environ.get("NASWOT_URL", "http://127.0.0.1:8000"))
+    report.set_defaults(func=cli_report.run_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``naswot`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="naswot", description="Training-free architecture scoring (NASWOT).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_score_parser, _search_parser, _table_parser, _report_parser, _small_parsers):
+        add(commands)
     return parser
 
 
+def _api_message(exc: ApiError) -> str:
+    """A service error as one line per problem: the field, then the reason."""
+    if isinstance(exc.detail, list):
+        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in exc.detail)
+    return f"HTTP {exc.status}: {exc.detail}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors print one line naming the bad input and exit 2."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ApiError as exc:
+        print(f"naswot: error: {_api_message(exc)}", file=sys.stderr)
+        return 2
+    except httpx.TransportError as exc:
+        print(f"naswot: error: cannot reach the service at --url: {exc}", file=sys.stderr)
+        return 2
     except (EncodingError, ValueError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"naswot: error: {message}", file=sys.stderr)

@@ -281,7 +281,7 @@ class JobManager:
         if source.identity != data.identity:
             raise Unresumable(f"data source {data.spec!r} changed since the search started; partial results kept")
         space = get_space(request.space)
-        return _Run(job, space, ScoreSpec(space, source, request.batch_size, request.seed), control)
+        return _Run(job, space, ScoreSpec(space, source, request.batch_size, request.seed, score=request.score), control)
 
     def _execute(self, run: _Run) -> SearchResult:
         """``run_search`` with the job's request, scoring through the dispatcher and recording each evaluation."""

@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from .api import errors, ops, score, scores, searches, spaces
+from . import dashboard
+from .api import errors, ops, reports, score, scores, searches, spaces
 from .api.deps import require_key
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactor
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.include_router(ops.health)
-    for router in (score.router, scores.router, searches.router, searches.strategies_router, spaces.router, ops.protected):
+    for router in (score.router, scores.router, searches.router, searches.strategies_router, reports.router, spaces.router, ops.protected):
         app.include_router(router, dependencies=[Depends(require_key)])
     errors.install(app)
+    dashboard.mount(app)
     return app

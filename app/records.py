@@ -95,6 +95,8 @@ class SearchSpec(_Frozen):
     seed: int
     data: str
     batch_size: int
+    #: canonical score name (jobs stored before scores had names used naswot)
+    score: str = "naswot"
     constraints: SearchLimits | None = None
     exclude_singular: bool = False
     strategy_params: dict[str, Any] = Field(default_factory=dict)

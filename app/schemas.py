@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from scoring import canonical_score
 from search.random_search import MAX_DRAWS_PER_EVAL_LIMIT
 
 from .records import JobStatus
@@ -47,6 +48,15 @@ class ScoreRequest(_Request):
     data: str | None = Field(None, max_length=256, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
     batch_size: int = BATCH_SIZE
     seed: int = SEED
+    score: str = Field(
+        "naswot", max_length=512,
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
+    )
+
+    @field_validator("score")
+    @classmethod
+    def _known_score(cls, value: str) -> str:
+        return canonical_score(value.strip())
 
 
 class DataInfo(BaseModel):
@@ -110,6 +120,15 @@ class SearchRequest(BaseModel):
     seed: int = SEED
     data: str | None = Field(None, max_length=256, description="data source name, as for /v1/score")
     batch_size: int = BATCH_SIZE
+    score: str = Field(
+        "naswot", max_length=512,
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
+    )
+
+    @field_validator("score")
+    @classmethod
+    def _known_search_score(cls, value: str) -> str:
+        return canonical_score(value.strip())
     constraints: ConstraintsModel | None = None
     exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
     population_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="evolution, area: population size; at most the budget")

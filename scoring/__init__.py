@@ -10,7 +10,7 @@ from . import measures, naswot  # noqa: F401  (measures registers every score)
 from .data import DataSource, open_source
 from .device import describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, parse_ensemble
-from .evaluate import ArchScore, Scorer, build_seeded, json_number  # build_seeded lives in searchspace.seeded
+from .evaluate import ArchScore, Scorer, build_seeded, canonical_score, json_number  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ScoreInfo",
     "Scorer",
     "build_seeded",
+    "canonical_score",
     "describe_device",
     "get_score_info",
     "json_number",

@@ -28,7 +28,7 @@ from .device import describe_device
 from .precision import check_precision
 from .registry import get_score_info, pass_of, run_pass
 
-__all__ = ["ArchScore", "Scorer", "build_seeded"]
+__all__ = ["ArchScore", "Scorer", "build_seeded", "canonical_score"]
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,13 @@ class _ArchProbe:
 
     def generator(self, salt: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
+
+
+def canonical_score(name: str) -> str:
+    """The canonical name of one score or ensemble (``ensemble:`` with the default members becomes ``ensemble``);
+    ValueError naming the choices when unknown."""
+    (names, _) = _resolve((name,))
+    return names[0]
 
 
 def _resolve(scores: Sequence[str] | str) -> tuple[tuple[str, ...], tuple[EnsembleSpec, ...]]:

@@ -41,10 +41,11 @@ def fake_score(arch: str) -> float:
 
 
 class FakeScorers:
-    """Scorer factory: deterministic scores, an optional delay per arch and a gate that holds scoring."""
+    """Scorer factory: deterministic scores (``score(arch, params)``, default ``fake_score``), an optional delay per arch and a gate that holds scoring."""
 
-    def __init__(self, delay: float = 0.0, gated: bool = False):
+    def __init__(self, delay: float = 0.0, gated: bool = False, score: Callable[[str, int], float] | None = None):
         self.delay = delay
+        self.score = score or (lambda arch, _params: fake_score(arch))
         self.gate = threading.Event()
         if not gated:
             self.gate.set()
@@ -60,7 +61,7 @@ class FakeScorers:
                     time.sleep(factory.delay)
                     factory.calls += 1
                     cost = spec.space.cost(arch)
-                    yield ArchScore(arch, fake_score(arch), cost.params, cost.flops, factory.delay)
+                    yield ArchScore(arch, factory.score(arch, cost.params), cost.params, cost.flops, factory.delay)
 
         return Scorer()
 

@@ -78,7 +78,7 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
         raise invalid(error(("body", "archs"), f"at most {service.settings.max_archs} architectures per request on this server (NASWOT_MAX_ARCHS), got {len(body.archs)}", "too_long"))
     archs = canonical_archs(space, body.archs)
     name, source = open_data(service, body.data, body.batch_size)
-    return Prepared(ScoreSpec(space, source, body.batch_size, body.seed), archs, describe(name, source))
+    return Prepared(ScoreSpec(space, source, body.batch_size, body.seed, score=body.score), archs, describe(name, source))
 
 
 def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:

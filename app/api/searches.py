@@ -71,7 +71,7 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     limits = SearchLimits(**body.constraints.model_dump()) if body.constraints else None
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
-        batch_size=body.batch_size, constraints=limits, exclude_singular=body.exclude_singular, strategy_params=params,
+        batch_size=body.batch_size, score=body.score, constraints=limits, exclude_singular=body.exclude_singular, strategy_params=params,
     )
     return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
 
@@ -86,7 +86,7 @@ def view(service: Service, job: JobRecord) -> dict[str, Any]:
     progress = {"evaluated": service.store.evaluated(job.id), "budget": budget, "batch": service.jobs.scoring(job.id)}
     return {
         **job.model_dump(), "progress": progress, "elapsed": round(elapsed, 3), "best": top[0] if top else None, "top": top,
-        "space": request.space, "strategy": request.strategy, "seed": request.seed, "top_k": request.top_k,
+        "space": request.space, "score": request.score, "strategy": request.strategy, "seed": request.seed, "top_k": request.top_k,
         "status_url": f"{router.prefix}/{job.id}", "events_url": f"{router.prefix}/{job.id}/events",
     }
 

@@ -1,0 +1,109 @@
+"""``naswot search``: a search in this process or on a running service, with the same output either way.
+
+Both paths produce the service's job view: ``status``, ``top`` and ``evaluations``, each
+evaluation as ``{step, arch, score, singular, params, flops}`` (``score`` null when singular).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import Any
+
+from scoring import Scorer, open_source, resolve_device
+from search import Constraints, Evaluation, run_search
+from searchspace import get_space
+
+from .client import Client
+
+#: called with each new evaluation (as a JSON-ready dict)
+OnEvaluation = Callable[[dict[str, Any]], None]
+
+STRATEGY_PARAMS = ("population_size", "sample_size", "init_size")
+
+
+def evaluation_json(e: Evaluation) -> dict[str, Any]:
+    """An evaluation as the service shows it."""
+    return {"step": e.step, "arch": e.arch, "score": None if e.singular else e.score, "singular": e.singular, "params": e.params, "flops": e.flops}
+
+
+def strategy_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The strategy's own parameters given on the command line."""
+    return {name: getattr(args, name) for name in STRATEGY_PARAMS if getattr(args, name) is not None}
+
+
+def constraints(args: argparse.Namespace) -> dict[str, int] | None:
+    """``max_params`` / ``max_flops`` as given, or None when neither is."""
+    given = {name: getattr(args, name) for name in ("max_params", "max_flops") if getattr(args, name) is not None}
+    return given or None
+
+
+def search_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The search as ``POST /v1/searches`` takes it."""
+    body: dict[str, Any] = {
+        "space": args.space, "strategy": args.strategy, "budget": args.budget, "top_k": args.top_k, "seed": args.seed,
+        "batch_size": args.batch_size, "constraints": constraints(args), "exclude_singular": args.exclude_singular,
+        **strategy_params(args),
+    }
+    if args.data is not None:
+        body["data"] = args.data
+    if args.score is not None:
+        body["score"] = args.score
+    return body
+
+
+def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str, Any]:
+    """Score on this machine (``--device``) with the data spec ``--data`` (default ``auto``)."""
+    space = get_space(args.space)
+    source = open_source(args.data or "auto", args.data_dir, download=args.download)
+    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
+    limits = constraints(args) or {}
+    result = run_search(
+        args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
+        budget=args.budget, seed=args.seed, top_k=args.top_k,
+        constraints=Constraints(limits.get("max_params"), limits.get("max_flops")), exclude_singular=args.exclude_singular,
+        cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
+        on_evaluation=lambda e: on_evaluation(evaluation_json(e)), **strategy_params(args),
+    )
+    outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
+               "evaluated": result.evaluated, "budget": result.budget}
+    return {
+        "status": "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
+        "data": source.describe(), "scorer": scorer.describe(), "outcome": outcome,
+        "top": [evaluation_json(e) for e in result.top], "evaluations": [evaluation_json(e) for e in result.history],
+    }
+
+
+def score_option(args: argparse.Namespace) -> dict[str, Any]:
+    """The Scorer's ``scores`` argument when a score is named (else the Scorer's default, naswot)."""
+    return {} if args.score is None else {"scores": (args.score,)}
+
+
+def run_remote(args: argparse.Namespace, on_evaluation: OnEvaluation, on_start: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Start the search on ``--url`` and follow its event stream; Ctrl-C cancels the job there."""
+    with Client(args.url, api_key=args.api_key) as client:
+        job = client.start_search(**search_request(args))
+        on_start(job)
+        try:
+            final = follow(client, job["id"], on_evaluation)
+        except KeyboardInterrupt:
+            client.cancel(job["id"])
+            raise
+        return {**final, "evaluations": client.evaluations(job["id"])}
+
+
+def follow(client: Client, job_id: str, on_evaluation: OnEvaluation) -> dict[str, Any]:
+    """Pass each evaluation event on until the stream's ``end``; the job as it ended."""
+    for event in client.events(job_id):
+        if event.event == "evaluation":
+            on_evaluation({key: event.data[key] for key in ("step", "arch", "score", "singular", "params", "flops")})
+        elif event.event == "end":
+            return event.data
+    return client.search(job_id)
+
+
+def best_of(best: float | None, evaluation: dict[str, Any]) -> float | None:
+    """The best score so far after ``evaluation`` (``-inf`` for singular)."""
+    score = -math.inf if evaluation["singular"] else evaluation["score"]
+    return score if best is None or score > best else best

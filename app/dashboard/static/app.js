@@ -1,0 +1,474 @@
+// The naswot dashboard: searches over the /v1 API, live over each search's event stream.
+"use strict";
+
+const KEY_STORE = "naswot-api-key";
+const ACTIVE = ["queued", "running"];
+const LIST_POLL_MS = 2000;
+const REPORT_EVERY_MS = 4000;
+
+const state = {
+  key: sessionStorage.getItem(KEY_STORE),
+  selected: null,        // id of the search shown in the detail card
+  stream: null,          // AbortController of its event stream
+  evaluations: [],       // its evaluations so far, in step order
+  top: [],               // its top table
+  charts: {},
+  redraw: false,
+  lastReport: 0,
+  strategies: [],
+};
+
+class ApiError extends Error {
+  constructor(status, detail) {
+    super(describeDetail(detail) || `HTTP ${status}`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function describeDetail(detail) {
+  if (!Array.isArray(detail)) return detail ? String(detail) : "";
+  return detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
+}
+
+const $ = (selector) => document.querySelector(selector);
+
+function authHeaders() {
+  return state.key ? {Authorization: `Bearer ${state.key}`} : {};
+}
+
+// One API call: JSON in and out, the key when there is one; a 401 opens the key prompt.
+async function api(path, options = {}) {
+  const headers = {...authHeaders(), ...(options.body ? {"Content-Type": "application/json"} : {})};
+  const response = await fetch(path, {...options, headers});
+  const body = await response.json().catch(() => null);
+  if (response.status === 401) askKey(body && describeDetail(body.detail));
+  if (!response.ok) throw new ApiError(response.status, body ? body.detail : response.statusText);
+  return body;
+}
+
+// -- API key ---------------------------------------------------------------------------------
+
+function askKey(reason) {
+  const dialog = $("#key-dialog");
+  $("#key-error").textContent = state.key && reason ? reason : "";
+  if (!dialog.open) dialog.showModal();
+}
+
+function useKey(event) {
+  event.preventDefault();
+  state.key = $("#key-input").value.trim();
+  sessionStorage.setItem(KEY_STORE, state.key);
+  $("#key-input").value = "";
+  $("#key-dialog").close();
+  boot();
+}
+
+// -- formatting ------------------------------------------------------------------------------
+
+function formatScore(e) {
+  if (!e) return "–";
+  return e.singular || e.score === null ? "singular" : e.score.toFixed(2);
+}
+
+function formatCount(n) {
+  if (n === null || n === undefined) return "–";
+  if (n >= 1e9) return (n / 1e9).toFixed(2) + " G";
+  if (n >= 1e6) return (n / 1e6).toFixed(2) + " M";
+  if (n >= 1e3) return (n / 1e3).toFixed(1) + " k";
+  return String(n);
+}
+
+function formatSeconds(s) {
+  if (s < 60) return s.toFixed(1) + " s";
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+function firstSentence(text) {
+  const sentence = String(text).split(/(?<=[.;])\s|\s\(/)[0];
+  return sentence.length > 70 ? sentence.slice(0, 67) + "…" : sentence;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+// -- spaces, scores, strategies (the form's choices) -----------------------------------------
+
+async function loadSpaces() {
+  const {spaces} = await api("/v1/spaces");
+  $("#f-space").replaceChildren(...spaces.map((s) => new Option(s.name, s.name, s.name === "nb201", s.name === "nb201")));
+  $("#spaces tbody").replaceChildren(...spaces.map((s) => {
+    const row = document.createElement("tr");
+    row.title = s.encoding;
+    row.append(cell(s.name), cell(s.size === null ? "–" : s.size.toLocaleString("en")), cell(firstSentence(s.description), "small"));
+    return row;
+  }));
+}
+
+// The score registry (GET /v1/scores); a server without it scores NASWOT alone, and the form sends no score.
+async function loadScores() {
+  let scores;
+  try {
+    scores = (await api("/v1/scores")).scores;
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    $("#f-score").replaceChildren(new Option("naswot (this server's only score)", "", true, true));
+    $("#f-score").disabled = true;
+    $("#scores tbody").replaceChildren(scoreRow({name: "naswot", description: "the only score this server offers", needs_backward: false}));
+    return;
+  }
+  $("#f-score").disabled = false;
+  $("#f-score").replaceChildren(...scores.map((s) => new Option(s.name, s.name, s.name === "naswot", s.name === "naswot")));
+  $("#scores tbody").replaceChildren(...scores.map(scoreRow));
+}
+
+function scoreRow(s) {
+  const needs = [s.needs_backward ? "backward" : "forward", s.needs_labels ? "labels" : null, s.data_free ? "no data" : null].filter(Boolean);
+  const row = document.createElement("tr");
+  row.title = s.description;
+  row.append(cell(s.name), cell(needs.join(", ")), cell(firstSentence(s.description), "small"));
+  return row;
+}
+
+async function loadStrategies() {
+  state.strategies = (await api("/v1/strategies")).strategies;
+  const select = $("#f-strategy");
+  select.replaceChildren(...state.strategies.map((s) => new Option(s.name, s.name, s.name === "evolution", s.name === "evolution")));
+  showStrategyParams();
+}
+
+// One number field per parameter of the chosen strategy, its default as placeholder.
+function showStrategyParams() {
+  const strategy = state.strategies.find((s) => s.name === $("#f-strategy").value);
+  const fields = Object.entries(strategy ? strategy.params : {}).map(([name, value]) => {
+    const label = document.createElement("label");
+    label.textContent = name.replaceAll("_", " ") + " ";
+    const input = document.createElement("input");
+    Object.assign(input, {type: "number", min: 1, name, id: `f-${name}`, placeholder: value === null ? "default" : String(value)});
+    input.dataset.strategyParam = "1";
+    label.append(input);
+    return label;
+  });
+  $("#f-params").replaceChildren(...fields);
+}
+
+// -- starting a search ------------------------------------------------------------------------
+
+function numberField(id) {
+  const value = $(id).value.trim();
+  return value === "" ? null : Number(value);
+}
+
+function searchBody() {
+  const body = {
+    space: $("#f-space").value, strategy: $("#f-strategy").value, budget: numberField("#f-budget"), top_k: numberField("#f-top_k"),
+    seed: numberField("#f-seed"), batch_size: numberField("#f-batch_size"),
+  };
+  const score = $("#f-score").value;
+  if (score && score !== "naswot") body.score = score;  // naswot is every server's default: left out
+  const data = $("#f-data").value.trim();
+  if (data) body.data = data;
+  const constraints = {max_params: numberField("#f-max_params"), max_flops: numberField("#f-max_flops")};
+  if (constraints.max_params !== null || constraints.max_flops !== null) body.constraints = constraints;
+  for (const input of document.querySelectorAll("[data-strategy-param]")) {
+    if (input.value.trim() !== "") body[input.name] = Number(input.value);
+  }
+  return body;
+}
+
+async function startSearch(event) {
+  event.preventDefault();
+  const errors = $("#form-errors");
+  errors.replaceChildren();
+  try {
+    const job = await api("/v1/searches", {method: "POST", body: JSON.stringify(searchBody())});
+    await refreshList();
+    select(job.id);
+  } catch (error) {
+    const items = Array.isArray(error.detail) ? error.detail.map((d) => `${(d.loc || []).slice(1).join(".") || "request"}: ${d.msg}`) : [error.message];
+    errors.replaceChildren(...items.map((text) => Object.assign(document.createElement("li"), {textContent: text})));
+  }
+}
+
+async function cancelSearch(id) {
+  try {
+    await api(`/v1/searches/${id}`, {method: "DELETE"});
+  } catch (error) {
+    if (error.status !== 409) throw error;  // already finished: nothing to cancel
+  }
+  await refreshList();
+}
+
+// -- the list of searches ---------------------------------------------------------------------
+
+function searchRow(job) {
+  const row = document.createElement("tr");
+  row.dataset.id = job.id;
+  row.className = job.id === state.selected ? "selected" : "";
+  const progress = document.createElement("progress");
+  Object.assign(progress, {max: job.progress.budget, value: job.progress.evaluated});
+  const progressCell = cell(` ${job.progress.evaluated}/${job.progress.budget}`);
+  progressCell.prepend(progress);
+  const cancel = cell("");
+  if (ACTIVE.includes(job.status)) {
+    const button = Object.assign(document.createElement("button"), {type: "button", textContent: "Cancel", className: "danger small-button"});
+    button.addEventListener("click", (event) => { event.stopPropagation(); cancelSearch(job.id); });
+    cancel.append(button);
+  }
+  row.append(cell(job.id.slice(0, 8), "mono"), cell(`${job.space} · ${job.strategy} · seed ${job.seed}`),
+    cell(job.status, `badge ${job.status}`), progressCell, cell(formatSeconds(job.elapsed)), cell(formatScore(job.best)), cancel);
+  row.addEventListener("click", () => select(job.id));
+  return row;
+}
+
+async function refreshList() {
+  const {searches} = await api("/v1/searches?limit=20");
+  $("#searches tbody").replaceChildren(...searches.map(searchRow));
+  $("#no-searches").hidden = searches.length > 0;
+  if (!state.selected && searches.length) select(searches[0].id);
+}
+
+// -- one search: status, charts, top table, cell, bias ---------------------------------------
+
+function select(id) {
+  if (state.selected === id && state.stream) return;
+  if (state.stream) state.stream.abort();
+  Object.assign(state, {selected: id, evaluations: [], top: [], lastReport: 0, stream: new AbortController()});
+  for (const row of document.querySelectorAll("#searches tbody tr")) row.classList.toggle("selected", row.dataset.id === id);
+  $("#detail").hidden = false;
+  $("#d-id").textContent = id;
+  clearCharts();
+  follow(id, state.stream.signal).catch((error) => { if (error.name !== "AbortError") $("#d-error").textContent = error.message; });
+}
+
+function showStatus(job) {
+  $("#d-status").textContent = job.status;
+  $("#d-status").className = `badge ${job.status}`;
+  $("#d-cancel").hidden = !ACTIVE.includes(job.status);
+  $("#d-progress").max = job.progress.budget;
+  $("#d-progress").value = job.progress.evaluated;
+  const batch = job.progress.batch ? ` (scoring ${job.progress.batch.scored}/${job.progress.batch.size} of a batch)` : "";
+  $("#d-progress-text").textContent = `${job.progress.evaluated}/${job.progress.budget} evaluated${batch}`;
+  $("#d-elapsed").textContent = formatSeconds(job.elapsed);
+  $("#d-best").textContent = formatScore(job.best);
+  $("#d-error").textContent = job.error || "";
+  showTop(job.top);
+}
+
+function showTop(top) {
+  const unchanged = top.length === state.top.length && top.every((e, i) => e.arch === state.top[i].arch);
+  state.top = top;
+  if (unchanged && top.length) return;
+  $("#top tbody").replaceChildren(...top.map((e, i) => topRow(e, i)));
+  if (top.length) showCell(top[0].arch, 1);
+  state.redraw = true;
+}
+
+function topRow(e, index) {
+  const row = document.createElement("tr");
+  const code = Object.assign(document.createElement("code"), {textContent: e.arch, className: "arch"});
+  const encoding = cell("");
+  encoding.append(code);
+  const copy = Object.assign(document.createElement("button"), {type: "button", textContent: "copy", className: "small-button copy"});
+  copy.addEventListener("click", (event) => { event.stopPropagation(); copyText(e.arch, copy); });
+  const copyCell = cell("");
+  copyCell.append(copy);
+  row.append(cell(String(index + 1)), cell(formatScore(e)), cell(formatCount(e.params)), cell(formatCount(e.flops)), encoding, copyCell);
+  row.addEventListener("click", () => showCell(e.arch, index + 1));
+  return row;
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = Object.assign(document.createElement("textarea"), {value: text});
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "copied";
+  setTimeout(() => { button.textContent = "copy"; }, 1500);
+}
+
+function showCell(arch, rank) {
+  const drawn = window.drawCell($("#cell"), arch);
+  $("#cell-caption").textContent = drawn ? `(top ${rank})` : "(drawn for NB-201 and NATS cells only)";
+}
+
+// -- the event stream (fetch, so that the key goes in a header, never in the URL) -------------
+
+async function follow(id, signal) {
+  const response = await fetch(`/v1/searches/${id}/events`, {headers: authHeaders(), signal});
+  if (response.status === 401) askKey();
+  if (!response.ok) throw new ApiError(response.status, (await response.json().catch(() => ({}))).detail);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) return;
+    buffer += value.replaceAll("\r\n", "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      handleEvent(parseEvent(buffer.slice(0, end)));
+      buffer = buffer.slice(end + 2);
+    }
+  }
+}
+
+function parseEvent(block) {
+  const event = {type: "message", data: []};
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") event.type = value;
+    else if (field === "data") event.data.push(value);
+  }
+  return {type: event.type, data: event.data.length ? JSON.parse(event.data.join("\n")) : null};
+}
+
+function handleEvent({type, data}) {
+  if (!data || data.id && data.id !== state.selected && type !== "evaluation") return;
+  if (type === "evaluation") {
+    state.evaluations.push(data);
+    state.redraw = true;
+  } else if (["status", "progress", "end"].includes(type)) {
+    showStatus(data);
+    const listed = document.querySelector(`#searches tbody tr[data-id="${data.id}"]`);
+    if (listed) listed.replaceWith(searchRow(data));
+    maybeReport(type === "end" || !ACTIVE.includes(data.status));
+  }
+  if (type === "end" || type === "status") refreshList();
+}
+
+// -- charts (Chart.js, served by the app) ------------------------------------------------------
+
+const POINT = {pointRadius: 2.5, showLine: false};
+
+function makeChart(canvas, xTitle, xType, datasets) {
+  return new Chart(canvas, {
+    type: "scatter",
+    data: {datasets},
+    options: {
+      animation: false, responsive: true, maintainAspectRatio: false,
+      scales: {x: {type: xType, title: {display: true, text: xTitle}}, y: {title: {display: true, text: "score"}}},
+      plugins: {legend: {position: "bottom", labels: {boxWidth: 12}}},
+    },
+  });
+}
+
+function createCharts() {
+  state.charts.steps = makeChart($("#chart-steps"), "evaluation step", "linear", [
+    {label: "evaluation", data: [], backgroundColor: "rgba(25,113,194,0.55)", ...POINT},
+    {label: "best so far", data: [], borderColor: "#d9480f", backgroundColor: "#d9480f", showLine: true, stepped: true, pointRadius: 0, borderWidth: 2},
+  ]);
+  state.charts.params = makeChart($("#chart-params"), "#params", "logarithmic", [
+    {label: "evaluated", data: [], backgroundColor: "rgba(25,113,194,0.45)", ...POINT},
+    {label: "top", data: [], borderColor: "#d9480f", backgroundColor: "rgba(0,0,0,0)", borderWidth: 2, pointRadius: 6, showLine: false},
+  ]);
+  state.charts.ops = new Chart($("#chart-ops"), {
+    type: "bar",
+    data: {labels: [], datasets: [
+      {label: "space (base rate)", data: [], backgroundColor: "#9aa5b1"},
+      {label: "top-k", data: [], backgroundColor: "#d9480f"},
+    ]},
+    options: {animation: false, responsive: true, maintainAspectRatio: false, plugins: {legend: {position: "bottom"}}, scales: {y: {title: {display: true, text: "share of decisions"}}}},
+  });
+}
+
+function clearCharts() {
+  for (const chart of Object.values(state.charts)) {
+    chart.data.datasets.forEach((d) => { d.data = []; });
+    chart.update("none");
+  }
+  $("#bias tbody").replaceChildren();
+  $("#top tbody").replaceChildren();
+  $("#cell").replaceChildren();
+}
+
+// Redraw the plots at most once per animation frame, however fast evaluations arrive.
+function drawCharts() {
+  if (state.redraw && state.charts.steps) {
+    state.redraw = false;
+    const finite = state.evaluations.filter((e) => e.score !== null);
+    let best = -Infinity;
+    const bestLine = finite.map((e) => ({x: e.step, y: (best = Math.max(best, e.score))}));
+    state.charts.steps.data.datasets[0].data = finite.map((e) => ({x: e.step, y: e.score}));
+    state.charts.steps.data.datasets[1].data = bestLine;
+    state.charts.params.data.datasets[0].data = finite.map((e) => ({x: e.params, y: e.score}));
+    state.charts.params.data.datasets[1].data = state.top.filter((e) => e.score !== null).map((e) => ({x: e.params, y: e.score}));
+    state.charts.steps.update("none");
+    state.charts.params.update("none");
+  }
+  requestAnimationFrame(drawCharts);
+}
+
+// -- the bias panel -----------------------------------------------------------------------------
+
+async function maybeReport(final) {
+  const now = Date.now();
+  if (!final && now - state.lastReport < REPORT_EVERY_MS) return;
+  state.lastReport = now;
+  const id = state.selected;
+  const report = await api(`/v1/searches/${id}/report`).catch(() => null);
+  if (report && id === state.selected && report.n > 0) showReport(report);
+}
+
+function fixed(value) {
+  return value === null || value === undefined ? "n/a" : value.toFixed(3);
+}
+
+function showReport(report) {
+  const free = report.ops.parameter_free;
+  const rows = [
+    ["evaluations", `${report.n} (${report.singular} singular)`],
+    ["Kendall score vs #params", fixed(report.size.params.kendall)],
+    ["Spearman score vs #params", fixed(report.size.params.spearman)],
+    ["Kendall score vs FLOPs", fixed(report.size.flops.kendall)],
+    ["Spearman score vs FLOPs", fixed(report.size.flops.spearman)],
+    ["top-k for op shares", String(report.ops.top_k)],
+  ];
+  if (free) rows.push(["parameter-free ops in top-k / space", `${fixed(free.top_rate)} / ${fixed(free.base_rate)} (×${fixed(free.ratio)})`]);
+  $("#bias tbody").replaceChildren(...rows.map(([name, value]) => {
+    const row = document.createElement("tr");
+    row.append(cell(name), cell(value, "mono"));
+    return row;
+  }));
+  const chart = state.charts.ops;
+  chart.data.labels = report.ops.ops.map((o) => o.op);
+  chart.data.datasets[0].data = report.ops.ops.map((o) => o.base_rate);
+  chart.data.datasets[1].data = report.ops.ops.map((o) => o.top_rate);
+  chart.data.datasets[1].label = `top ${report.ops.top_k}`;
+  chart.update("none");
+}
+
+// -- start-up -----------------------------------------------------------------------------------
+
+async function boot() {
+  // each panel loads on its own: one that fails (shown in the header) leaves the others working
+  const results = await Promise.allSettled([loadSpaces(), loadStrategies(), loadScores(), refreshList()]);
+  const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason);
+  const needsKey = failed.some((error) => error.status === 401);
+  $("#server-status").textContent = needsKey ? "API key needed" : failed.length ? `error: ${failed[0].message}` : state.key ? "key in use" : "";
+}
+
+function init() {
+  createCharts();
+  $("#key-form").addEventListener("submit", useKey);
+  $("#key-button").addEventListener("click", () => askKey());
+  $("#search-form").addEventListener("submit", startSearch);
+  $("#f-strategy").addEventListener("change", showStrategyParams);
+  $("#d-cancel").addEventListener("click", () => state.selected && cancelSearch(state.selected));
+  requestAnimationFrame(drawCharts);
+  setInterval(() => { if (!$("#key-dialog").open) refreshList().catch(() => {}); }, LIST_POLL_MS);
+  boot();
+}
+
+document.addEventListener("DOMContentLoaded", init);

@@ -1,0 +1,375 @@
+"""Size-bias report: how much a score says beyond an architecture's size.
+
+Pure functions over rows of (arch, score, params, flops[, accuracy]): rank correlations of the
+score with #params and FLOPs; with ground truth, the partial correlation with accuracy given
+#params and the mean Kendall inside equal-#params groups; how often each op appears among the
+top-k against the space's base rate. ``write_report`` adds PNG plots (matplotlib) and Markdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from searchspace import get_space
+
+#: ops that carry no weights, in every space's spelling (the cheap signals drift toward them or away)
+PARAMETER_FREE = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "maxpool3x3"})
+
+_NB201_OP = re.compile(r"\|([a-z0-9_]+)~\d+")
+_DARTS_OP = re.compile(r"\('([a-z0-9_]+)',\s*\d+\)")
+_NB101_OPS = re.compile(r"^ops=([^;]+);")
+_CHANNELS = re.compile(r"^\d+(:\d+)+$")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scored architecture; ``score`` is ``-inf`` when singular, ``accuracy`` ``None`` when unknown."""
+
+    arch: str
+    score: float
+    params: int
+    flops: int
+    accuracy: float | None = None
+
+
+def arch_ops(arch: str) -> list[str]:
+    """The decisions an encoding makes, one token each: edge ops (NB-201, DARTS, NB-101) or channel counts (size space)."""
+    if found := _NB201_OP.findall(arch):
+        return found
+    if found := _DARTS_OP.findall(arch):
+        return found
+    if match := _NB101_OPS.match(arch):
+        return [op for op in match.group(1).split(",") if op not in ("input", "output")]
+    if _CHANNELS.match(arch):
+        return [f"{c} channels" for c in arch.split(":")]
+    return []
+
+
+def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
+    """Scores with ``-inf`` (singular) replaced by a value below every finite one: the same ranks, usable by rank statistics."""
+    scores = np.array([r.score for r in rows], dtype=float)
+    finite = scores[np.isfinite(scores)]
+    floor = (finite.min() - 1.0) if finite.size else 0.0
+    return np.where(np.isfinite(scores), scores, floor)
+
+
+def _clean(value: float) -> float | None:
+    """A statistic as JSON can carry it: ``None`` when undefined (constant input, too few rows)."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, 4)
+
+
+def _kendall(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall tau-b; NaN (never a warning) when an input is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.kendalltau(x, y).statistic)
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rho; NaN (never a warning) when an input is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return float(stats.spearmanr(x, y).statistic)
+
+
+def rank_correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float | None]:
+    """Kendall tau-b and Spearman rho between two sequences (``None`` where undefined)."""
+    if len(x) < 3:
+        return {"kendall": None, "spearman": None}
+    return {"kendall": _clean(_kendall(x, y)), "spearman": _clean(_spearman(x, y))}
+
+
+def partial_spearman(x: Sequence[float], y: Sequence[float], given: Sequence[float]) -> float | None:
+    """Spearman correlation of x and y with ``given`` partialled out (first-order partial correlation on ranks)."""
+    rxy, rxz, ryz = (_spearman(a, b) for a, b in ((x, y), (x, given), (y, given)))
+    denominator = math.sqrt(max((1 - rxz**2) * (1 - ryz**2), 0.0))
+    return None if denominator == 0 or math.isnan(denominator) else _clean((rxy - rxz * ryz) / denominator)
+
+
+def within_groups_kendall(scores: Sequence[float], accuracy: Sequence[float], params: Sequence[int]) -> dict[str, Any]:
+    """Kendall of score against accuracy inside each group of equal #params: the plain and the pair-weighted mean over groups."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, p in enumerate(params):
+        groups[p].append(i)
+    taus, pairs = [], []
+    for members in groups.values():
+        if len(members) < 3:
+            continue
+        tau = _kendall([scores[i] for i in members], [accuracy[i] for i in members])
+        if not math.isnan(tau):
+            taus.append(tau)
+            pairs.append(len(members) * (len(members) - 1) / 2)
+    return {
+        "groups": len(taus),
+        "cells": int(sum(len(m) for m in groups.values() if len(m) >= 3)),
+        "mean_kendall": _clean(np.mean(taus)) if taus else None,
+        "pair_weighted_kendall": _clean(np.average(taus, weights=pairs)) if taus else None,
+    }
+
+
+def size_bias(rows: Sequence[Row]) -> dict[str, Any]:
+    """Kendall and Spearman of the score with #params and with FLOPs."""
+    scores = _finite_scores(rows)
+    return {
+        "params": rank_correlations(scores, [r.params for r in rows]),
+        "flops": rank_correlations(scores, [r.flops for r in rows]),
+    }
+
+
+def accuracy_figures(rows: Sequence[Row]) -> dict[str, Any] | None:
+    """With ground truth: the score's and #params' correlation with accuracy, the partial one given #params, and within equal-#params groups."""
+    known = [r for r in rows if r.accuracy is not None]
+    if len(known) < 3:
+        return None
+    scores, accuracy, params = _finite_scores(known), [r.accuracy for r in known], [r.params for r in known]
+    return {
+        "n": len(known),
+        "score": rank_correlations(scores, accuracy),
+        "params": rank_correlations(params, accuracy),
+        "partial_spearman_given_params": partial_spearman(scores, accuracy, params),
+        "within_equal_params": within_groups_kendall(list(scores), accuracy, params),
+    }
+
+
+def op_rates(archs: Iterable[str]) -> dict[str, float]:
+    """Share of all decisions taken by each op (or channel count) over the given architectures."""
+    counts = Counter(op for arch in archs for op in arch_ops(arch))
+    total = sum(counts.values())
+    return {op: count / total for op, count in sorted(counts.items())} if total else {}
+
+
+def top_rows(rows: Sequence[Row], k: int) -> list[Row]:
+    """The k best rows by score (singular last; ties keep the earlier row first)."""
+    return sorted(rows, key=lambda r: -r.score)[:k]
+
+
+def op_frequencies(rows: Sequence[Row], base_archs: Sequence[str], k: int) -> dict[str, Any]:
+    """How often each op appears among the top-k rows against its base rate in ``base_archs`` (a uniform sample of the space)."""
+    top, base = op_rates(r.arch for r in top_rows(rows, k)), op_rates(base_archs)
+    ops = [
+        {"op": op, "top_rate": round(top.get(op, 0.0), 4), "base_rate": round(rate, 4), "ratio": _clean(top.get(op, 0.0) / rate)}
+        for op, rate in base.items()
+    ]
+    free = [o for o in ops if o["op"] in PARAMETER_FREE]
+    parameter_free = None
+    if free:
+        top_free, base_free = sum(o["top_rate"] for o in free), sum(o["base_rate"] for o in free)
+        parameter_free = {"ops": [o["op"] for o in free], "top_rate": round(top_free, 4), "base_rate": round(base_free, 4), "ratio": _clean(top_free / base_free)}
+    return {"top_k": min(k, len(rows)), "ops": ops, "parameter_free": parameter_free}
+
+
+#: base rates come from the whole space when it is this small, else from a seeded uniform sample of this many
+BASE_SAMPLE = 4000
+
+
+@lru_cache(maxsize=8)
+def base_archs(space_name: str) -> tuple[str, ...]:
+    """Architectures that stand for the space's base rate of each op: all of them, or a seeded uniform sample."""
+    space = get_space(space_name)
+    if space.size is not None and space.size <= 4 * BASE_SAMPLE:
+        try:
+            return tuple(space.enumerate())
+        except NotImplementedError:
+            pass
+    return tuple(space.sample(BASE_SAMPLE, seed=0))
+
+
+def default_top_k(n: int) -> int:
+    """Top-k for the op frequencies when none is given: the best tenth, at least one row."""
+    return max(1, n // 10)
+
+
+def bias_report(rows: Sequence[Row], base_archs: Sequence[str], *, top_k: int | None = None, score_name: str = "naswot") -> dict[str, Any]:
+    """Every figure of the report, JSON-ready."""
+    k = top_k or default_top_k(len(rows))
+    return {
+        "score_name": score_name,
+        "n": len(rows),
+        "singular": sum(1 for r in rows if r.score == -math.inf),
+        "size": size_bias(rows),
+        "accuracy": accuracy_figures(rows),
+        "ops": op_frequencies(rows, base_archs, k),
+    }
+
+
+# -- reading tables ---------------------------------------------------------------------------
+
+
+def score_column(header: Sequence[str], wanted: str | None) -> str:
+    """The score column of a table: ``wanted`` when given, else ``naswot``, else ``score``; ValueError naming the columns."""
+    candidates = [wanted] if wanted else ["naswot", "score"]
+    for name in candidates:
+        if name in header:
+            return name
+    raise ValueError(f"no score column {' or '.join(map(repr, candidates))} in the table (its columns: {', '.join(header)})")
+
+
+def read_score_table(path: Path, score: str | None = None) -> tuple[str, list[tuple[str, float]]]:
+    """(score column used, [(arch, score)]) from a score table CSV; an empty score cell is a singular (``-inf``) one."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        column = score_column(reader.fieldnames or [], score)
+        if "arch" not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: no 'arch' column")
+        return column, [(row["arch"], float(row[column]) if row[column] else -math.inf) for row in reader]
+
+
+def read_accuracy(path: Path, column: str = "cifar10_test") -> dict[str, float]:
+    """arch -> accuracy from a ground-truth CSV (``arch`` and the named column)."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if column not in (reader.fieldnames or []):
+            raise ValueError(f"{path}: no accuracy column {column!r} (its columns: {', '.join(reader.fieldnames or [])})")
+        return {row["arch"]: float(row[column]) for row in reader if row[column]}
+
+
+# -- plots and Markdown -------------------------------------------------------------------------
+
+
+def _figure(title: str, xlabel: str, ylabel: str):  # noqa: ANN202  (matplotlib types are imported lazily)
+    """A fresh matplotlib figure on the file-only Agg backend (the service and CI have no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return plt, fig, ax
+
+
+def _save(plt, fig, path: Path) -> Path:  # noqa: ANN001
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_against(rows: Sequence[Row], field: str, label: str, score_name: str, top_k: int, path: Path) -> Path:
+    """Write the figure as PNG and release it."""
+    """Score against one size measure (log scale), coloured by accuracy when known, the top-k ringed."""
+    plt, fig, ax = _figure(f"{score_name} against {label}", label, score_name)
+    finite = [r for r in rows if math.isfinite(r.score)]
+    colour = [r.accuracy for r in finite] if all(r.accuracy is not None for r in finite) else None
+    shading = {"c": colour, "cmap": "viridis"} if colour is not None else {"color": "#1971c2"}
+    points = ax.scatter([getattr(r, field) for r in finite], [r.score for r in finite], s=9, alpha=0.8, **shading)
+    if colour is not None:
+        fig.colorbar(points, ax=ax, label="accuracy (%)")
+    top = [r for r in top_rows(rows, top_k) if math.isfinite(r.score)]
+    ax.scatter([getattr(r, field) for r in top], [r.score for r in top], s=40, facecolors="none", edgecolors="crimson", label=f"top {top_k}")
+    ax.set_xscale("log")
+    ax.legend(loc="lower right")
+    return _save(plt, fig, path)
+
+
+def plot_accuracy(rows: Sequence[Row], score_name: str, path: Path) -> Path:
+    """Accuracy against score, coloured by #params (log), to show what is left once size is accounted for."""
+    from matplotlib.colors import LogNorm
+
+    plt, fig, ax = _figure(f"accuracy against {score_name}", score_name, "accuracy (%)")
+    known = [r for r in rows if r.accuracy is not None and math.isfinite(r.score)]
+    points = ax.scatter([r.score for r in known], [r.accuracy for r in known], c=[r.params for r in known], s=9, cmap="plasma", norm=LogNorm())
+    fig.colorbar(points, ax=ax, label="#params")
+    return _save(plt, fig, path)
+
+
+def plot_ops(ops: dict[str, Any], path: Path) -> Path:
+    """Each op's share among the top-k beside its base rate in the space."""
+    plt, fig, ax = _figure(f"ops among the top {ops['top_k']} against the space's base rate", "op", "share of decisions")
+    names = [o["op"] for o in ops["ops"]]
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [o["base_rate"] for o in ops["ops"]], width=0.4, label="space (uniform)", color="#9aa5b1")
+    ax.bar(x + 0.2, [o["top_rate"] for o in ops["ops"]], width=0.4, label=f"top {ops['top_k']}", color="#d9480f")
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.legend()
+    return _save(plt, fig, path)
+
+
+def write_plots(rows: Sequence[Row], report: dict[str, Any], folder: Path) -> list[Path]:
+    """The report's PNG files in ``folder``: score against #params and FLOPs, op shares, accuracy against score when known."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name, k = report["score_name"], report["ops"]["top_k"]
+    paths = [
+        plot_against(rows, "params", "#params", name, k, folder / "score-vs-params.png"),
+        plot_against(rows, "flops", "FLOPs", name, k, folder / "score-vs-flops.png"),
+    ]
+    if report["ops"]["ops"]:
+        paths.append(plot_ops(report["ops"], folder / "ops-top-k.png"))
+    if report["accuracy"]:
+        paths.append(plot_accuracy(rows, name, folder / "accuracy-vs-score.png"))
+    return paths
+
+
+def _fmt(value: float | None) -> str:
+    """A statistic in the Markdown tables (``n/a`` when undefined)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _size_lines(report: dict[str, Any]) -> list[str]:
+    """Markdown rows: the score against #params and FLOPs."""
+    size = report["size"]
+    return [
+        "| measure | Kendall | Spearman |",
+        "|---|---|---|",
+        *(f"| {report['score_name']} vs {label} | {_fmt(size[key]['kendall'])} | {_fmt(size[key]['spearman'])} |" for key, label in (("params", "#params"), ("flops", "FLOPs"))),
+    ]
+
+
+def _accuracy_lines(report: dict[str, Any]) -> list[str]:
+    """Markdown rows: the figures that need ground truth."""
+    acc = report["accuracy"]
+    if not acc:
+        return ["No ground truth given: accuracy figures left out."]
+    groups = acc["within_equal_params"]
+    return [
+        f"| with accuracy ({acc['n']} cells) | Kendall | Spearman |",
+        "|---|---|---|",
+        f"| {report['score_name']} | {_fmt(acc['score']['kendall'])} | {_fmt(acc['score']['spearman'])} |",
+        f"| #params | {_fmt(acc['params']['kendall'])} | {_fmt(acc['params']['spearman'])} |",
+        "",
+        f"- partial Spearman of {report['score_name']} with accuracy given #params: {_fmt(acc['partial_spearman_given_params'])}",
+        f"- Kendall with accuracy inside equal-#params groups ({groups['groups']} groups of >= 3 cells, {groups['cells']} cells): "
+        f"mean {_fmt(groups['mean_kendall'])}, pair-weighted {_fmt(groups['pair_weighted_kendall'])}",
+    ]
+
+
+def _ops_lines(ops: dict[str, Any]) -> list[str]:
+    """Markdown rows: each op's share among the top-k against the space."""
+    lines = [f"| op | top {ops['top_k']} | space | ratio |", "|---|---|---|---|"]
+    lines += [f"| {o['op']} | {o['top_rate']:.3f} | {o['base_rate']:.3f} | {_fmt(o['ratio'])} |" for o in ops["ops"]]
+    if free := ops["parameter_free"]:
+        lines.append(f"| parameter-free ({', '.join(free['ops'])}) | {free['top_rate']:.3f} | {free['base_rate']:.3f} | {_fmt(free['ratio'])} |")
+    return lines
+
+
+def markdown(report: dict[str, Any], source: str, plots: Sequence[Path] = ()) -> str:
+    """The report as a Markdown summary: size correlations, accuracy figures, op shares, the plots."""
+    lines = [
+        f"# Size bias of {report['score_name']}: {source}",
+        "",
+        f"{report['n']} architectures, {report['singular']} singular (ranked below every finite score).",
+        "",
+        *_size_lines(report),
+        "",
+        *_accuracy_lines(report),
+        "",
+        *_ops_lines(report["ops"]),
+        "",
+        *(f"![{p.stem}]({p.name})" for p in plots),
+    ]
+    return "\n".join(lines) + "\n"

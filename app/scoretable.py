@@ -1,0 +1,98 @@
+"""Score tables: every cell of a space (or a seeded subset) scored once, one CSV column per score; resumable.
+
+``naswot table`` writes them, in the format of ``bench/score_table.py``: ``index,arch,params,flops``,
+then one column per score. Rows are appended and flushed one at a time, so an interrupted run
+resumes where it stopped, and a subset table grows into a larger one. ``OUT.meta.json`` records
+the settings that determine a score (space, data identity, batch size, seed, precision); a run
+with other settings is refused. ``index`` is the cell's place in the space's enumeration order
+(empty for spaces that cannot be enumerated); an undefined value (NASWOT's singular K_H, or any
+score's NaN/inf) is an empty field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from scoring import ArchScore, Scorer
+from searchspace import SearchSpace
+
+FIXED = ["index", "arch", "params", "flops"]
+
+
+class TableError(ValueError):
+    """The table cannot be written as asked (other settings in the file, a space that cannot be enumerated)."""
+
+
+def meta_path(out: Path) -> Path:
+    """The settings file beside a table."""
+    return out.with_name(out.name + ".meta.json")
+
+
+def read_archs(out: Path) -> list[str]:
+    """The architectures already in a table, in order."""
+    with out.open(newline="") as f:
+        return [row["arch"] for row in csv.DictReader(f)]
+
+
+def score_columns(names: list[str]) -> list[str]:
+    """The score columns after the fixed ones (``params`` and ``flops`` are always there)."""
+    return [n for n in names if n not in FIXED]
+
+
+def enumeration_index(space: SearchSpace) -> dict[str, int] | None:
+    """arch -> place in the space's enumeration order, or None when the space cannot be enumerated."""
+    try:
+        return {arch: i for i, arch in enumerate(space.enumerate())}
+    except NotImplementedError:
+        return None
+
+
+def chosen_archs(space: SearchSpace, index: dict[str, int] | None, n: int | None, seed: int) -> list[str]:
+    """The whole space in enumeration order, or ``n`` distinct cells drawn with ``seed``."""
+    if n is None:
+        if index is None:
+            raise TableError(f"space {space.name!r} cannot be enumerated: give --n")
+        return list(index)
+    return space.sample(n, seed=seed, unique=True)
+
+
+def open_table(out: Path, settings: dict[str, Any], names: list[str]) -> set[str]:
+    """Start ``out`` (header and meta file), or check that an existing one was made with ``settings``; the archs already in it."""
+    meta = meta_path(out)
+    if out.exists():
+        if not meta.exists() or json.loads(meta.read_text()) != settings:
+            raise TableError(f"{out} exists with other (or unknown) settings; choose another --out")
+        return set(read_archs(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(settings, indent=2))
+    with out.open("w", newline="") as f:
+        csv.writer(f).writerow([*FIXED, *score_columns(names)])
+    return set()
+
+
+def table_row(result: ArchScore, index: dict[str, int] | None, names: list[str]) -> list[object]:
+    """One CSV row: index, arch, params, flops, then each score (empty when undefined)."""
+    values = result.values or {names[0]: result.score}
+    fields = ["" if values[name] == -math.inf else repr(values[name]) for name in score_columns(names)]
+    return ["" if index is None else index[result.arch], result.arch, result.params, result.flops, *fields]
+
+
+def append_scores(out: Path, scorer: Scorer, todo: list[str], index: dict[str, int] | None) -> Iterator[ArchScore]:
+    """Score ``todo`` and append each row as soon as it is known (flushed, so a stop loses nothing); yields each result."""
+    names = list(scorer.score_names)
+    with out.open("a", newline="") as f:
+        writer = csv.writer(f)
+        for result in scorer.score_many(todo):
+            writer.writerow(table_row(result, index, names))
+            f.flush()
+            yield result
+
+
+def table_settings(scorer: Scorer) -> dict[str, Any]:
+    """What determines the table's scores (the scorer's description without the device)."""
+    return {k: v for k, v in scorer.describe().items() if k != "device"}

@@ -1,0 +1,140 @@
+"""The dashboard in a real browser: Playwright driving the system's Chromium against a live server.
+
+Each test saves screenshots in its temporary folder (paths printed; run with ``-s`` to see them).
+Chromium comes from the OS (``make test`` installs Debian's ``chromium`` when missing); without
+it these tests skip, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from live_server import live_server, paced_scorers
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from scoring import list_scores
+from searchspace import list_spaces
+
+TIMEOUT_MS = 30_000
+KEY = "s3cret-key-for-tests"
+
+
+def chromium_path() -> str:
+    """The system Chromium, or skip (fail under CI: the set-up must have installed it)."""
+    path = os.environ.get("NASWOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "no chromium on PATH (make test installs Debian's chromium as root; or set NASWOT_CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    opened.requested = []  # every URL the page asked for
+    opened.on("request", lambda request: opened.requested.append(request.url))
+    yield opened
+    context.close()
+
+
+def screenshot(page: Page, folder: Path, name: str) -> Path:
+    path = folder / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def chart_points(page: Page, canvas: str) -> int:
+    """Points in the first data set of a Chart.js chart on the page."""
+    return page.evaluate(f"Chart.getChart('{canvas}').data.datasets[0].data.length")
+
+
+def start_from_form(page: Page, budget: int) -> None:
+    page.fill("#f-budget", str(budget))
+    page.select_option("#f-strategy", "evolution")
+    page.click("#f-submit")
+
+
+def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(page, tmp_path):
+    scorers = paced_scorers(delay=0.03)
+    with live_server(tmp_path, scorers) as url:
+        page.goto(url + "/")
+        expect(page.locator("#spaces tbody tr")).to_have_count(len(list_spaces()))
+        expect(page.locator("#scores tbody tr")).to_have_count(len(list_scores()))
+        start_from_form(page, budget=60)
+        expect(page.locator("#d-status")).to_have_text("running")
+        page.wait_for_function("Chart.getChart('chart-steps').data.datasets[0].data.length >= 10")
+        during = screenshot(page, tmp_path, "dashboard-during-search")
+        expect(page.locator("#d-status")).to_have_text("done")
+        expect(page.locator("#d-progress-text")).to_contain_text("60/60 evaluated")
+        page.wait_for_function("Chart.getChart('chart-steps').data.datasets[0].data.length === 60")
+        assert chart_points(page, "chart-params") == 60, "score-against-params plot should hold every evaluation"
+        smallest = page.evaluate("Math.min(...state.evaluations.map((e) => e.params))")
+        assert page.evaluate("Chart.getChart('chart-params').scales.x.min") <= smallest, "the #params axis must reach the smallest cell"
+        expect(page.locator("#top tbody tr")).to_have_count(10)
+        expect(page.locator("#top tbody tr").first.locator("code.arch")).to_contain_text("~0|+|")
+        expect(page.locator("#cell svg .edge-label")).to_have_count(6)
+        expect(page.locator("#bias tbody")).to_contain_text("Kendall score vs #params")
+        after = screenshot(page, tmp_path, "dashboard-after-search")
+        origin = urlsplit(url).netloc
+        assert all(urlsplit(u).netloc == origin for u in page.requested), "the page must load nothing from outside the server"
+    assert during.stat().st_size > 10_000 and after.stat().st_size > 10_000, "screenshots should hold the rendered page"
+
+
+def test_a_running_search_can_be_cancelled_from_the_page(page, tmp_path):
+    scorers = paced_scorers(delay=0.2)
+    with live_server(tmp_path, scorers) as url:
+        page.goto(url + "/")
+        start_from_form(page, budget=500)
+        expect(page.locator("#d-status")).to_have_text("running")
+        page.click("#d-cancel")
+        expect(page.locator("#d-status")).to_have_text("cancelled")
+        expect(page.locator("#searches tbody tr").first.locator("td.badge")).to_have_text("cancelled")
+        screenshot(page, tmp_path, "dashboard-cancelled")
+
+
+def test_with_a_key_the_page_asks_for_it_and_never_puts_it_in_a_url(page, tmp_path):
+    with live_server(tmp_path, paced_scorers(), api_key=KEY) as url:
+        page.goto(url + "/")
+        expect(page.locator("#key-dialog")).to_be_visible()
+        screenshot(page, tmp_path, "dashboard-key-prompt")
+        page.fill("#key-input", "wrong")
+        page.click("#key-submit")
+        expect(page.locator("#key-dialog")).to_be_visible()
+        expect(page.locator("#key-error")).to_contain_text("wrong API key")
+        page.fill("#key-input", KEY)
+        page.click("#key-submit")
+        expect(page.locator("#key-dialog")).to_be_hidden()
+        expect(page.locator("#spaces tbody tr")).not_to_have_count(0)
+        start_from_form(page, budget=12)
+        expect(page.locator("#d-status")).to_have_text("done")
+        assert not [u for u in page.requested if KEY in u], "the key must never appear in a URL"
+        assert page.evaluate("localStorage.length") == 0, "the key is kept for the tab's session only"
+
+
+def test_bad_form_input_is_shown_next_to_the_form(page, tmp_path):
+    with live_server(tmp_path, paced_scorers()) as url:
+        page.goto(url + "/")
+        expect(page.locator("#f-strategy option")).not_to_have_count(0)
+        page.select_option("#f-strategy", "evolution")
+        page.fill("#f-population_size", "5")
+        page.fill("#f-sample_size", "9")
+        page.click("#f-submit")
+        expect(page.locator("#form-errors")).to_contain_text("sample_size")
