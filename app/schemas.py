@@ -33,7 +33,21 @@ class _Request(BaseModel):
 # -- scoring -----------------------------------------------------------------------------------
 
 
-class ScoreRequest(_Request):
+class _ScoreChoice(BaseModel):
+    """The ``score`` field shared by score requests and searches, made canonical (422 naming the choices)."""
+
+    score: str = Field(
+        "naswot", max_length=512,
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
+    )
+
+    @field_validator("score")
+    @classmethod
+    def _known_score(cls, value: str) -> str:
+        return canonical_score(value.strip())
+
+
+class ScoreRequest(_ScoreChoice, _Request):
     """Score architectures of one space on one minibatch."""
 
     model_config = ConfigDict(
@@ -48,15 +62,6 @@ class ScoreRequest(_Request):
     data: str | None = Field(None, max_length=256, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
     batch_size: int = BATCH_SIZE
     seed: int = SEED
-    score: str = Field(
-        "naswot", max_length=512,
-        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
-    )
-
-    @field_validator("score")
-    @classmethod
-    def _known_score(cls, value: str) -> str:
-        return canonical_score(value.strip())
 
 
 class DataInfo(BaseModel):
@@ -105,7 +110,7 @@ class ConstraintsModel(_Request):
     max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(_ScoreChoice):
     """Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy."""
 
     model_config = ConfigDict(
@@ -120,15 +125,6 @@ class SearchRequest(BaseModel):
     seed: int = SEED
     data: str | None = Field(None, max_length=256, description="data source name, as for /v1/score")
     batch_size: int = BATCH_SIZE
-    score: str = Field(
-        "naswot", max_length=512,
-        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
-    )
-
-    @field_validator("score")
-    @classmethod
-    def _known_search_score(cls, value: str) -> str:
-        return canonical_score(value.strip())
     constraints: ConstraintsModel | None = None
     exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
     population_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="evolution, area: population size; at most the budget")
