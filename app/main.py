@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from .api import errors, ops, score, searches, spaces
+from .api import errors, ops, score, scores, searches, spaces
 from .api.deps import require_key
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactor
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     app.include_router(ops.health)
-    for router in (score.router, searches.router, searches.strategies_router, spaces.router, ops.protected):
+    for router in (score.router, scores.router, searches.router, searches.strategies_router, spaces.router, ops.protected):
         app.include_router(router, dependencies=[Depends(require_key)])
     errors.install(app)
     return app

@@ -45,14 +45,16 @@ class ScoreSpec:
     batch_size: int
     seed: int
     precision: str = "exact"
+    #: the canonical name of the score (see scoring.list_scores; ensembles as ``ensemble`` or ``ensemble:a+b``)
+    score: str = "naswot"
 
     @property
-    def scorer_key(self) -> tuple[str, str, str, int, int, str]:
-        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
+    def scorer_key(self) -> tuple[str, str, str, int, int, str, str]:
+        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision, self.score)
 
     @property
     def cache_key(self) -> CacheKey:
-        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, Scorer.score_name, self.precision)
+        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
 
     @property
     def num_classes(self) -> int:
@@ -64,7 +66,9 @@ ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
 
 
 def default_scorer_factory(spec: ScoreSpec, device: torch.device) -> ScorerLike:
-    return Scorer(spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision)
+    return Scorer(
+        spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision, scores=(spec.score,)
+    )
 
 
 @dataclass(eq=False)

@@ -1,38 +1,96 @@
-"""Score every cell of a space (or a seeded subset) once and write ``index,arch,score`` rows; resumable.
+"""Score every cell of a space (or a seeded subset) once and write one CSV column per score; resumable.
 
-    python bench/score_table.py --out /tmp/nb201-scores.csv --n 3000 --seed 0 \
-        --data cifar10:../shared/data/cifar10-sample.npz
+    python bench/score_table.py --out /tmp/nb201.csv --n 3000 --seed 0 --scores naswot,synflow,flops \\
+        --data cifar10:../shared/data/cifar10-sample.npz --workers 2
 
-Rows are appended and flushed one by one; running again skips the cells already in the file, so
-an interrupted run resumes, and a subset table grows into a larger one (drop ``--n``).
-``OUT.meta.json`` records the settings that determine a score (space, data identity, batch size,
-seed, precision); a run whose settings differ is refused.  ``index`` is the cell's place in the
-space's enumeration order (empty for spaces that cannot be enumerated); singular cells have an
-empty ``score``.
+Columns: ``index,arch,params,flops`` then one per score (``--scores``, names as ``naswot scores``
+lists them).  Rows are appended and flushed one by one; running again skips the cells already in the
+file, so an interrupted run resumes, and a subset table grows into a larger one (drop ``--n``).
+``OUT.meta.json`` records the settings that determine a score (space, scores, data identity, batch
+size, seed, precision); a run whose settings differ is refused.  ``index`` is the cell's place in the
+space's enumeration order (empty for spaces that cannot be enumerated); an undefined value (NASWOT's
+singular K_H, or any score's NaN/inf) is an empty field.  ``--workers N`` scores in N processes with
+one torch thread each.  Tables load with :func:`read_table` or :func:`read_columns` (also ``.csv.gz``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import math
+import multiprocessing as mp
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
 import torch
 
-from scoring import Scorer, describe_device, open_source, resolve_device
+from scoring import REFERENCE_SIZE, ArchScore, Scorer, describe_device, open_source, parse_ensemble, resolve_device
+from scoring.ensemble import combine
 from searchspace import SearchSpace, get_space
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXED = ("index", "arch", "params", "flops")
+#: columns that are not scores
+KEYS = ("index", "arch")
 
 
-def read_table(path: Path) -> dict[str, float]:
-    """arch -> score (``-inf`` for singular) of a table written by this script."""
-    with path.open(newline="") as f:
-        return {row["arch"]: (float(row["score"]) if row["score"] else -math.inf) for row in csv.DictReader(f)}
+def open_text(path: Path) -> TextIO:
+    """A table for reading, gzip-compressed when its name ends in ``.gz``."""
+    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")
+
+
+def read_columns(path: Path) -> dict[str, dict[str, float]]:
+    """score column -> arch -> value (``-inf`` for undefined) of a table written by this script."""
+    with open_text(path) as f:
+        rows = list(csv.DictReader(f))
+    columns = [c for c in (rows[0].keys() if rows else ()) if c not in KEYS]
+    return {c: {row["arch"]: float(row[c]) if row[c] else -math.inf for row in rows} for c in columns}
+
+
+def read_table(path: Path, score: str | None = None) -> dict[str, float]:
+    """arch -> value of one score column (default: ``score`` in tables of one score, else ``naswot``)."""
+    columns = read_columns(path)
+    name = score or ("score" if "score" in columns else "naswot")
+    if name not in columns:
+        raise SystemExit(f"{path} has no column {name!r}; it has {', '.join(columns)}")
+    return columns[name]
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The settings a table was scored with (its ``.meta.json``, beside it, also for ``.csv.gz``)."""
+    name = path.name[: -len(".gz")] if path.suffix == ".gz" else path.name
+    meta = path.with_name(name + ".meta.json")
+    if not meta.exists():
+        raise SystemExit(f"{meta} not found: the table's settings are needed to rank against its reference sample")
+    return json.loads(meta.read_text())
+
+
+def read_scores(path: Path, score: str) -> dict[str, float]:
+    """arch -> value of ``score``: a column, or an ensemble of columns ranked as the service ranks them.
+
+    An ensemble ranks each member against the seeded reference sample the service uses (the first
+    ``REFERENCE_SIZE`` distinct cells drawn with the table's seed), so those cells must be in the table.
+    """
+    columns = read_columns(path)
+    spec = parse_ensemble(score) if score not in columns else None
+    if spec is None:
+        return read_table(path, score)
+    missing = [m for m in spec.members if m not in columns]
+    if missing:
+        raise SystemExit(f"{path} has no column for ensemble member(s) {', '.join(missing)}")
+    meta = read_meta(path)
+    reference_archs = get_space(meta["space"]).sample(REFERENCE_SIZE, seed=meta["seed"], unique=True)
+    absent = [a for a in reference_archs if a not in columns[spec.members[0]]]
+    if absent:
+        raise SystemExit(f"{len(absent)} of the {REFERENCE_SIZE} reference cells (seed {meta['seed']}) are not in {path}")
+    reference = {m: sorted(columns[m][a] for a in reference_archs) for m in spec.members}
+    archs = columns[spec.members[0]]
+    return {a: combine(spec, {m: columns[m][a] for m in spec.members}, reference) for a in archs}
 
 
 def _enumeration_index(space: SearchSpace) -> dict[str, int] | None:
@@ -43,11 +101,73 @@ def _enumeration_index(space: SearchSpace) -> dict[str, int] | None:
         return None
 
 
+def _scorer(args: argparse.Namespace) -> Scorer:
+    return Scorer(
+        get_space(args.space), open_source(args.data), batch_size=args.batch_size, seed=args.seed,
+        device=resolve_device(args.device), precision=args.precision, cells_per_pass=args.cells_per_pass,
+        scores=args.scores,
+    )
+
+
+_worker_scorer: Scorer | None = None
+
+
+def _init_worker(args: argparse.Namespace) -> None:
+    global _worker_scorer
+    torch.set_num_threads(1)
+    _worker_scorer = _scorer(args)
+
+
+def _score_in_worker(arch: str) -> ArchScore:
+    assert _worker_scorer is not None
+    return _worker_scorer.score_one(arch)
+
+
+def _results(scorer: Scorer, args: argparse.Namespace, todo: list[str]) -> Iterator[ArchScore]:
+    """Scores of ``todo`` in order: in this process, or in ``--workers`` processes of one thread each."""
+    if args.workers <= 1:
+        yield from scorer.score_many(todo)
+        return
+    with mp.get_context("spawn").Pool(args.workers, initializer=_init_worker, initargs=(args,)) as pool:
+        yield from pool.imap(_score_in_worker, todo, chunksize=4)
+
+
+def _settings(scorer: Scorer) -> dict[str, Any]:
+    return {k: v for k, v in scorer.describe().items() if k != "device"}
+
+
+def _prepare(out: Path, settings: dict[str, Any], names: list[str]) -> set[str]:
+    """The archs already in ``out`` (after checking its settings), or a new table with its header."""
+    meta = out.with_name(out.name + ".meta.json")
+    if out.exists():
+        if not meta.exists() or json.loads(meta.read_text()) != settings:
+            sys.exit(f"{out} exists with other (or unknown) settings; choose another --out")
+        with out.open(newline="") as f:
+            return {row["arch"] for row in csv.DictReader(f)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta.write_text(json.dumps(settings, indent=2))
+    with out.open("w", newline="") as f:
+        csv.writer(f).writerow([*FIXED, *score_columns(names)])
+    return set()
+
+
+def score_columns(names: list[str]) -> list[str]:
+    """The score columns after the fixed ones (``params`` and ``flops`` are always there)."""
+    return [n for n in names if n not in FIXED]
+
+
+def _field(value: float) -> str:
+    return "" if value == -math.inf else repr(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write (keep it outside the repository)")
     parser.add_argument("--space", default="nb201")
+    parser.add_argument("--scores", default="naswot", type=lambda s: [n.strip() for n in s.split(",") if n.strip()],
+                        help="comma-separated score names (default naswot)")
     parser.add_argument("--n", type=int, default=None, help="a seeded subset of this many distinct cells (default: all)")
+    parser.add_argument("--first", type=int, default=None, help="score only the first K cells of that list")
     parser.add_argument("--seed", type=int, default=0, help="seeds the subset, the minibatch and the weights")
     parser.add_argument("--data", default="cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz"))
     parser.add_argument("--batch-size", type=int, default=128)
@@ -55,6 +175,7 @@ def main() -> None:
     parser.add_argument("--precision", default="exact", help="exact (default), or an opt-in faster mode: bf16, tf32 (CUDA)")
     parser.add_argument("--cells-per-pass", type=int, default=1, help="NB201 only, opt-in: stack this many cells per forward pass")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--workers", type=int, default=1, help="score in this many processes, one torch thread each")
     args = parser.parse_args()
 
     if args.threads:
@@ -64,42 +185,29 @@ def main() -> None:
     if args.n is None and index is None:
         sys.exit(f"space {space.name!r} cannot be enumerated: give --n")
     archs = list(index) if args.n is None else space.sample(args.n, seed=args.seed, unique=True)
-    device = resolve_device(args.device)
-    source = open_source(args.data)
-    scorer = Scorer(
-        space, source, batch_size=args.batch_size, seed=args.seed, device=device,
-        precision=args.precision, cells_per_pass=args.cells_per_pass,
-    )
-    settings = {k: v for k, v in scorer.describe().items() if k != "device"}
-
-    meta = args.out.with_name(args.out.name + ".meta.json")
-    done: dict[str, float] = {}
-    if args.out.exists():
-        if not meta.exists() or json.loads(meta.read_text()) != settings:
-            sys.exit(f"{args.out} exists with other (or unknown) settings; choose another --out")
-        done = read_table(args.out)
-    else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        meta.write_text(json.dumps(settings, indent=2))
-        with args.out.open("w", newline="") as f:
-            csv.writer(f).writerow(["index", "arch", "score"])
-
+    archs = archs[: args.first] if args.first else archs
+    try:
+        scorer = _scorer(args)
+    except ValueError as exc:
+        sys.exit(f"error: {exc}")
+    names = list(scorer.score_names)
+    done = _prepare(args.out, _settings(scorer), names)
     todo = [a for a in archs if a not in done]
-    print(f"{len(done)} cells already scored, {len(todo)} to go on {describe_device(device)}", file=sys.stderr)
+    print(f"{len(done)} cells already scored, {len(todo)} to go on {describe_device(scorer.device)}", file=sys.stderr)
     start = time.perf_counter()
     with args.out.open("a", newline="") as f:
         writer = csv.writer(f)
-        for i, r in enumerate(scorer.score_many(todo), 1):
-            writer.writerow(["" if index is None else index[r.arch], r.arch, "" if r.singular else repr(r.score)])
+        for i, r in enumerate(_results(scorer, args, todo), 1):
+            writer.writerow(["" if index is None else index[r.arch], r.arch, r.params, r.flops, *(_field(r.values.get(n, r.score)) for n in score_columns(names))])
             f.flush()
-            if i % 100 == 0:
+            if i % 50 == 0:
                 rate = i / (time.perf_counter() - start)
                 print(f"  {i}/{len(todo)}  {rate:.2f} cells/s  eta {(len(todo) - i) / rate / 60:.1f} min", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - start
-    total = read_table(args.out)
-    singular = sum(1 for s in total.values() if s == -math.inf)
-    print(f"data={source.spec} device={describe_device(device)} batch={args.batch_size} seed={args.seed}")
-    print(f"cells={len(total)} singular={singular} new={len(todo)} seconds={elapsed:.1f} cells_per_s={len(todo) / max(elapsed, 1e-9):.2f}")
+    table = read_columns(args.out)
+    undefined = {n: sum(1 for v in table[n].values() if v == -math.inf) for n in names}
+    print(f"data={scorer.source.spec} device={describe_device(scorer.device)} batch={args.batch_size} seed={args.seed} scores={','.join(names)}")
+    print(f"cells={len(table[names[0]])} undefined={undefined} new={len(todo)} seconds={elapsed:.1f} cells_per_s={len(todo) / max(elapsed, 1e-9):.2f}")
 
 
 if __name__ == "__main__":

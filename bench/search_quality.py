@@ -1,6 +1,6 @@
 """Search quality on NAS-Bench-201: accuracy of the cell each strategy picks, looked up in a score table.
 
-    python bench/search_quality.py --table /work/tables/nb201-c10sample-s0-3000.csv --runs 500
+    python bench/search_quality.py --table /work/tables/nb201-c10sample-s0-3000.csv --runs 500 [--score ensemble]
 
 Each strategy runs ``--runs`` times (seeds 0..R-1) with the table as its scorer (a lookup, so
 runs are instant), and the chosen cell (the best-scored one) is looked up in
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from score_table import read_table
+from score_table import read_scores
 from search import SearchResult, run_search
 from searchspace import EncodingError, ModelCost, SearchSpace, get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
@@ -234,6 +234,7 @@ def summary_line(rows: Sequence[Quality]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, required=True, help="score table written by bench/score_table.py")
+    parser.add_argument("--score", default="naswot", help="the table column to search with, or an ensemble of its columns (ensemble, ensemble:a+b)")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
     parser.add_argument("--runs", type=int, default=500, help="searches per configuration (seeds 0..R-1)")
     parser.add_argument("--configs", default=",".join(f"{s}:{b}" for s, b in CONFIGS), help="strategy:budget,...")
@@ -242,7 +243,7 @@ def main() -> None:
     parser.add_argument("--init-size", type=int, default=None, help="AREA's random phase (default: half the budget)")
     args = parser.parse_args()
 
-    table = read_table(args.table)
+    table = read_scores(args.table, args.score)
     truth = load_accuracy(args.accuracy)
     missing = [a for a in table if a not in truth]
     if missing:
@@ -253,7 +254,7 @@ def main() -> None:
     evo = {k: v for k, v in (("population_size", args.population_size), ("sample_size", args.sample_size)) if v is not None}
 
     singular = sum(1 for s in table.values() if s == -math.inf)
-    print(f"table={args.table} cells={len(table)} of {base.size} singular={singular} mode={mode} runs={args.runs} (seeds 0..{args.runs - 1})")
+    print(f"table={args.table} score={args.score} cells={len(table)} of {base.size} singular={singular} mode={mode} runs={args.runs} (seeds 0..{args.runs - 1})")
     if isinstance(space, PoolSpace):
         print(f"pool mode: draws from the {space.size} scored cells; mutation among scored one-edge neighbours "
               f"({space.isolated} cells have none and restart at a random pool cell)")

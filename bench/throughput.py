@@ -4,6 +4,7 @@
         --data cifar10:../shared/data/cifar10-sample.npz [--precision exact] [--threads N]
     python bench/throughput.py --profile --n 12      # where the time goes, stage by stage
     python bench/throughput.py --cells-per-pass 16   # the opt-in stacked-cells mode
+    python bench/throughput.py --score ensemble      # another score's cost per cell against NASWOT alone
 
 Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
 (a) ``Scorer.score_many`` (what the CLI, the service and ``bench/score_table.py`` call) and
@@ -14,6 +15,12 @@ on both sides.  The run checks that both give the same ranking (Kendall tau 1 up
 scores within 1e-6 relative (exact mode), or prints the rank agreement and largest score difference
 of an opt-in mode (``--precision``, ``--cells-per-pass``).
 The last line is ``device=NAME cells_per_s=X baseline_cells_per_s=Y speedup=R``.
+
+``--score NAME`` (any registered score or ensemble) instead times ``Scorer(scores=(NAME,))`` against
+NASWOT alone on the same cells, interleaved in blocks the same way, and prints the ratio of seconds
+per cell; an ensemble's one-off reference sample is timed and reported apart (it is computed once per
+space, data, batch size and seed, then kept).  Last line: ``score=NAME seconds_per_cell=X
+naswot_seconds_per_cell=Y ratio=R``.
 
 ``--profile`` times each stage separately per cell instead (with a device synchronisation after
 each stage): construction, moving to the device, the bare forward pass, the code products the
@@ -217,6 +224,31 @@ def profile(args, space, source, device, archs) -> None:
     print(f"ratio of per-cell times (profiled, with per-stage syncs): {total_theirs / total_ours:.2f}")
 
 
+def score_ratio(args, space, source, device, archs) -> None:
+    """Seconds per cell of ``--score`` against NASWOT alone, interleaved blocks on the same cells."""
+    common = dict(batch_size=args.batch_size, seed=args.seed, device=device)
+    theirs = Scorer(space, source, **common)
+    ours = Scorer(space, source, scores=(args.score,), **common)
+    if ours.ensembles:
+        start = time.perf_counter()
+        ours.reference()
+        print(f"reference sample: {ours.reference_size} cells in {time.perf_counter() - start:.1f} s (once per space, data, batch size and seed)")
+    list(ours.score_many(archs[:1])), list(theirs.score_many(archs[:1]))  # warm-up: allocator and kernel caches
+    totals = {"ours": 0.0, "naswot": 0.0}
+    for i in range(0, len(archs), args.block):
+        block = archs[i : i + args.block]
+        order = (("ours", ours), ("naswot", theirs)) if (i // args.block) % 2 == 0 else (("naswot", theirs), ("ours", ours))
+        for name, scorer in order:
+            start = time.perf_counter()
+            list(scorer.score_many(block))
+            sync(device)
+            totals[name] += time.perf_counter() - start
+    per_cell = {k: v / len(archs) for k, v in totals.items()}
+    ratio = per_cell["ours"] / per_cell["naswot"]
+    print(f"device={describe_device(device)} cells={len(archs)} threads={torch.get_num_threads()} batch={args.batch_size}")
+    print(f"score={args.score} seconds_per_cell={per_cell['ours']:.4f} naswot_seconds_per_cell={per_cell['naswot']:.4f} ratio={ratio:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=48, help="number of distinct NB-201 cells")
@@ -229,6 +261,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=4, help="cells per interleaved block")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--profile", action="store_true", help="per-stage time breakdown instead of the throughput run")
+    parser.add_argument("--score", default=None, help="time this score (or ensemble) per cell against NASWOT alone instead")
     args = parser.parse_args()
     if args.profile and args.cells_per_pass != 1:
         parser.error("--profile breaks down the one-cell path; leave --cells-per-pass at 1")
@@ -238,7 +271,8 @@ def main() -> None:
     source = open_data(args.data)
     device = resolve_device(args.device)
     archs = space.sample(args.n, seed=args.seed, unique=True)
-    (profile if args.profile else run)(args, space, source, device, archs)
+    mode = score_ratio if args.score else profile if args.profile else run
+    mode(args, space, source, device, archs)
 
 
 if __name__ == "__main__":

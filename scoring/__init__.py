@@ -2,11 +2,31 @@
 
     from scoring import naswot
     s = naswot.score(net, x)   # float, -inf when K_H is singular
+    [info.name for info in list_scores()]   # every registered score
+    Scorer(space, source, scores=("ensemble", "naswot", "synflow"))
 """
 
-from . import naswot
+from . import measures, naswot  # noqa: F401  (measures registers every score)
 from .data import DataSource, open_source
 from .device import describe_device, resolve_device
-from .evaluate import ArchScore, Scorer, build_seeded
+from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, parse_ensemble
+from .evaluate import ArchScore, Scorer, build_seeded, json_number
+from .registry import ScoreInfo, get_score_info, list_scores
 
-__all__ = ["ArchScore", "DataSource", "Scorer", "build_seeded", "describe_device", "naswot", "open_source", "resolve_device"]
+__all__ = [
+    "DEFAULT_MEMBERS",
+    "REFERENCE_SIZE",
+    "ArchScore",
+    "DataSource",
+    "ScoreInfo",
+    "Scorer",
+    "build_seeded",
+    "describe_device",
+    "get_score_info",
+    "json_number",
+    "list_scores",
+    "naswot",
+    "open_source",
+    "parse_ensemble",
+    "resolve_device",
+]

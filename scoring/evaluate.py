@@ -1,65 +1,85 @@
-"""Score architectures of a search space: seeded construction, one minibatch, NASWOT, cost figures.
+"""Score architectures of a search space: seeded construction, one minibatch, named scores, cost figures.
 
-This is the path the CLI, the service, the searches and the benchmarks share.
+This is the path the CLI, the service, the searches and the benchmarks share.  NASWOT alone takes
+the fast path (reused networks, the next pass launched before the last score is read back); any
+other set of scores runs each needed pass of :mod:`scoring.registry` once per architecture.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from searchspace import SearchSpace
 from searchspace.nb201 import NB201Space
 
-from . import naswot
+from . import measures, naswot  # noqa: F401  (measures registers the scores)
 from .batched import BatchedNB201
+from .ensemble import REFERENCE_SIZE, EnsembleSpec, combine, parse_ensemble
 from .data import DataSource
 from .device import describe_device
 from .networks import build_seeded, network_source
 from .precision import check_precision
+from .registry import get_score_info, pass_of, run_pass
 
 __all__ = ["ArchScore", "Scorer", "build_seeded"]
 
 
 @dataclass(frozen=True)
 class ArchScore:
-    """One architecture's result. ``score`` is ``-inf`` exactly when K_H is singular."""
+    """One architecture's result.  ``score`` is the first requested score's value, ``values`` every
+    requested score's; ``-inf`` means undefined for this network (for NASWOT: K_H singular)."""
 
     arch: str
     score: float
     params: int
     flops: int
     seconds: float
+    values: Mapping[str, float] = field(default_factory=dict, kw_only=True)
 
     @property
     def singular(self) -> bool:
         return self.score == -math.inf
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-safe form: ``score`` is ``None`` (null) when singular, with ``singular`` true."""
-        out = asdict(self)
-        out["score"] = None if self.singular else self.score
-        out["singular"] = self.singular
+        """JSON-safe form: ``score`` is ``None`` (null) when undefined, with ``singular`` true."""
+        out: dict[str, Any] = {
+            "arch": self.arch,
+            "score": json_number(self.score),
+            "params": self.params,
+            "flops": self.flops,
+            "seconds": self.seconds,
+            "singular": self.singular,
+        }
+        if self.values:
+            out["scores"] = {name: json_number(v) for name, v in self.values.items()}
         return out
+
+
+def json_number(value: float) -> float | None:
+    """A score as JSON carries it: ``-inf`` (undefined) becomes null."""
+    return None if value == -math.inf else value
 
 
 class Scorer:
     """Scores architectures of one space on one fixed minibatch and device.
 
-    The minibatch is drawn once from ``source`` with ``seed``; each network's weights are
-    initialised from the same ``seed`` (on the CPU), so a (space, arch, source, batch size, seed,
-    precision) tuple always gives the same score.  ``precision`` is ``exact`` unless an opt-in
-    faster mode of :mod:`scoring.precision` is asked for.  ``cells_per_pass`` K > 1 (NB-201 only,
-    opt-in) scores K cells per stacked pass (:mod:`scoring.batched`): same weights, but grouped
+    The minibatch (and its labels) is drawn once from ``source`` with ``seed``; each network's
+    weights are initialised from the same ``seed`` (on the CPU), so a (space, arch, source, batch
+    size, seed, scores, precision) tuple always gives the same values.  ``scores`` names what to
+    compute (:func:`scoring.list_scores`; ``ensemble`` or ``ensemble:a+b`` for rank ensembles); the
+    first is each result's ``score``.  ``precision`` is ``exact`` unless an opt-in faster mode of
+    :mod:`scoring.precision` is asked for (NASWOT only).  ``cells_per_pass`` K > 1 (spaces with a
+    stacked pass, NASWOT only, opt-in) scores K cells per pass: same weights, but grouped
     convolutions may round differently, so its scores are labelled ``<mode>+batchedK``.
     """
-
-    score_name = "naswot"
 
     def __init__(
         self,
@@ -71,6 +91,9 @@ class Scorer:
         device: torch.device | str = "cpu",
         precision: str = "exact",
         cells_per_pass: int = 1,
+        scores: Sequence[str] | str = ("naswot",),
+        reference_size: int = REFERENCE_SIZE,
+        reference_cache: MutableMapping[str, list[float]] | None = None,
     ):
         self.space = space
         self.source = source
@@ -78,15 +101,34 @@ class Scorer:
         self.seed = seed
         self.device = torch.device(device)
         self.mode = check_precision(precision, self.device)
+        self.score_names, self.ensembles = _resolve(scores)
+        self.passes = _passes_for(self.score_names, self.ensembles)
         if isinstance(cells_per_pass, bool) or not isinstance(cells_per_pass, int) or cells_per_pass < 1:
             raise ValueError(f"cells_per_pass must be an integer >= 1, got {cells_per_pass!r}")
         if cells_per_pass > 1 and not isinstance(space, NB201Space):
             raise ValueError(f"cells_per_pass > 1 (stacked cells) needs the nb201 space, not {space.name!r}")
+        if (cells_per_pass > 1 or self.mode != "exact") and not self.naswot_only:
+            raise ValueError("precision modes and cells_per_pass apply to the naswot score alone")
+        if isinstance(reference_size, bool) or not isinstance(reference_size, int) or reference_size < 1:
+            raise ValueError(f"reference_size must be an integer >= 1, got {reference_size!r}")
+        self.reference_size = reference_size
+        self.reference_cache = reference_cache
         self.cells_per_pass = cells_per_pass
         self.num_classes = max(source.num_classes, 1)
         self.x = source.minibatch(batch_size, seed).to(self.device)
+        self.y = _labels_for(source, batch_size, seed, self.passes, self.device)
         self.networks = network_source(space, self.num_classes, seed, self.device)
         self.batched = BatchedNB201(space, self.num_classes, seed, self.device) if cells_per_pass > 1 else None
+        self._reference: dict[str, list[float]] | None = None
+
+    @property
+    def score_name(self) -> str:
+        """The first requested score (each result's ``score``)."""
+        return self.score_names[0]
+
+    @property
+    def naswot_only(self) -> bool:
+        return self.score_names == ("naswot",)
 
     @property
     def precision(self) -> str:
@@ -108,6 +150,8 @@ class Scorer:
 
     def score_one(self, arch: Any) -> ArchScore:
         canonical = self.space.canonical(arch)
+        if not self.naswot_only:
+            return self._score_named(canonical)
         if self.batched is not None:
             return next(self._batch([canonical]))
         return self._finish(canonical, *self._launch(canonical))
@@ -121,6 +165,9 @@ class Scorer:
         With ``cells_per_pass`` K > 1, architectures go K at a time through one stacked pass and
         ``seconds`` is each one's share of its pass.
         """
+        if not self.naswot_only:
+            yield from (self._score_named(self.space.canonical(arch)) for arch in archs)
+            return
         if self.batched is not None:
             yield from self._score_stacked(archs)
             return
@@ -163,6 +210,43 @@ class Scorer:
             cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
             yield ArchScore(canonical, value, cost.params, cost.flops, seconds)
 
+    def _score_named(self, canonical: str) -> ArchScore:
+        """Every requested score of one architecture: each needed pass once, then the ensembles."""
+        start = time.perf_counter()
+        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
+        values = self._pass_values(canonical, cost.params, cost.flops)
+        if self.ensembles:
+            reference = self.reference()
+            values.update((spec.name, combine(spec, values, reference)) for spec in self.ensembles)
+        ordered = {name: values[name] for name in self.score_names}
+        seconds = time.perf_counter() - start
+        return ArchScore(canonical, ordered[self.score_name], cost.params, cost.flops, seconds, ordered)
+
+    def _pass_values(self, canonical: str, params: int, flops: int) -> dict[str, float]:
+        probe = _ArchProbe(self, canonical, params, flops)
+        values: dict[str, float] = {}
+        for pass_name, wanted in self.passes.items():
+            values.update(run_pass(pass_name, probe, wanted))
+        return values
+
+    def reference(self) -> dict[str, list[float]]:
+        """Each ensemble member's sorted values on the seeded reference sample: computed once, then kept here
+        and in ``reference_cache`` (member -> values, for this scorer's space, data, batch size and seed)."""
+        if self._reference is None:
+            members = sorted({m for spec in self.ensembles for m in spec.members})
+            cache = self.reference_cache if self.reference_cache is not None else {}
+            if not all(cache.get(m) for m in members):
+                size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
+                rows = [self._pass_values(arch, *self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True)]
+                for m in members:
+                    cache[m] = sorted(row[m] for row in rows)
+            self._reference = {m: list(cache[m]) for m in members}
+        return self._reference
+
+    def _cost(self, canonical: str) -> tuple[int, int]:
+        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
+        return cost.params, cost.flops
+
     def __call__(self, archs: Iterable[Any]) -> list[ArchScore]:
         return list(self.score_many(archs))
 
@@ -171,9 +255,74 @@ class Scorer:
         return {
             "space": self.space.name,
             "score": self.score_name,
+            "scores": list(self.score_names),
             "precision": self.precision,
             "batch_size": self.batch_size,
             "seed": self.seed,
             "device": describe_device(self.device),
             "data": self.source.describe(),
         }
+
+
+class _ArchProbe:
+    """What a pass of :mod:`scoring.registry` sees of one architecture (the ``Probe`` protocol)."""
+
+    def __init__(self, scorer: Scorer, canonical: str, params: int, flops: int):
+        self._scorer, self._canonical = scorer, canonical
+        self.x, self.y, self.seed = scorer.x, scorer.y, scorer.seed
+        self.num_classes, self.params, self.flops = scorer.num_classes, params, flops
+        self.precision = scorer.mode
+
+    def network(self) -> nn.Module:
+        s = self._scorer
+        return build_seeded(s.space, self._canonical, s.num_classes, s.seed).to(s.device).train()
+
+    def code_network(self) -> AbstractContextManager[nn.Module]:
+        """The space's fastest exact network for scores that read only ReLU codes (use inside ``with``)."""
+        return self._scorer.networks.network(self._canonical)
+
+    def generator(self, salt: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
+
+
+def _resolve(scores: Sequence[str] | str) -> tuple[tuple[str, ...], tuple[EnsembleSpec, ...]]:
+    """Canonical score names (ensembles by their canonical name) and the ensembles among them."""
+    names = (scores,) if isinstance(scores, str) else tuple(scores)
+    if not names:
+        raise ValueError("at least one score name is needed")
+    canonical: dict[str, None] = {}
+    ensembles: dict[str, EnsembleSpec] = {}
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(f"score names are strings, got {name!r}")
+        spec = parse_ensemble(name)
+        if spec is not None:
+            ensembles[spec.name] = spec
+            canonical[spec.name] = None
+            continue
+        try:
+            get_score_info(name)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        canonical[name] = None
+    return tuple(canonical), tuple(ensembles.values())
+
+
+def _passes_for(names: Sequence[str], ensembles: Sequence[EnsembleSpec]) -> dict[str, frozenset[str]]:
+    """pass name -> the scores wanted from it, for the named scores and every ensemble member."""
+    wanted = [n for n in names if parse_ensemble(n) is None] + [m for spec in ensembles for m in spec.members]
+    passes: dict[str, set[str]] = {}
+    for name in wanted:
+        passes.setdefault(pass_of(name), set()).add(name)
+    return {p: frozenset(ns) for p, ns in passes.items()}
+
+
+def _labels_for(source: DataSource, batch_size: int, seed: int, passes: Mapping[str, frozenset[str]], device: torch.device) -> torch.Tensor | None:
+    """The minibatch's labels on ``device`` when a wanted score needs them (ValueError when the source has none)."""
+    needing = sorted(n for ns in passes.values() for n in ns if get_score_info(n).needs_labels)
+    if not needing:
+        return None
+    y = source.labels(batch_size, seed)
+    if y is None:
+        raise ValueError(f"score {needing[0]!r} needs labelled data; data source {source.spec!r} has no labels")
+    return y.to(device)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from scoring import Scorer
+
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
 from ..dispatch import NoWorker, QueueFull
@@ -132,7 +132,7 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     cached = sum(r.cached for r in results)
     return ScoreResponse(
         results=results, device=device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
-        seed=prepared.spec.seed, score_name=Scorer.score_name, precision=prepared.spec.precision,
+        seed=prepared.spec.seed, score_name=prepared.spec.score, precision=prepared.spec.precision,
         computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
     )
 

@@ -30,6 +30,10 @@ class DataSource(ABC):
     def minibatch(self, batch_size: int, seed: int) -> torch.Tensor:
         """``batch_size`` normalised float32 inputs (B, C, H, W) on the CPU; same arguments, same tensor."""
 
+    @abstractmethod
+    def labels(self, batch_size: int, seed: int) -> torch.Tensor | None:
+        """The class labels (int64, B) of ``minibatch(batch_size, seed)``'s inputs, or None when the source has none."""
+
     def describe(self) -> dict[str, Any]:
         """What results report as the data actually used."""
         return {
@@ -60,6 +64,7 @@ class ImageArraySource(DataSource):
         mean: Sequence[float],
         std: Sequence[float],
         num_classes: int,
+        labels: np.ndarray | None = None,
     ):
         if images.ndim != 4 or images.dtype != np.uint8:
             raise ValueError(f"images must be a uint8 array (N, C, H, W), got {images.dtype} {images.shape}")
@@ -70,6 +75,9 @@ class ImageArraySource(DataSource):
             raise ValueError("std must be positive")
         self.spec = spec
         self.images = np.ascontiguousarray(images)
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"{len(labels)} labels for {len(images)} images")
+        self.label_array = None if labels is None else np.ascontiguousarray(labels, dtype=np.int64)
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.num_classes = int(num_classes)
@@ -82,12 +90,22 @@ class ImageArraySource(DataSource):
             h = hashlib.sha256()
             h.update(repr((self.images.shape, self.mean, self.std)).encode())
             h.update(memoryview(self.images).cast("B"))
+            if self.label_array is not None:  # label-dependent scores (snip, grasp, zico, ...) depend on them
+                h.update(memoryview(self.label_array).cast("B"))
             self._identity = "sha256:" + h.hexdigest()
         return self._identity
 
-    def minibatch(self, batch_size: int, seed: int) -> torch.Tensor:
+    def _index(self, batch_size: int, seed: int) -> np.ndarray:
         _check_batch_size(batch_size, len(self.images))
-        index = np.random.default_rng(seed).choice(len(self.images), size=batch_size, replace=False)
+        return np.random.default_rng(seed).choice(len(self.images), size=batch_size, replace=False)
+
+    def labels(self, batch_size: int, seed: int) -> torch.Tensor | None:
+        if self.label_array is None:
+            return None
+        return torch.from_numpy(self.label_array[self._index(batch_size, seed)].copy())
+
+    def minibatch(self, batch_size: int, seed: int) -> torch.Tensor:
+        index = self._index(batch_size, seed)
         x = torch.from_numpy(self.images[index]).to(torch.float32).div_(255.0)
         mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -117,3 +135,9 @@ class NoiseSource(DataSource):
         _check_batch_size(batch_size)
         generator = torch.Generator().manual_seed(seed)
         return torch.randn((batch_size, *self.image_shape), generator=generator)
+
+    def labels(self, batch_size: int, seed: int) -> torch.Tensor:
+        """Uniform random labels drawn from ``seed`` (the noise is labelled synthetic data)."""
+        _check_batch_size(batch_size)
+        generator = torch.Generator().manual_seed(seed + 1)
+        return torch.randint(0, max(self.num_classes, 1), (batch_size,), generator=generator)

@@ -36,10 +36,11 @@ def default_data_dir() -> Path:
 def _dataset_source(spec: str, dataset: str, path: Path) -> ImageArraySource:
     mean, std = NORMALISATION[dataset]
     if path.suffix == ".npz":
-        images = read_npz(path)["images"]
+        arrays = read_npz(path)
+        images, labels = arrays["images"], arrays.get("labels")
     else:
-        images, _labels = read_cifar(path, dataset)
-    return ImageArraySource(spec, images, mean, std, NUM_CLASSES[dataset])
+        images, labels = read_cifar(path, dataset)
+    return ImageArraySource(spec, images, mean, std, NUM_CLASSES[dataset], labels)
 
 
 def _npz_source(spec: str, path: Path) -> ImageArraySource:
@@ -52,7 +53,7 @@ def _npz_source(spec: str, path: Path) -> ImageArraySource:
         mean, std = pixels.mean(axis=1), pixels.std(axis=1)
     labels = arrays.get("labels")
     num_classes = int(labels.max()) + 1 if labels is not None and labels.size else 0
-    return ImageArraySource(spec, images, mean.tolist(), np.maximum(std, 1e-6).tolist(), num_classes)
+    return ImageArraySource(spec, images, mean.tolist(), np.maximum(std, 1e-6).tolist(), num_classes, labels)
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:

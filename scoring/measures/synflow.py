@@ -1,0 +1,32 @@
+"""SynFlow: the synaptic flow of the network with absolute weights, in float64, on one all-ones input."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from ..registry import Probe, ScoreInfo, register_pass
+from .common import log_or_undefined, weighted_layers
+
+SYNFLOW = ScoreInfo(
+    "synflow",
+    "log of sum over conv/linear weights of |w * dR/dw|, R the output sum of the |w| network in float64 with BatchNorm off, input all ones (Tanaka et al., NeurIPS 2020; Abdelfattah et al., ICLR 2021)",
+    "synflow",
+    needs_backward=True,
+    data_free=True,
+)
+
+
+@register_pass(SYNFLOW)
+def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
+    net = copy.deepcopy(probe.network()).double()
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.abs_()
+    net.eval()  # BatchNorm off: at initialisation its running statistics (0, 1) make it the identity up to eps
+    ones = torch.ones((1, *probe.x.shape[1:]), dtype=torch.float64, device=probe.x.device)
+    net(ones).sum().backward()
+    total = sum(float((layer.weight.detach() * layer.weight.grad).abs().sum()) for layer in weighted_layers(net) if layer.weight.grad is not None)
+    return {"synflow": log_or_undefined(total)}

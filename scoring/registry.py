@@ -1,0 +1,146 @@
+"""Named training-free scores, in the manner of NASLib's ``@measure`` and timm's ``register_model``.
+
+Each score belongs to a *pass*: one function that builds what it needs (a network, one forward, at
+most one backward) and returns every score of that pass that was asked for, so several scores of
+one architecture share their work.  A pass receives a :class:`Probe` (the seeded network factory,
+the minibatch, its labels, the architecture's cost) and the names wanted from it.
+
+Every value a pass returns goes through :func:`defined`: NaN and infinities become ``-inf``, the one
+documented value for "undefined for this network" (it ranks below every finite score and is
+``null`` in JSON), so no score ever crashes a request or passes as a silent 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+__all__ = [
+    "PassFn",
+    "Probe",
+    "ScoreInfo",
+    "defined",
+    "get_score_info",
+    "list_scores",
+    "pass_of",
+    "register_info",
+    "register_pass",
+    "resolve_scores",
+    "run_pass",
+]
+
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    """What a score is: its name, one line with its definition and source, and what computing it takes."""
+
+    name: str
+    description: str
+    #: the shared pass that computes it (scores of one pass cost one pass together)
+    pass_name: str
+    needs_backward: bool = False
+    needs_labels: bool = False
+    #: computed on generated inputs (all-ones, Gaussian) or none, not on the data source's images
+    data_free: bool = False
+    higher_is_better: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Probe(Protocol):
+    """What a pass may use; :class:`scoring.evaluate.Scorer` provides it for one architecture."""
+
+    x: torch.Tensor  # the minibatch on the device
+    y: torch.Tensor | None  # its labels, or None when the source has none
+    seed: int
+    num_classes: int
+    params: int
+    flops: int
+
+    def network(self) -> nn.Module:
+        """A fresh, full (unpruned) network for the architecture, seeded, in train mode, on the device."""
+
+    def generator(self, salt: int) -> torch.Generator:
+        """A CPU generator seeded from the scorer's seed and ``salt``: the pass's own random draws."""
+
+
+#: a pass: (probe, names wanted) -> name -> value
+PassFn = Callable[[Probe, frozenset[str]], Mapping[str, float]]
+
+_SCORES: dict[str, ScoreInfo] = {}
+_PASSES: dict[str, PassFn] = {}
+
+
+def register_pass(*infos: ScoreInfo) -> Callable[[PassFn], PassFn]:
+    """Decorator: register a pass computing the scores ``infos`` (all with the same ``pass_name``)."""
+
+    def wrap(fn: PassFn) -> PassFn:
+        names = {info.pass_name for info in infos}
+        if len(names) != 1:
+            raise ValueError(f"one pass, one pass_name; got {sorted(names)}")
+        (pass_name,) = names
+        if pass_name in _PASSES:
+            raise ValueError(f"pass {pass_name!r} is already registered")
+        for info in infos:
+            if info.name in _SCORES:
+                raise ValueError(f"score {info.name!r} is already registered")
+        _PASSES[pass_name] = fn
+        _SCORES.update((info.name, info) for info in infos)
+        return fn
+
+    return wrap
+
+
+def register_info(info: ScoreInfo) -> ScoreInfo:
+    """Register a score that no pass computes directly (the rank ensemble, built from other scores)."""
+    if info.name in _SCORES:
+        raise ValueError(f"score {info.name!r} is already registered")
+    _SCORES[info.name] = info
+    return info
+
+
+def list_scores() -> list[ScoreInfo]:
+    """Every registered score, sorted by name."""
+    return [_SCORES[name] for name in sorted(_SCORES)]
+
+
+def get_score_info(name: str) -> ScoreInfo:
+    """The score registered as ``name``; ``KeyError`` names the choices."""
+    if name not in _SCORES:
+        raise KeyError(f"unknown score {name!r}; known: {', '.join(sorted(_SCORES))}")
+    return _SCORES[name]
+
+
+def resolve_scores(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` validated and without repeats, in the order given; ``ValueError`` when empty or unknown."""
+    out = tuple(dict.fromkeys(names))
+    if not out:
+        raise ValueError("at least one score name is needed")
+    for name in out:
+        try:
+            get_score_info(name)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+    return out
+
+
+def pass_of(name: str) -> str:
+    return get_score_info(name).pass_name
+
+
+def run_pass(pass_name: str, probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
+    """Run one pass for ``wanted`` and return each wanted score as a defined float."""
+    values = _PASSES[pass_name](probe, wanted)
+    return {name: defined(values.get(name, math.nan)) for name in wanted}
+
+
+def defined(value: float | torch.Tensor) -> float:
+    """``value`` as a float, with NaN and +-inf mapped to ``-inf``: undefined ranks last, never as 0."""
+    v = float(value)
+    return v if math.isfinite(v) else -math.inf
