@@ -57,8 +57,10 @@ def test_random_text_is_parsed_or_refused_with_an_encoding_error(space_name, dat
 @pytest.mark.parametrize("space_name", list_spaces())
 @pytest.mark.parametrize(
     "arch",
-    ["-" * 9000 + "1", "f" + "()" * 4900, "[" * 5000 + "]" * 5000, "9" * 5000, "x" * 2_000_000],
-    ids=["unary-run", "call-chain", "deep-list", "long-number", "two-megabytes"],
+    ["-" * 9000 + "1", "f" + "()" * 4900, "[" * 5000 + "]" * 5000, "9" * 5000, "x" * 2_000_000, "²", "|nor_conv_3x3~²|",
+     "|skip_connect~" + "9" * 5000 + "|", "8:²:8:8:8"],
+    ids=["unary-run", "call-chain", "deep-list", "long-number", "two-megabytes", "superscript", "nb201-superscript-input",
+         "nb201-huge-input", "nats-superscript-channel"],
 )
 def test_pathological_text_is_refused_with_an_encoding_error(space_name, arch):
     assert_canonical_or_encoding_error(space_name, arch)

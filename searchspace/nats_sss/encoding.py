@@ -40,7 +40,7 @@ def parse_string(text: str) -> Channels:
     pos = offset
     for layer, token in enumerate(tokens, start=1):
         where = f"character {pos} (channel count {layer})"
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit() and len(token) <= 6):
             raise EncodingError("channel count must be a positive integer", token=token, position=where, hint=_HINT)
         if int(token) not in CHANNELS:
             raise EncodingError("channel count not in the space", token=token, position=where, hint=_HINT)

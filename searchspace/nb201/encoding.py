@@ -61,7 +61,7 @@ def parse_string(text: str) -> OpIndices:
                 raise EncodingError("edge must be written op~source", token=token, position=where)
             if op_name not in OPS:
                 raise EncodingError("unknown op", token=op_name, position=where, hint=f"expected one of {', '.join(OPS)}")
-            if not src_text.isdigit() or int(src_text) >= node:
+            if not (src_text.isascii() and src_text.isdigit() and len(src_text) <= 6) or int(src_text) >= node:
                 raise EncodingError("bad source node", token=src_text, position=where, hint=f"expected an integer in 0..{node - 1}")
             edge = (int(src_text), node)
             if edge in ops:
