@@ -222,10 +222,11 @@ class Scorer:
         seconds = time.perf_counter() - start
         return ArchScore(canonical, ordered[self.score_name], cost.params, cost.flops, seconds, values=ordered)
 
-    def _pass_values(self, canonical: str, params: int, flops: int) -> dict[str, float]:
+    def _pass_values(self, canonical: str, params: int, flops: int, passes: Mapping[str, frozenset[str]] | None = None) -> dict[str, float]:
+        """The values of ``passes`` (default: every pass this scorer needs) for one architecture."""
         probe = _ArchProbe(self, canonical, params, flops)
         values: dict[str, float] = {}
-        for pass_name, wanted in self.passes.items():
+        for pass_name, wanted in (self.passes if passes is None else passes).items():
             values.update(run_pass(pass_name, probe, wanted))
         return values
 
@@ -237,7 +238,8 @@ class Scorer:
             cache = self.reference_cache if self.reference_cache is not None else {}
             if not all(cache.get(m) for m in members):
                 size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
-                rows = [self._pass_values(arch, *self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True)]
+                member_passes = _passes_for(members, ())  # the reference needs the members alone
+                rows = [self._pass_values(arch, *self._cost(arch), member_passes) for arch in self.space.sample(size, self.seed, unique=True)]
                 for m in members:
                     cache[m] = sorted(row[m] for row in rows)
             self._reference = {m: list(cache[m]) for m in members}
