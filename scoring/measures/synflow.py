@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from ..registry import Probe, ScoreInfo, register_pass
@@ -20,7 +18,7 @@ SYNFLOW = ScoreInfo(
 
 @register_pass(SYNFLOW)
 def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
-    net = copy.deepcopy(probe.network()).double()
+    net = probe.network().double()  # a fresh network per call: changing it in place is safe
     with torch.no_grad():
         for tensor in net.state_dict().values():
             if tensor.is_floating_point():
