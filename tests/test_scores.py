@@ -139,12 +139,12 @@ def naive_jacob_cov(p: TinyProbe) -> float:
 
 
 def naive_meco(p: TinyProbe) -> float:
-    """sum over every module's 4-D output of the smallest eigenvalue of input 0's channel correlation (NaN as 0)."""
+    """sum over every module's 4-D output of the smallest eigenvalue of its channel correlation, input 0 run alone (NaN as 0)."""
     net = p.network()
     maps: list[np.ndarray] = []
     handles = [m.register_forward_hook(lambda _m, _a, out: maps.append(out[0].detach().double().numpy()) if out.dim() == 4 else None) for m in net.modules()]
     with torch.no_grad():
-        net(p.x)
+        net(p.x[:1])
     for h in handles:
         h.remove()
     total = 0.0
@@ -206,12 +206,12 @@ def naive_synflow(p: TinyProbe) -> float:
 
 
 def naive_swap(p: TinyProbe) -> float:
-    """The number of distinct on/off columns (one per ReLU unit, over the batch) as a python set of tuples."""
+    """The number of distinct on/off columns (one per ReLU unit, over the first 32 inputs) as a python set of tuples."""
     net = p.network()
     columns: set[tuple[bool, ...]] = set()
 
     def collect(_m, args):
-        codes = (args[0].detach().reshape(args[0].shape[0], -1) > 0).numpy()
+        codes = (args[0].detach().reshape(args[0].shape[0], -1)[:32] > 0).numpy()
         columns.update(tuple(bool(b) for b in codes[:, j]) for j in range(codes.shape[1]))
 
     handles = [m.register_forward_pre_hook(collect) for m in net.modules() if isinstance(m, nn.ReLU)]
@@ -316,6 +316,11 @@ def test_score_matches_its_naive_definition(name):
     assert got == pytest.approx(expected, rel=RTOL64, abs=1e-12), f"{name}: registered pass {got!r} != naive definition {expected!r}"
 
 
+def test_swap_counts_the_patterns_of_the_first_32_inputs_only():
+    probe = TinyProbe(batch=40)
+    assert score("swap", probe) == naive_swap(probe), "swap over a batch of 40 must read its first 32 inputs alone"
+
+
 def test_zen_matches_its_definition():
     """zen in float32 (its pass draws float32 Gaussians): N(0,1) weights from the seed, inputs x and e from
     generator(1), log mean_n sum|f(x) - f(x + 0.01 e)| + sum over BN of log sqrt(mean running var)."""
@@ -355,7 +360,7 @@ def test_cost_scores_are_the_probes_cost_figures(name, attribute):
 def test_one_pass_gives_each_score_its_value_when_asked_together():
     """Scores sharing a pass come out the same whether asked for alone or together."""
     probe = TinyProbe()
-    together = run_pass("default_init", probe, frozenset({"meco", "jacob_cov", "snip", "grad_norm", "fisher"}))
+    together = run_pass("default_init", probe, frozenset({"jacob_cov", "snip", "grad_norm", "fisher"}))
     for name, value in together.items():
         assert value == pytest.approx(score(name, probe), rel=1e-12), f"{name}: differs when computed with the rest of its pass"
 

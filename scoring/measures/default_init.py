@@ -1,8 +1,7 @@
-"""Scores of one forward (and at most one backward) of the network as initialised, on the minibatch.
+"""Scores of one forward and one backward of the network as initialised, on the minibatch.
 
-MeCo reads the forward's feature maps; jacob_cov differentiates the output sum with respect to the
-inputs; snip, grad_norm and fisher read the cross-entropy gradient of the labelled minibatch.  One
-forward serves them all; the backward runs only when a gradient score is asked for.
+jacob_cov differentiates the output sum with respect to the inputs; snip, grad_norm and fisher read
+the cross-entropy gradient of the labelled minibatch.  One forward serves them all.
 """
 
 from __future__ import annotations
@@ -18,11 +17,6 @@ from ..registry import Probe, ScoreInfo, register_pass
 from .common import forward_hooks, weighted_layers
 
 PASS = "default_init"
-MECO = ScoreInfo(
-    "meco",
-    "sum over layers of the smallest eigenvalue of the channel correlation matrix of one input's feature map (Jiang et al., NeurIPS 2023)",
-    PASS,
-)
 JACOB_COV = ScoreInfo(
     "jacob_cov",
     "-sum(log(v + k) + 1/(v + k)), v the eigenvalues of the correlation of the input Jacobians, k = 1e-5 (Mellor et al. 2020 v1; Abdelfattah et al., ICLR 2021)",
@@ -40,20 +34,6 @@ FISHER = ScoreInfo(
 )
 LABELLED = frozenset({"snip", "grad_norm", "fisher"})
 JACOBIAN_EPS = 1e-5
-
-
-class _MecoHook:
-    """Forward hook: adds the smallest eigenvalue of the channel correlation of input 0's feature map."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-
-    def __call__(self, _module: nn.Module, _args: tuple, output: object) -> None:
-        if not isinstance(output, torch.Tensor) or output.dim() != 4 or output.shape[2] * output.shape[3] < 2:
-            return
-        fea = output[0].detach().reshape(output.shape[1], -1).double()
-        corr = torch.nan_to_num(torch.corrcoef(fea), nan=0.0, posinf=0.0, neginf=0.0)
-        self.total += float(torch.linalg.eigvalsh(corr)[0])
 
 
 class _FisherHook:
@@ -104,26 +84,21 @@ def _weight_gradient_scores(net: nn.Module, wanted: frozenset[str]) -> dict[str,
 
 
 @contextmanager
-def _hooks(net: nn.Module, wanted: frozenset[str]) -> Iterator[tuple[_MecoHook, _FisherHook]]:
-    meco, fisher = _MecoHook(), _FisherHook()
+def _fisher_hooks(net: nn.Module, wanted: frozenset[str]) -> Iterator[_FisherHook]:
+    fisher = _FisherHook()
     with ExitStack() as stack:
-        if "meco" in wanted:
-            stack.enter_context(forward_hooks(list(net.modules()), meco))
         if "fisher" in wanted:
             stack.enter_context(forward_hooks(weighted_layers(net), fisher))
-        yield meco, fisher
+        yield fisher
 
 
-@register_pass(MECO, JACOB_COV, SNIP, GRAD_NORM, FISHER)
+@register_pass(JACOB_COV, SNIP, GRAD_NORM, FISHER)
 def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     net = probe.network()
-    backward = bool(wanted - {"meco"})
     x = probe.x.clone().requires_grad_("jacob_cov" in wanted)
     out: dict[str, float] = {}
-    with _hooks(net, wanted) as (meco, fisher), torch.set_grad_enabled(backward):
+    with _fisher_hooks(net, wanted) as fisher:
         logits = net(x)
-    if "meco" in wanted:
-        out["meco"] = meco.total
     if "jacob_cov" in wanted:
         (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED), allow_unused=True)
         out["jacob_cov"] = jacobian_score(torch.zeros_like(x) if jac is None else jac)  # unused input: a zero Jacobian
