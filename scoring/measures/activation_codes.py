@@ -19,9 +19,12 @@ NASWOT = ScoreInfo(
 )
 SWAP = ScoreInfo(
     "swap",
-    "number of distinct sample-wise activation patterns: each unit's on/off vector over the minibatch (Peng et al., ICLR 2024)",
+    "number of distinct sample-wise activation patterns: each unit's on/off vector over the first 32 inputs of the minibatch (Peng et al., ICLR 2024)",
     "relu_codes",
 )
+#: inputs whose patterns SWAP counts: over 128 inputs nearly every unit's pattern is distinct and the count
+#: saturates at the number of units (Spearman 0.67 against 0.78 with 32 on NB-201, README)
+SWAP_SAMPLES = 32
 
 
 def pack_columns(codes: torch.Tensor) -> torch.Tensor:
@@ -41,7 +44,7 @@ class _PatternCollector:
         self.parts: list[torch.Tensor] = []
 
     def __call__(self, _module: nn.Module, args: tuple) -> None:
-        codes = args[0].detach().reshape(args[0].shape[0], -1) > 0
+        codes = args[0].detach()[:SWAP_SAMPLES].flatten(1) > 0
         self.parts.append(torch.unique(pack_columns(codes), dim=0))
 
     def count(self) -> int:
@@ -51,7 +54,8 @@ class _PatternCollector:
 
 
 def swap_count(net: nn.Module, x: torch.Tensor) -> int:
-    """The SWAP score of ``net`` on ``x``: distinct activation columns over all ReLU units (train mode, no grad)."""
+    """The SWAP score of ``net`` on ``x``: distinct activation columns of the first ``SWAP_SAMPLES`` inputs
+    over all ReLU units (train mode, no grad)."""
     collector = _PatternCollector()
     handles = [m.register_forward_pre_hook(collector) for m in net.modules() if isinstance(m, nn.ReLU)]
     try:
