@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CacheKey, Store, StoreBusy, StoreError
+from .base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
 from .sqlite import SQLiteStore
 
-__all__ = ["CacheKey", "POSTGRES_SCHEMES", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_store"]
+__all__ = ["CacheKey", "POSTGRES_SCHEMES", "ReferenceKey", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_store", "shared_location"]
 
 #: locations that name a PostgreSQL database rather than a SQLite file
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -25,3 +25,8 @@ def open_store(location: str | Path, *, busy_timeout: float = 5.0) -> Store:
 
         return PostgresStore(str(location), busy_timeout=busy_timeout)
     return SQLiteStore(location, busy_timeout=busy_timeout)
+
+
+def shared_location(location: str | Path) -> str | None:
+    """``location`` when another process can open the same database there; ``None`` for an in-memory one."""
+    return None if str(location) == ":memory:" else str(location)

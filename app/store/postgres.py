@@ -16,7 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreError, claim_next, evaluation_from, finish_values, job_values
+from .base import (
+    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceKey, Store, StoreError, claim_next, decode_values, encode_values,
+    evaluation_from, finish_values, job_values,
+)
 
 T = TypeVar("T")
 
@@ -47,12 +50,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_expires DOUBLE PRECISION;
     """,
+    """
+    CREATE TABLE reference_values (
+        space TEXT NOT NULL, data TEXT NOT NULL, batch_size INTEGER NOT NULL, seed BIGINT NOT NULL,
+        precision TEXT NOT NULL, size INTEGER NOT NULL, member TEXT NOT NULL,
+        sorted_values TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
+    );
+    """,
 )
 
 _KEY_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND score_name=%s AND precision=%s"
 _PUT_SCORE = (
     "INSERT INTO scores VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
     "ON CONFLICT (space, data, batch_size, seed, score_name, precision, arch) DO NOTHING"
+)
+_REFERENCE_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND precision=%s AND size=%s"
+_PUT_REFERENCE = (
+    "INSERT INTO reference_values VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+    "ON CONFLICT (space, data, batch_size, seed, precision, size, member) DO NOTHING"
 )
 _ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=%s, error=NULL WHERE id=%s AND status='queued'"
@@ -183,6 +199,18 @@ class PostgresStore(Store):
 
     def count_scores(self) -> int:
         return self._rows("SELECT COUNT(*) AS n FROM scores")[0]["n"]
+
+    # -- ensemble reference samples ----------------------------------------------------------
+
+    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
+        rows = self._rows(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}", key.row("")[:-1])
+        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
+
+    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
+        self._write(_PUT_REFERENCE, (*key.row(member), encode_values(values), time.time()))
+
+    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
+        return self._write(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=%s", key.row(member)) == 1
 
     # -- jobs --------------------------------------------------------------------------------
 

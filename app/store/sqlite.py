@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreBusy, StoreError, claim_next, evaluation_from, finish_values, job_values
+from .base import (
+    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceKey, Store, StoreBusy, StoreError, claim_next, decode_values, encode_values,
+    evaluation_from, finish_values, job_values,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -43,6 +46,14 @@ CREATE TABLE IF NOT EXISTS evaluations (
 MIGRATIONS: tuple[str, ...] = (
     _SCHEMA,
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD COLUMN lease_expires REAL;",
+    """
+    CREATE TABLE reference_values (
+        space TEXT NOT NULL, data TEXT NOT NULL, batch_size INTEGER NOT NULL, seed INTEGER NOT NULL,
+        precision TEXT NOT NULL, size INTEGER NOT NULL, member TEXT NOT NULL,
+        sorted_values TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -51,6 +62,8 @@ _GET_SCORES = (
     "AND batch_size=? AND seed=? AND score_name=? AND precision=? AND arch IN ({marks})"
 )
 _PUT_SCORE = "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
+_PUT_REFERENCE = "INSERT OR IGNORE INTO reference_values VALUES (?,?,?,?,?,?,?,?,?)"
 _INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=?, error=NULL WHERE id=? AND status='queued'"
@@ -168,6 +181,18 @@ class SQLiteStore(Store):
 
     def count_scores(self) -> int:
         return self._rows("SELECT COUNT(*) FROM scores")[0][0]
+
+    # -- ensemble reference samples ----------------------------------------------------------
+
+    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
+        rows = self._rows(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}", key.row("")[:-1])
+        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
+
+    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
+        self._write(_PUT_REFERENCE, (*key.row(member), encode_values(values), time.time()))
+
+    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
+        return self._write(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?", key.row(member)) == 1
 
     # -- jobs --------------------------------------------------------------------------------
 
