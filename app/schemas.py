@@ -6,7 +6,7 @@ no -inf) and rank below every finite score.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -47,8 +47,31 @@ class _ScoreChoice(BaseModel):
         return canonical_score(value.strip())
 
 
-class ScoreRequest(_ScoreChoice, _Request):
-    """Score architectures of one space on one minibatch."""
+#: the most scores one score request may name
+MAX_SCORES = 32
+ScoreName = Annotated[str, Field(max_length=512)]
+
+
+def canonical_scores(value: str | list[str]) -> list[str]:
+    """One score name or a non-empty list of distinct ones, made canonical; ValueError naming the bad entry (and its index)."""
+    if isinstance(value, str):
+        return [canonical_score(value.strip())]
+    if not value:
+        raise ValueError("name at least one score")
+    names: list[str] = []
+    for index, name in enumerate(value):
+        try:
+            canonical = canonical_score(name.strip())
+        except ValueError as exc:
+            raise ValueError(f"score[{index}] {name!r}: {exc}") from None
+        if canonical in names:
+            raise ValueError(f"score[{index}] {name!r} repeats score[{names.index(canonical)}]")
+        names.append(canonical)
+    return names
+
+
+class ScoreRequest(_Request):
+    """Score architectures of one space on one minibatch, with one score or several."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -62,6 +85,21 @@ class ScoreRequest(_ScoreChoice, _Request):
     data: str | None = Field(None, max_length=256, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
     batch_size: int = BATCH_SIZE
     seed: int = SEED
+    score: ScoreName | Annotated[list[ScoreName], Field(min_length=1, max_length=MAX_SCORES)] = Field(
+        "naswot",
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`, or a list of distinct names for several values per "
+        "architecture (the first is each result's `score`); undefined values come back as null",
+    )
+
+    @field_validator("score")
+    @classmethod
+    def _known_scores(cls, value: str | list[str]) -> list[str]:
+        return canonical_scores(value)
+
+    @property
+    def scores(self) -> list[str]:
+        """The canonical score names, the primary one first."""
+        return self.score if isinstance(self.score, list) else canonical_scores(self.score)
 
 
 class DataInfo(BaseModel):
@@ -83,9 +121,12 @@ class ScoreResult(BaseModel):
     singular: bool = Field(..., description="K_H is singular (the score is minus infinity: ranks below every finite score)")
     params: int
     flops: int = Field(..., description="multiply-accumulates per image, as the benchmarks count them")
-    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally)")
+    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally), summed over the requested scores")
     cached: bool = Field(..., description="answered from the score cache, no device work for this request")
     device: str = Field(..., description="device that computed the score")
+    values: dict[str, float | None] = Field(
+        default_factory=dict, description="every requested score's value by name (null when undefined); `score` is the first one's"
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -95,7 +136,8 @@ class ScoreResponse(BaseModel):
     space: str
     batch_size: int
     seed: int
-    score_name: str
+    score_name: str = Field(..., description="the primary score: each result's `score`")
+    score_names: list[str] = Field(..., description="every requested score, in request order (the keys of each result's `values`)")
     precision: str
     computed: int = Field(..., description="architectures scored for this request")
     cached: int = Field(..., description="architectures answered from the cache")
