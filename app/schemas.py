@@ -34,12 +34,19 @@ class _Request(BaseModel):
 
 
 class _ScoreChoice(BaseModel):
-    """The ``score`` field shared by score requests and searches, made canonical (422 naming the choices)."""
+    """The one ``score`` a search ranks by, made canonical (422 naming the choices)."""
 
     score: str = Field(
         "naswot", max_length=512,
-        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; one name (several values per architecture: POST /v1/score)",
     )
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _one_name(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            raise ValueError("a search ranks by one score name; a list of scores is for POST /v1/score")
+        return value
 
     @field_validator("score")
     @classmethod

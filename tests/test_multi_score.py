@@ -114,6 +114,14 @@ def test_a_bad_score_list_is_a_422_naming_score_and_the_entry(client, score, say
     assert '"score"' in text and says in text, f"the 422 does not name score and {says!r}: {text}"
 
 
+def test_a_search_refuses_a_list_naming_score(client):
+    with pytest.raises(ApiError) as raised:
+        client.start_search(budget=2, score=["naswot", "synflow"])
+    [item] = raised.value.detail
+    assert raised.value.status == 422 and item["loc"] == ["body", "score"], f"not a 422 on score: {raised.value}"
+    assert "one score name" in item["msg"], f"the 422 does not say a search takes one score: {item['msg']}"
+
+
 def test_the_score_command_takes_comma_separated_names(capsys):
     assert main(["score", "--arch", BEST, "--score", "naswot,flops", "--data", "noise", "--batch-size", "4", "--device", "cpu"]) == 0
     [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
