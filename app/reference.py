@@ -9,12 +9,15 @@ replica, in another Ray actor) reads it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from scoring import ensemble
 
-from .store import ReferenceKey, Store
+from .store import ReferenceKey, Store, StoreError
+
+log = logging.getLogger("naswot.reference")
 
 
 def reference_key(space: str, data: str, batch_size: int, seed: int, precision: str) -> ReferenceKey:
@@ -23,23 +26,35 @@ def reference_key(space: str, data: str, batch_size: int, seed: int, precision: 
 
 
 class StoredReference(MutableMapping[str, list[float]]):
-    """Member score -> its sorted values on the reference sample of ``key``, read from and written to ``store``."""
+    """Member score -> its sorted values on the reference sample of ``key``, read from and written to ``store``.
+
+    What this mapping wrote it also keeps itself, so a sample computed while the database refused the
+    write (locked, unreachable) still serves its scorer; the next scorer of the key then computes it again.
+    """
 
     def __init__(self, store: Store, key: ReferenceKey):
         self.store = store
         self.key = key
+        self._written: dict[str, list[float]] = {}
 
     def _members(self) -> dict[str, list[float]]:
-        return self.store.get_references(self.key)
+        return {**self.store.get_references(self.key), **self._written}
 
     def __getitem__(self, member: str) -> list[float]:
-        return self._members()[member]
+        if member in self._written:
+            return self._written[member]
+        return self.store.get_references(self.key)[member]
 
     def __setitem__(self, member: str, values: list[float]) -> None:
-        self.store.put_reference(self.key, member, values)
+        self._written[member] = list(values)
+        try:
+            self.store.put_reference(self.key, member, values)
+        except StoreError as exc:
+            log.warning("could not store the %s reference sample of %s: %s", member, self.key, exc)
 
     def __delitem__(self, member: str) -> None:
-        if not self.store.delete_reference(self.key, member):
+        kept = self._written.pop(member, None) is not None
+        if not self.store.delete_reference(self.key, member) and not kept:
             raise KeyError(member)
 
     def __iter__(self) -> Iterator[str]:

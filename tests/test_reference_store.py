@@ -6,10 +6,11 @@ import math
 
 import pytest
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
+from test_pg_store import store  # noqa: F401 - each back end in turn
 
 from app.executors.ray_pool import ScoringActor, key_for
 from app.reference import StoredReference, reference_key
-from app.store import ReferenceKey, SQLiteStore, open_store
+from app.store import ReferenceKey, SQLiteStore
 from app.worker import ScoreSpec, stored_scorer_factory
 from scoring import ensemble, open_source
 from scoring.evaluate import Scorer
@@ -45,15 +46,6 @@ def reference_passes(monkeypatch):
 
     monkeypatch.setattr(Scorer, "_pass_values", counting)
     return calls
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    """Each back end in turn."""
-    location = request.getfixturevalue("postgres_dsn") if request.param == "postgresql" else tmp_path / "db.sqlite"
-    opened = open_store(location, busy_timeout=2)
-    yield opened
-    opened.close()
 
 
 def spec() -> ScoreSpec:
@@ -93,6 +85,14 @@ def test_the_mapping_reads_writes_and_forgets_members(store):
     assert list(cache) == ["flops"] and len(cache) == 1, "a deleted member is still there"
     with pytest.raises(KeyError):
         del cache["naswot"]
+
+
+def test_a_reference_the_database_refused_still_serves_its_scorer(tmp_path):
+    locked = SQLiteStore(tmp_path / "db.sqlite")
+    locked.close()  # every statement now fails with a StoreError
+    cache = StoredReference(locked, KEY)
+    cache["naswot"] = [1.0, 2.0]
+    assert cache["naswot"] == [1.0, 2.0], "a sample the store could not take was lost for its scorer"
 
 
 def test_a_second_scorer_on_the_same_store_reads_the_reference_instead_of_computing_it(store, reference_passes):

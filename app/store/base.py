@@ -46,9 +46,14 @@ class ReferenceKey:
     precision: str
     size: int  # architectures drawn for the sample (the space's size when smaller)
 
+    @property
+    def columns(self) -> tuple:
+        """The key's columns, in table order."""
+        return (self.space, self.data, self.batch_size, self.seed, self.precision, self.size)
+
     def row(self, member: str) -> tuple:
         """The key columns of ``member``'s row, in table order."""
-        return (self.space, self.data, self.batch_size, self.seed, self.precision, self.size, member)
+        return (*self.columns, member)
 
 
 def encode_values(values: Sequence[float]) -> str:
@@ -59,6 +64,31 @@ def encode_values(values: Sequence[float]) -> str:
 def decode_values(text: str) -> list[float]:
     """The inverse of :func:`encode_values`."""
     return [float.fromhex(v) for v in text.split(",")] if text else []
+
+
+_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
+
+
+class ReferenceTable:
+    """The :class:`Store` methods on ``reference_values``, shared by the SQL back ends; a back end mixing it in
+    provides ``_rows(sql, args)`` (rows by column name), ``_write(sql, args)`` (rows changed) and its ``placeholder``."""
+
+    #: the back end's parameter placeholder, written ``?`` in the statements below
+    placeholder = "?"
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self.placeholder)
+
+    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
+        rows = self._rows(self._sql(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}"), key.columns)
+        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
+
+    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
+        statement = "INSERT INTO reference_values VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+        self._write(self._sql(statement), (*key.row(member), encode_values(values), time.time()))
+
+    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
+        return self._write(self._sql(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?"), key.row(member)) == 1
 
 
 #: the stored columns of a job, in the order of :func:`job_values`

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceKey, Store, StoreError, claim_next, decode_values, encode_values,
+    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -65,11 +65,6 @@ _PUT_SCORE = (
     "INSERT INTO scores VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
     "ON CONFLICT (space, data, batch_size, seed, score_name, precision, arch) DO NOTHING"
 )
-_REFERENCE_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND precision=%s AND size=%s"
-_PUT_REFERENCE = (
-    "INSERT INTO reference_values VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-    "ON CONFLICT (space, data, batch_size, seed, precision, size, member) DO NOTHING"
-)
 _ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=%s, error=NULL WHERE id=%s AND status='queued'"
 _REQUEUE = (
@@ -96,10 +91,11 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(Store):
+class PostgresStore(ReferenceTable, Store):
     """The service database in PostgreSQL; one connection, one statement (or transaction) at a time."""
 
     shared = True  # other processes use the same jobs: run them through leases
+    placeholder = "%s"
 
     def __init__(self, dsn: str, *, busy_timeout: float = 5.0):
         psycopg = _psycopg()
@@ -199,18 +195,6 @@ class PostgresStore(Store):
 
     def count_scores(self) -> int:
         return self._rows("SELECT COUNT(*) AS n FROM scores")[0]["n"]
-
-    # -- ensemble reference samples ----------------------------------------------------------
-
-    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
-        rows = self._rows(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}", key.row("")[:-1])
-        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
-
-    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
-        self._write(_PUT_REFERENCE, (*key.row(member), encode_values(values), time.time()))
-
-    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
-        return self._write(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=%s", key.row(member)) == 1
 
     # -- jobs --------------------------------------------------------------------------------
 

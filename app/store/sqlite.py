@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceKey, Store, StoreBusy, StoreError, claim_next, decode_values, encode_values,
+    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreBusy, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -62,8 +62,6 @@ _GET_SCORES = (
     "AND batch_size=? AND seed=? AND score_name=? AND precision=? AND arch IN ({marks})"
 )
 _PUT_SCORE = "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
-_PUT_REFERENCE = "INSERT OR IGNORE INTO reference_values VALUES (?,?,?,?,?,?,?,?,?)"
 _INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=?, error=NULL WHERE id=? AND status='queued'"
@@ -82,7 +80,7 @@ _FLAG_CANCEL = "UPDATE jobs SET cancel_requested=1 WHERE id=? AND status='runnin
 T = TypeVar("T")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(ReferenceTable, Store):
     """The service database in a SQLite file (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0):
@@ -181,18 +179,6 @@ class SQLiteStore(Store):
 
     def count_scores(self) -> int:
         return self._rows("SELECT COUNT(*) FROM scores")[0][0]
-
-    # -- ensemble reference samples ----------------------------------------------------------
-
-    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
-        rows = self._rows(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}", key.row("")[:-1])
-        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
-
-    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
-        self._write(_PUT_REFERENCE, (*key.row(member), encode_values(values), time.time()))
-
-    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
-        return self._write(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?", key.row(member)) == 1
 
     # -- jobs --------------------------------------------------------------------------------
 
