@@ -33,27 +33,6 @@ class _Request(BaseModel):
 # -- scoring -----------------------------------------------------------------------------------
 
 
-class _ScoreChoice(BaseModel):
-    """The one ``score`` a search ranks by, made canonical (422 naming the choices)."""
-
-    score: str = Field(
-        "naswot", max_length=512,
-        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; one name (several values per architecture: POST /v1/score)",
-    )
-
-    @field_validator("score", mode="before")
-    @classmethod
-    def _one_name(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            raise ValueError("a search ranks by one score name; a list of scores is for POST /v1/score")
-        return value
-
-    @field_validator("score")
-    @classmethod
-    def _known_score(cls, value: str) -> str:
-        return canonical_score(value.strip())
-
-
 #: the most scores one score request may name
 MAX_SCORES = 32
 ScoreName = Annotated[str, Field(max_length=512)]
@@ -77,7 +56,27 @@ def canonical_scores(value: str | list[str]) -> list[str]:
     return names
 
 
-class ScoreRequest(_Request):
+class _ScoreNames(BaseModel):
+    """The ``score`` field of score requests and searches: one name or a list, made canonical (422 naming the bad entry)."""
+
+    score: ScoreName | Annotated[list[ScoreName], Field(min_length=1, max_length=MAX_SCORES)] = Field(
+        "naswot",
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`, or a list of distinct names for several values per "
+        "architecture (the first is each result's `score`, and the one a search ranks by); undefined values come back as null",
+    )
+
+    @field_validator("score")
+    @classmethod
+    def _known_scores(cls, value: str | list[str]) -> list[str]:
+        return canonical_scores(value)
+
+    @property
+    def scores(self) -> list[str]:
+        """The canonical score names, the primary one first."""
+        return self.score if isinstance(self.score, list) else canonical_scores(self.score)
+
+
+class ScoreRequest(_ScoreNames, _Request):
     """Score architectures of one space on one minibatch, with one score or several."""
 
     model_config = ConfigDict(
@@ -92,21 +91,6 @@ class ScoreRequest(_Request):
     data: str | None = Field(None, max_length=256, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
     batch_size: int = BATCH_SIZE
     seed: int = SEED
-    score: ScoreName | Annotated[list[ScoreName], Field(min_length=1, max_length=MAX_SCORES)] = Field(
-        "naswot",
-        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`, or a list of distinct names for several values per "
-        "architecture (the first is each result's `score`); undefined values come back as null",
-    )
-
-    @field_validator("score")
-    @classmethod
-    def _known_scores(cls, value: str | list[str]) -> list[str]:
-        return canonical_scores(value)
-
-    @property
-    def scores(self) -> list[str]:
-        """The canonical score names, the primary one first."""
-        return self.score if isinstance(self.score, list) else canonical_scores(self.score)
 
 
 class DataInfo(BaseModel):
@@ -159,7 +143,7 @@ class ConstraintsModel(_Request):
     max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
 
 
-class SearchRequest(_ScoreChoice):
+class SearchRequest(_ScoreNames):
     """Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy."""
 
     model_config = ConfigDict(
@@ -204,6 +188,9 @@ class Evaluated(BaseModel):
     singular: bool
     params: int
     flops: int
+    values: dict[str, float | None] = Field(
+        default_factory=dict, description="the search's score and every other score it was asked for, by name (null when undefined)"
+    )
 
 
 class BatchProgress(BaseModel):
