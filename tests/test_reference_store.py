@@ -10,7 +10,7 @@ from test_pg_store import store  # noqa: F401 - each back end in turn
 
 from app.executors.ray_pool import ScoringActor, key_for
 from app.reference import StoredReference, reference_key
-from app.store import ReferenceKey, SQLiteStore
+from app.store import ReferenceKey, SQLiteStore, shared_location
 from app.worker import ScoreSpec, stored_scorer_factory
 from scoring import ensemble, open_source
 from scoring.evaluate import Scorer
@@ -125,6 +125,15 @@ def test_a_scoring_actor_reads_the_reference_the_service_stored(tmp_path, refere
     outcomes = actor.score(key_for("nb201", open_source("noise"), BATCH, SEED, scores=(NAME,)), ARCHS)
     assert len(reference_passes) == 4, "the actor recomputed the reference sample the store holds"
     assert [o.values[NAME] for o in outcomes] == expected, "the actor's ensemble values differ from the service's"
+
+
+@pytest.mark.parametrize("location", [":memory:", "missing/db.sqlite"], ids=["in-memory", "file-on-another-host"])
+def test_an_actor_without_the_services_database_keeps_its_reference_itself(tmp_path, monkeypatch, location):
+    monkeypatch.chdir(tmp_path)
+    actor = ScoringActor("cpu", None, 2, None, False, store=shared_location(location))
+    [outcome] = actor.score(key_for("nb201", open_source("noise"), BATCH, SEED, scores=(NAME,)), ARCHS[:1])
+    assert NAME in outcome.values, f"the actor failed to score without the database: {outcome}"
+    assert not (tmp_path / "missing").exists(), "the actor created a database the service does not use"
 
 
 def test_the_spec_key_names_every_setting_of_the_sample():

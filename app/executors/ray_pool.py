@@ -5,6 +5,8 @@ device), keyed as the local device workers key theirs: space, data, batch size, 
 A batch is cut into chunks that go to the least loaded actors; results come back in input order.
 An error fails only its architecture (an out-of-memory frees the actor's scorers first); an actor
 that dies has the chunks it held retried once on another actor, so no item is lost or returned twice.
+Ensemble reference samples are read from (and written to) the service's database when the actor's
+host reaches it: PostgreSQL, or the SQLite file on the service's own host.
 ``ray`` is an optional dependency (``pip install '.[ray]'``), imported only when a pool starts.
 """
 
@@ -26,7 +28,7 @@ from scoring import ArchScore, Scorer, describe_device, open_source
 from searchspace import get_space
 
 from ..reference import StoredReference, reference_key
-from ..store import Store, open_store
+from ..store import Store, open_shared
 from ..worker import is_out_of_memory
 
 log = logging.getLogger("naswot.ray")
@@ -92,6 +94,7 @@ class ScoringActor:
         self.download = download
         self.store_location = store
         self._store: Store | None = None
+        self._store_opened = False
         self._scorers: OrderedDict[ScorerKey, Scorer] = OrderedDict()
 
     def describe(self) -> dict[str, Any]:
@@ -134,11 +137,12 @@ class ScoringActor:
         return scorer
 
     def _reference_options(self, key: ScorerKey) -> dict[str, Any]:
-        """Scorer arguments that keep ensemble reference samples in the service's store (none when it has no shared one)."""
-        if self.store_location is None:
-            return {}
+        """Scorer arguments that keep ensemble reference samples in the service's store (none when this host cannot reach it)."""
+        if not self._store_opened and self.store_location is not None:
+            self._store = open_shared(self.store_location)
+            self._store_opened = True
         if self._store is None:
-            self._store = open_store(self.store_location)
+            return {}
         reference = StoredReference(self._store, reference_key(key.space, key.identity, key.batch_size, key.seed, key.precision))
         return reference.scorer_options()
 
