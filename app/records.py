@@ -103,7 +103,6 @@ class SearchSpec(_Frozen):
     exclude_singular: bool = False
     strategy_params: dict[str, Any] = Field(default_factory=dict)
 
-
     @property
     def scores(self) -> tuple[str, ...]:
         """Every score of the search: the ranking one first, then the reported ones."""

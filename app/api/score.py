@@ -138,9 +138,9 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     prepared, futures, device = await run_in_threadpool(_submit, service, body)
     outcomes = await asyncio.gather(*(_wait(f) for f in futures), return_exceptions=True)
     count = len(prepared.archs)
-    failures = {k % count: o for k, o in reversed(list(enumerate(outcomes))) if isinstance(o, BaseException)}  # an arch's first failure
+    failures = _failures_by_arch(outcomes, count)
     if failures:
-        raise _failure(sorted(failures.items()), prepared)
+        raise _failure(failures, prepared)
     names = [spec.score for spec in prepared.specs]
     results = [combined_result(names, outcomes[i::count]) for i in range(count)]  # type: ignore[arg-type]
     cached = sum(r.cached for r in results)
@@ -149,6 +149,15 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
         seed=prepared.spec.seed, score_name=prepared.spec.score, score_names=names, precision=prepared.spec.precision,
         computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
     )
+
+
+def _failures_by_arch(outcomes: list[Any], count: int) -> list[tuple[int, BaseException]]:
+    """(architecture index, its first failure) from the outcomes of every score in turn, ``count`` architectures each."""
+    failures: dict[int, BaseException] = {}
+    for k, outcome in enumerate(outcomes):
+        if isinstance(outcome, BaseException):
+            failures.setdefault(k % count, outcome)
+    return sorted(failures.items(), key=lambda item: item[0])
 
 
 def combined_result(names: list[str], scored: list[ScoredArch]) -> ScoreResult:

@@ -72,7 +72,8 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     limits = SearchLimits(**body.constraints.model_dump()) if body.constraints else None
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
-        batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=limits, exclude_singular=body.exclude_singular, strategy_params=params,
+        batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=limits,
+        exclude_singular=body.exclude_singular, strategy_params=params,
     )
     return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from .base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
 from .sqlite import SQLiteStore
 
-__all__ = ["CacheKey", "POSTGRES_SCHEMES", "ReferenceKey", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_shared", "open_store", "shared_location"]
+__all__ = [
+    "CacheKey", "POSTGRES_SCHEMES", "ReferenceKey", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_shared", "open_store", "shared_location",
+]
 
 #: locations that name a PostgreSQL database rather than a SQLite file
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
