@@ -204,7 +204,10 @@ def _score_parser(commands: Any) -> None:
     _add_scoring_options(score)
     score.add_argument("--arch", action="append", help="architecture encoding (repeatable)")
     score.add_argument("--file", help="file of encodings, one per line ('#' comments); - for stdin")
-    score.add_argument("--score", action="append", default=None, help="score name (repeatable; see naswot scores) [naswot]")
+    score.add_argument(
+        "--score", action="extend", type=score_names, default=None,
+        help="score names, comma-separated or repeated (see naswot scores); the first is the score column, each one a key of 'scores' [naswot]",
+    )
     score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     score.set_defaults(func=_score)
 

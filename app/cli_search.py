@@ -23,9 +23,10 @@ OnEvaluation = Callable[[dict[str, Any]], None]
 STRATEGY_PARAMS = ("population_size", "sample_size", "init_size")
 
 
-def evaluation_json(e: Evaluation) -> dict[str, Any]:
-    """An evaluation as the service shows it."""
-    return {"step": e.step, "arch": e.arch, "score": None if e.singular else e.score, "singular": e.singular, "params": e.params, "flops": e.flops}
+def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
+    """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
+    score = None if e.singular else e.score
+    return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops, "values": {score_name: score}}
 
 
 def strategy_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,19 +60,21 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
     limits = constraints(args) or {}
+    name = scorer.score_names[0]  # the score the search ranks by
     result = run_search(
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=Constraints(limits.get("max_params"), limits.get("max_flops")), exclude_singular=args.exclude_singular,
         cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
-        on_evaluation=lambda e: on_evaluation(evaluation_json(e)), **strategy_params(args),
+        on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **strategy_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
                "evaluated": result.evaluated, "budget": result.budget}
     return {
         "status": "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
         "data": source.describe(), "scorer": scorer.describe(), "outcome": outcome,
-        "top": [evaluation_json(e) for e in result.top], "evaluations": [evaluation_json(e) for e in result.history],
+        "top": [evaluation_json(e, name) for e in result.top],
+        "evaluations": [evaluation_json(e, name) for e in result.history],
     }
 
 
@@ -97,7 +100,7 @@ def follow(client: Client, job_id: str, on_evaluation: OnEvaluation) -> dict[str
     """Pass each evaluation event on until the stream's ``end``; the job as it ended."""
     for event in client.events(job_id):
         if event.event == "evaluation":
-            on_evaluation({key: event.data[key] for key in ("step", "arch", "score", "singular", "params", "flops")})
+            on_evaluation({key: event.data[key] for key in ("step", "arch", "score", "singular", "params", "flops", "values")})
         elif event.event == "end":
             return event.data
     return client.search(job_id)

@@ -68,11 +68,16 @@ class Client:
 
     # -- scoring -----------------------------------------------------------------------------
 
-    def score(self, archs: Sequence[Any], *, space: str = "nb201", data: str | None = None, batch_size: int = 128, seed: int = 0) -> dict[str, Any]:
-        """``POST /v1/score``: results (one per arch), device and data used."""
+    def score(
+        self, archs: Sequence[Any], *, space: str = "nb201", data: str | None = None, batch_size: int = 128, seed: int = 0,
+        score: str | Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/score``: results (one per arch), device and data used; ``score`` one name or several (the server's default: naswot)."""
         body: dict[str, Any] = {"space": space, "archs": list(archs), "batch_size": batch_size, "seed": seed}
         if data is not None:
             body["data"] = data
+        if score is not None:
+            body["score"] = score if isinstance(score, str) else list(score)
         return self._call("POST", "/v1/score", json=body)
 
     # -- spaces ------------------------------------------------------------------------------

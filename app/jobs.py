@@ -63,6 +63,8 @@ class _Run:
     space: SearchSpace
     spec: ScoreSpec
     control: _Control
+    #: the scores computed for every candidate besides the ranking one (cached, shown with each evaluation)
+    reported: tuple[ScoreSpec, ...] = ()
 
 
 class JobManager:
@@ -281,7 +283,8 @@ class JobManager:
         if source.identity != data.identity:
             raise Unresumable(f"data source {data.spec!r} changed since the search started; partial results kept")
         space = get_space(request.space)
-        return _Run(job, space, ScoreSpec(space, source, request.batch_size, request.seed, score=request.score), control)
+        specs = [ScoreSpec(space, source, request.batch_size, request.seed, score=name) for name in request.scores]
+        return _Run(job, space, specs[0], control, tuple(specs[1:]))
 
     def _execute(self, run: _Run) -> SearchResult:
         """``run_search`` with the job's request, scoring through the dispatcher and recording each evaluation."""
@@ -313,7 +316,10 @@ class JobManager:
             self._bump(job_id)
 
         try:
-            return [s.score for s in self.dispatcher.score_blocking(run.spec, archs, abort=run.control.should_stop, on_each=tick)]
+            scored = self.dispatcher.score_blocking(run.spec, archs, abort=run.control.should_stop, on_each=tick)
+            for spec in run.reported:  # into the cache, where each evaluation's values are read from
+                self.dispatcher.score_blocking(spec, archs, abort=run.control.should_stop)
+            return [s.score for s in scored]
         except WorkerStopped:
             if run.control.should_stop():
                 raise SearchStopped from None

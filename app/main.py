@@ -19,7 +19,7 @@ from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
 from .service import Service
 from .settings import Settings
-from .worker import ScorerFactory, default_scorer_factory
+from .worker import ScorerFactory
 
 log = logging.getLogger("naswot.app")
 
@@ -32,7 +32,7 @@ architectures rank below every finite score. When the server has an API key, eve
 """
 
 
-def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactory = default_scorer_factory) -> FastAPI:
+def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactory | None = None) -> FastAPI:
     """The app for ``settings`` (default: from ``NASWOT_*``); ``scorer_factory`` replaces :class:`scoring.Scorer` (tests)."""
     settings = settings or Settings.from_env()
     service = Service(settings, scorer_factory)

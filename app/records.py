@@ -97,9 +97,16 @@ class SearchSpec(_Frozen):
     batch_size: int
     #: canonical score name (jobs stored before scores had names used naswot)
     score: str = "naswot"
+    #: further canonical score names computed (and reported) for every evaluated architecture; ``score`` alone ranks
+    reported_scores: tuple[str, ...] = ()
     constraints: SearchLimits | None = None
     exclude_singular: bool = False
     strategy_params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def scores(self) -> tuple[str, ...]:
+        """Every score of the search: the ranking one first, then the reported ones."""
+        return (self.score, *self.reported_scores)
 
 
 class DataRef(_Frozen):

@@ -6,7 +6,7 @@ no -inf) and rank below every finite score.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,22 +33,51 @@ class _Request(BaseModel):
 # -- scoring -----------------------------------------------------------------------------------
 
 
-class _ScoreChoice(BaseModel):
-    """The ``score`` field shared by score requests and searches, made canonical (422 naming the choices)."""
+#: the most scores one score request may name
+MAX_SCORES = 32
+ScoreName = Annotated[str, Field(max_length=512)]
 
-    score: str = Field(
-        "naswot", max_length=512,
-        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`; undefined values come back as null",
+
+def canonical_scores(value: str | list[str]) -> list[str]:
+    """One score name or a non-empty list of distinct ones, made canonical; ValueError naming the bad entry (and its index)."""
+    if isinstance(value, str):
+        return [canonical_score(value.strip())]
+    if not value:
+        raise ValueError("name at least one score")
+    names: list[str] = []
+    for index, name in enumerate(value):
+        try:
+            canonical = canonical_score(name.strip())
+        except ValueError as exc:
+            raise ValueError(f"score[{index}] {name!r}: {exc}") from None
+        if canonical in names:
+            raise ValueError(f"score[{index}] {name!r} repeats score[{names.index(canonical)}]")
+        names.append(canonical)
+    return names
+
+
+class _ScoreNames(BaseModel):
+    """The ``score`` field of score requests and searches: one name or a list, made canonical (422 naming the bad entry)."""
+
+    score: ScoreName | Annotated[list[ScoreName], Field(min_length=1, max_length=MAX_SCORES)] = Field(
+        "naswot",
+        description="score name (GET /v1/scores), `ensemble` or `ensemble:a+b+c`, or a list of distinct names for several values per "
+        "architecture (the first is each result's `score`, and the one a search ranks by); undefined values come back as null",
     )
 
     @field_validator("score")
     @classmethod
-    def _known_score(cls, value: str) -> str:
-        return canonical_score(value.strip())
+    def _known_scores(cls, value: str | list[str]) -> list[str]:
+        return canonical_scores(value)
+
+    @property
+    def scores(self) -> list[str]:
+        """The canonical score names, the primary one first."""
+        return self.score if isinstance(self.score, list) else canonical_scores(self.score)
 
 
-class ScoreRequest(_ScoreChoice, _Request):
-    """Score architectures of one space on one minibatch."""
+class ScoreRequest(_ScoreNames, _Request):
+    """Score architectures of one space on one minibatch, with one score or several."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -83,9 +112,12 @@ class ScoreResult(BaseModel):
     singular: bool = Field(..., description="K_H is singular (the score is minus infinity: ranks below every finite score)")
     params: int
     flops: int = Field(..., description="multiply-accumulates per image, as the benchmarks count them")
-    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally)")
+    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally), summed over the requested scores")
     cached: bool = Field(..., description="answered from the score cache, no device work for this request")
     device: str = Field(..., description="device that computed the score")
+    values: dict[str, float | None] = Field(
+        default_factory=dict, description="every requested score's value by name (null when undefined); `score` is the first one's"
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -95,7 +127,8 @@ class ScoreResponse(BaseModel):
     space: str
     batch_size: int
     seed: int
-    score_name: str
+    score_name: str = Field(..., description="the primary score: each result's `score`")
+    score_names: list[str] = Field(..., description="every requested score, in request order (the keys of each result's `values`)")
     precision: str
     computed: int = Field(..., description="architectures scored for this request")
     cached: int = Field(..., description="architectures answered from the cache")
@@ -110,7 +143,7 @@ class ConstraintsModel(_Request):
     max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
 
 
-class SearchRequest(_ScoreChoice):
+class SearchRequest(_ScoreNames):
     """Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy."""
 
     model_config = ConfigDict(
@@ -155,6 +188,9 @@ class Evaluated(BaseModel):
     singular: bool
     params: int
     flops: int
+    values: dict[str, float | None] = Field(
+        default_factory=dict, description="the search's score and every other score it was asked for, by name (null when undefined)"
+    )
 
 
 class BatchProgress(BaseModel):

@@ -13,8 +13,8 @@ from .notify import JobNotifier
 from .settings import Settings
 from .sources import SourceUnavailable, Sources, describe
 from .records import ACTIVE, TERMINAL
-from .store import open_store
-from .worker import DeviceWorker, ScorerFactory, default_scorer_factory, describe_devices, resolve_devices
+from .store import open_store, shared_location
+from .worker import DeviceWorker, ScorerFactory, describe_devices, resolve_devices, stored_scorer_factory
 
 log = logging.getLogger("naswot.service")
 
@@ -25,12 +25,13 @@ SUPERVISE_SECONDS = 0.5
 class Service:
     """Everything the routes use; ``start()`` / ``stop()`` bracket its life (the app's lifespan)."""
 
-    def __init__(self, settings: Settings, scorer_factory: ScorerFactory = default_scorer_factory):
+    def __init__(self, settings: Settings, scorer_factory: ScorerFactory | None = None):
         self.settings = settings
         self.metrics = Metrics()
         self.sources = Sources(settings)
         self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
-        self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(scorer_factory)
+        factory = scorer_factory or stored_scorer_factory(self.store)  # ensemble reference samples kept in the store
+        self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
@@ -67,6 +68,7 @@ class Service:
         pool = RayScorePool(
             address=settings.ray_address, actors=settings.ray_actors, threads_per_actor=settings.ray_threads,
             chunk=settings.worker_batch, scorer_cache=settings.scorer_cache, data_dir=str(settings.data_path), download=settings.download,
+            store=shared_location(settings.db_path),
         )
         worker = RayWorker(pool, capacity=settings.queue_size, batch=settings.worker_batch, on_scored=self.metrics.scored)
         self.metrics.registry.register(ActorMetrics(worker))

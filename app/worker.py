@@ -24,7 +24,8 @@ import torch
 from scoring import ArchScore, DataSource, Scorer, describe_device
 from searchspace import SearchSpace
 
-from .store import CacheKey
+from .reference import StoredReference, reference_key
+from .store import CacheKey, ReferenceKey, Store
 
 log = logging.getLogger("naswot.worker")
 
@@ -57,6 +58,11 @@ class ScoreSpec:
         return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
 
     @property
+    def reference_key(self) -> ReferenceKey:
+        """Where the ensemble reference sample of this spec's scorers is stored."""
+        return reference_key(self.space.name, self.source.identity, self.batch_size, self.seed, self.precision)
+
+    @property
     def num_classes(self) -> int:
         return max(self.source.num_classes, 1)
 
@@ -65,10 +71,22 @@ class ScoreSpec:
 ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
 
 
-def default_scorer_factory(spec: ScoreSpec, device: torch.device) -> ScorerLike:
+def default_scorer_factory(spec: ScoreSpec, device: torch.device, **options: Any) -> ScorerLike:
+    """A :class:`scoring.Scorer` for ``spec`` on ``device`` (``options``: further Scorer arguments)."""
     return Scorer(
-        spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision, scores=(spec.score,)
+        spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision, scores=(spec.score,),
+        **options,
     )
+
+
+def stored_scorer_factory(store: Store) -> ScorerFactory:
+    """Scorers that read each ensemble reference sample from ``store`` (computing and storing it only when absent)."""
+
+    def factory(spec: ScoreSpec, device: torch.device) -> ScorerLike:
+        reference = StoredReference(store, spec.reference_key)
+        return default_scorer_factory(spec, device, **reference.scorer_options())
+
+    return factory
 
 
 @dataclass(eq=False)

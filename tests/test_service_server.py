@@ -63,7 +63,7 @@ def test_real_server_scores_searches_and_resumes_a_search_after_being_killed(tmp
     # random search's trajectory does not depend on the scores: the resumed job drew exactly the seeded sequence
     expected = run_search("random", get_space("nb201"), lambda archs: [0.0] * len(archs), budget=BUDGET, seed=5)
     assert [e["arch"] for e in streamed] == [e.arch for e in expected.history]
-    assert streamed[: len(kept)] == [{**k, "evaluated": k["step"], "budget": BUDGET} for k in kept]  # nothing scored was lost
+    assert streamed[: len(kept)] == [{**k, "values": {"naswot": k["score"]}, "evaluated": k["step"], "budget": BUDGET} for k in kept]  # nothing scored was lost
     # the half-scored batch was not lost either: its scores came back from the cache, only the rest was computed
     store = open_store(env["NASWOT_DB"])
     assert computed == store.count_scores() - cached_at_kill < BUDGET - len(kept)

@@ -29,9 +29,14 @@ router = APIRouter(prefix="/v1/score", tags=["scoring"], route_class=StrictJSONR
 
 @dataclass
 class Prepared:
-    spec: ScoreSpec
+    specs: list[ScoreSpec]  # one per requested score, the primary first
     archs: list[str]
     data: dict[str, Any]
+
+    @property
+    def spec(self) -> ScoreSpec:
+        """The primary score's spec (each result's ``score``)."""
+        return self.specs[0]
 
 
 def check_space(name: str) -> SearchSpace:
@@ -78,18 +83,25 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
         raise invalid(error(("body", "archs"), f"at most {service.settings.max_archs} architectures per request on this server (NASWOT_MAX_ARCHS), got {len(body.archs)}", "too_long"))
     archs = canonical_archs(space, body.archs)
     name, source = open_data(service, body.data, body.batch_size)
-    return Prepared(ScoreSpec(space, source, body.batch_size, body.seed, score=body.score), archs, describe(name, source))
+    specs = [ScoreSpec(space, source, body.batch_size, body.seed, score=score) for score in body.scores]
+    return Prepared(specs, archs, describe(name, source))
 
 
 def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:
+    """Every (score, architecture) future, score by score (each score cached on its own), and the primary score's device."""
     prepared = prepare(service, body)
+    futures: list[Future[ScoredArch]] = []
+    devices: list[str] = []
     try:
-        futures, device = service.dispatcher.submit(prepared.spec, prepared.archs)
+        for spec in prepared.specs:
+            per_score, device = service.dispatcher.submit(spec, prepared.archs)
+            futures += per_score
+            devices.append(device)
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
     except (NoWorker, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), str(exc), "unavailable", headers={"Retry-After": "5"}) from None
-    return prepared, futures, device
+    return prepared, futures, devices[0]
 
 
 async def _wait(future: Future[ScoredArch]) -> ScoredArch:
@@ -125,16 +137,34 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     start = time.perf_counter()
     prepared, futures, device = await run_in_threadpool(_submit, service, body)
     outcomes = await asyncio.gather(*(_wait(f) for f in futures), return_exceptions=True)
-    failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
+    count = len(prepared.archs)
+    failures = _failures_by_arch(outcomes, count)
     if failures:
         raise _failure(failures, prepared)
-    results = [ScoreResult(**o.to_json()) for o in outcomes]  # type: ignore[union-attr]
+    names = [spec.score for spec in prepared.specs]
+    results = [combined_result(names, outcomes[i::count]) for i in range(count)]  # type: ignore[arg-type]
     cached = sum(r.cached for r in results)
     return ScoreResponse(
         results=results, device=device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
-        seed=prepared.spec.seed, score_name=prepared.spec.score, precision=prepared.spec.precision,
+        seed=prepared.spec.seed, score_name=prepared.spec.score, score_names=names, precision=prepared.spec.precision,
         computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
     )
+
+
+def _failures_by_arch(outcomes: list[Any], count: int) -> list[tuple[int, BaseException]]:
+    """(architecture index, its first failure) from the outcomes of every score in turn, ``count`` architectures each."""
+    failures: dict[int, BaseException] = {}
+    for k, outcome in enumerate(outcomes):
+        if isinstance(outcome, BaseException):
+            failures.setdefault(k % count, outcome)
+    return sorted(failures.items(), key=lambda item: item[0])
+
+
+def combined_result(names: list[str], scored: list[ScoredArch]) -> ScoreResult:
+    """One architecture's answer from its value of each named score: the first is ``score``; device time adds up,
+    and it counts as cached only when no score needed the device."""
+    fields = {**scored[0].to_json(), "seconds": sum(s.seconds for s in scored), "cached": all(s.cached for s in scored)}
+    return ScoreResult(**fields, values={name: s.nullable_score for name, s in zip(names, scored)})
 
 
 def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> Exception:

@@ -15,9 +15,10 @@ from searchspace import get_space, list_spaces
 
 from ..jobs import JobConflict, TooManyJobs
 from ..notify import TooManyStreams
-from ..records import DataRef, JobRecord, JobStatus, SearchLimits, SearchSpec
+from ..records import DataRef, JobRecord, JobStatus, ScoredArch, SearchLimits, SearchSpec
 from ..schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyInfo, StrategyList
 from ..service import Service
+from ..store import CacheKey
 from .deps import ERRORS, JobDep, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
 from .score import check_space, open_data
@@ -71,7 +72,8 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     limits = SearchLimits(**body.constraints.model_dump()) if body.constraints else None
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
-        batch_size=body.batch_size, score=body.score, constraints=limits, exclude_singular=body.exclude_singular, strategy_params=params,
+        batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=limits,
+        exclude_singular=body.exclude_singular, strategy_params=params,
     )
     return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
 
@@ -81,7 +83,7 @@ def view(service: Service, job: JobRecord) -> dict[str, Any]:
     request = job.request
     size = get_space(request.space).size if request.space in list_spaces() else None
     budget = min(request.budget, size) if size is not None else request.budget
-    top = [e.to_json() for e in service.store.top(job.id, request.top_k, request.exclude_singular)]
+    top = evaluation_rows(service, job, service.store.top(job.id, request.top_k, request.exclude_singular))
     elapsed = ((job.finished_at or time.time()) - job.started_at) if job.started_at else 0.0
     progress = {"evaluated": service.store.evaluated(job.id), "budget": budget, "batch": service.jobs.scoring(job.id)}
     return {
@@ -89,6 +91,23 @@ def view(service: Service, job: JobRecord) -> dict[str, Any]:
         "space": request.space, "score": request.score, "strategy": request.strategy, "seed": request.seed, "top_k": request.top_k,
         "status_url": f"{router.prefix}/{job.id}", "events_url": f"{router.prefix}/{job.id}/events",
     }
+
+
+def evaluation_rows(service: Service, job: JobRecord, evaluations: list[ScoredArch]) -> list[dict[str, Any]]:
+    """Evaluations as the API shows them, each with ``values``: the ranking score and every reported one (null when undefined)."""
+    request = job.request
+    archs = [e.arch for e in evaluations]
+    reported = {name: _cached_values(service, job, name, archs) for name in request.reported_scores}
+    return [{**e.to_json(), "values": {request.score: e.nullable_score, **{n: v.get(e.arch) for n, v in reported.items()}}} for e in evaluations]
+
+
+def _cached_values(service: Service, job: JobRecord, score: str, archs: list[str]) -> dict[str, float | None]:
+    """arch -> its ``score`` value from the score cache, where the job's runner put it (searches score at the exact precision)."""
+    request = job.request
+    if job.data is None or not archs:
+        return {}
+    key = CacheKey(request.space, job.data.identity, request.batch_size, request.seed, score, "exact")
+    return {arch: hit.nullable_score for arch, hit in service.store.get_scores(key, archs).items()}
 
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
@@ -137,7 +156,7 @@ def get_evaluations(
     after: Annotated[int, Query(ge=0, le=MAX_INT, description="return steps after this one")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    rows = [e.to_json() for e in service.store.evaluations(job.id, after, limit)]
+    rows = evaluation_rows(service, job, service.store.evaluations(job.id, after, limit))
     return {"id": job.id, "evaluations": rows, "next_after": rows[-1]["step"] if len(rows) == limit else None}
 
 
@@ -205,9 +224,9 @@ async def _events(request: Request, service: Service, job: JobRecord, cursor: in
         # the job row before its evaluations: once it reads finished, every evaluation is already stored
         fresh = await run_in_threadpool(service.store.get_job, job.id)
         rows = await run_in_threadpool(service.store.evaluations, job.id, cursor, EVENT_PAGE)
-        for row in rows:
-            cursor = row.step  # type: ignore[assignment]
-            yield ServerSentEvent(event="evaluation", id=str(row.step), data={**row.to_json(), "evaluated": row.step, "budget": budget})
+        for row in await run_in_threadpool(evaluation_rows, service, job, rows):
+            cursor = row["step"]
+            yield ServerSentEvent(event="evaluation", id=str(cursor), data={**row, "evaluated": cursor, "budget": budget})
         current = await run_in_threadpool(view, service, fresh)
         if rows or current["progress"]["batch"] != batch:
             batch = current["progress"]["batch"]

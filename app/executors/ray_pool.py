@@ -5,6 +5,8 @@ device), keyed as the local device workers key theirs: space, data, batch size, 
 A batch is cut into chunks that go to the least loaded actors; results come back in input order.
 An error fails only its architecture (an out-of-memory frees the actor's scorers first); an actor
 that dies has the chunks it held retried once on another actor, so no item is lost or returned twice.
+Ensemble reference samples are read from (and written to) the service's database when the actor's
+host reaches it: PostgreSQL, or the SQLite file on the service's own host.
 ``ray`` is an optional dependency (``pip install '.[ray]'``), imported only when a pool starts.
 """
 
@@ -25,6 +27,8 @@ import torch
 from scoring import ArchScore, Scorer, describe_device, open_source
 from searchspace import get_space
 
+from ..reference import StoredReference, reference_key
+from ..store import Store, open_shared
 from ..worker import is_out_of_memory
 
 log = logging.getLogger("naswot.ray")
@@ -81,13 +85,16 @@ def score_each(scorer: Any, archs: Sequence[str], on_error: Callable[[BaseExcept
 class ScoringActor:
     """Runs inside a Ray actor: builds and keeps scorers on its device and scores chunks with them."""
 
-    def __init__(self, device: str, threads: int | None, scorer_cache: int, data_dir: str | None, download: bool):
+    def __init__(self, device: str, threads: int | None, scorer_cache: int, data_dir: str | None, download: bool, store: str | None = None):
         if threads:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
         self.scorer_cache = scorer_cache
         self.data_dir = data_dir
         self.download = download
+        self.store_location = store
+        self._store: Store | None = None
+        self._store_opened = False
         self._scorers: OrderedDict[ScorerKey, Scorer] = OrderedDict()
 
     def describe(self) -> dict[str, Any]:
@@ -121,12 +128,23 @@ class ScoringActor:
         if source.identity != key.identity:
             raise DataMismatch(f"data source {key.data!r} here is {source.identity}, the caller's is {key.identity}")
         scorer = Scorer(
-            get_space(key.space), source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores
+            get_space(key.space), source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores,
+            **self._reference_options(key),
         )
         self._scorers[key] = scorer
         while len(self._scorers) > self.scorer_cache:
             self._scorers.popitem(last=False)
         return scorer
+
+    def _reference_options(self, key: ScorerKey) -> dict[str, Any]:
+        """Scorer arguments that keep ensemble reference samples in the service's store (none when this host cannot reach it)."""
+        if not self._store_opened and self.store_location is not None:
+            self._store = open_shared(self.store_location)
+            self._store_opened = True
+        if self._store is None:
+            return {}
+        reference = StoredReference(self._store, reference_key(key.space, key.identity, key.batch_size, key.seed, key.precision))
+        return reference.scorer_options()
 
     def _recover(self, exc: BaseException) -> None:
         """After an out-of-memory: drop the scorers (their minibatches hold device memory)."""
@@ -176,6 +194,7 @@ class RayScorePool:
         scorer_cache: int = 8,
         data_dir: str | None = None,
         download: bool = False,
+        store: str | None = None,
         init_options: dict[str, Any] | None = None,
     ):
         if chunk < 1 or per_actor < 1:
@@ -189,6 +208,7 @@ class RayScorePool:
         self.scorer_cache = scorer_cache
         self.data_dir = data_dir
         self.download = download
+        self.store = store
         self.init_options = init_options or {}
         self.slots: list[ActorSlot] = []
         self.retried = 0
@@ -209,7 +229,7 @@ class RayScorePool:
             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_restarts=-1, max_task_retries=0
         )
         device = "cuda" if gpus else "cpu"
-        handles = [actor_class.remote(device, self.threads, self.scorer_cache, self.data_dir, self.download) for _ in range(count)]
+        handles = [actor_class.remote(device, self.threads, self.scorer_cache, self.data_dir, self.download, self.store) for _ in range(count)]
         self.slots = [ActorSlot(f"ray-actor-{i}", h) for i, h in enumerate(handles)]
         for slot, info in zip(self.slots, ray.get([h.describe.remote() for h in handles])):
             slot.info = info

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import CacheKey, Store, StoreBusy, StoreError
+from .base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
 from .sqlite import SQLiteStore
 
-__all__ = ["CacheKey", "POSTGRES_SCHEMES", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_store"]
+__all__ = [
+    "CacheKey", "POSTGRES_SCHEMES", "ReferenceKey", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_shared", "open_store", "shared_location",
+]
 
 #: locations that name a PostgreSQL database rather than a SQLite file
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -25,3 +27,18 @@ def open_store(location: str | Path, *, busy_timeout: float = 5.0) -> Store:
 
         return PostgresStore(str(location), busy_timeout=busy_timeout)
     return SQLiteStore(location, busy_timeout=busy_timeout)
+
+
+def shared_location(location: str | Path) -> str | None:
+    """Where another process opens the same database (a SQLite path made absolute); ``None`` for an in-memory one."""
+    text = str(location)
+    if text == ":memory:":
+        return None
+    return text if text.startswith(POSTGRES_SCHEMES) else str(Path(text).expanduser().resolve())
+
+
+def open_shared(location: str) -> Store | None:
+    """The database at a :func:`shared_location` as another process reaches it; ``None`` for a SQLite file this host lacks."""
+    if not location.startswith(POSTGRES_SCHEMES) and not Path(location).exists():
+        return None
+    return open_store(location)

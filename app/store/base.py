@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
 
@@ -33,6 +33,62 @@ class CacheKey:
     def of(self, arch: str) -> tuple:
         """The full key of ``arch`` under this key (for in-memory tables)."""
         return (self.space, self.data, self.batch_size, self.seed, self.score_name, self.precision, arch)
+
+
+@dataclass(frozen=True)
+class ReferenceKey:
+    """Everything that determines an ensemble's reference sample except the member score."""
+
+    space: str
+    data: str  # the data source's identity digest
+    batch_size: int
+    seed: int
+    precision: str
+    size: int  # architectures drawn for the sample (the space's size when smaller)
+
+    @property
+    def columns(self) -> tuple:
+        """The key's columns, in table order."""
+        return (self.space, self.data, self.batch_size, self.seed, self.precision, self.size)
+
+    def row(self, member: str) -> tuple:
+        """The key columns of ``member``'s row, in table order."""
+        return (*self.columns, member)
+
+
+def encode_values(values: Sequence[float]) -> str:
+    """Sorted reference values as stored: ``float.hex`` text, so every value (``-inf`` too) comes back bit-exact."""
+    return ",".join(float(v).hex() for v in values)
+
+
+def decode_values(text: str) -> list[float]:
+    """The inverse of :func:`encode_values`."""
+    return [float.fromhex(v) for v in text.split(",")] if text else []
+
+
+_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
+
+
+class ReferenceTable:
+    """The :class:`Store` methods on ``reference_values``, shared by the SQL back ends; a back end mixing it in
+    provides ``_rows(sql, args)`` (rows by column name), ``_write(sql, args)`` (rows changed) and its ``placeholder``."""
+
+    #: the back end's parameter placeholder, written ``?`` in the statements below
+    placeholder = "?"
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self.placeholder)
+
+    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
+        rows = self._rows(self._sql(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}"), key.columns)
+        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
+
+    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
+        statement = "INSERT INTO reference_values VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+        self._write(self._sql(statement), (*key.row(member), encode_values(values), time.time()))
+
+    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
+        return self._write(self._sql(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?"), key.row(member)) == 1
 
 
 #: the stored columns of a job, in the order of :func:`job_values`
@@ -104,6 +160,20 @@ class Store(ABC):
     @abstractmethod
     def count_scores(self) -> int:
         """Scores in the cache."""
+
+    # -- ensemble reference samples -------------------------------------------------------------
+
+    @abstractmethod
+    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
+        """Member score -> its sorted values on the reference sample under ``key`` (members not stored are absent)."""
+
+    @abstractmethod
+    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
+        """Keep one member's sorted reference values (a value already stored under the key stays)."""
+
+    @abstractmethod
+    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
+        """Forget one member's reference values; False when none were stored."""
 
     # -- jobs ----------------------------------------------------------------------------------
 

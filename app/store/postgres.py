@@ -16,7 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreError, claim_next, evaluation_from, finish_values, job_values
+from .base import (
+    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreError, claim_next,
+    evaluation_from, finish_values, job_values,
+)
 
 T = TypeVar("T")
 
@@ -46,6 +49,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
     ALTER TABLE jobs ADD COLUMN lease_expires DOUBLE PRECISION;
+    """,
+    """
+    CREATE TABLE reference_values (
+        space TEXT NOT NULL, data TEXT NOT NULL, batch_size INTEGER NOT NULL, seed BIGINT NOT NULL,
+        precision TEXT NOT NULL, size INTEGER NOT NULL, member TEXT NOT NULL,
+        sorted_values TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
+    );
     """,
 )
 
@@ -80,10 +91,11 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(Store):
+class PostgresStore(ReferenceTable, Store):
     """The service database in PostgreSQL; one connection, one statement (or transaction) at a time."""
 
     shared = True  # other processes use the same jobs: run them through leases
+    placeholder = "%s"
 
     def __init__(self, dsn: str, *, busy_timeout: float = 5.0):
         psycopg = _psycopg()

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, Store, StoreBusy, StoreError, claim_next, evaluation_from, finish_values, job_values
+from .base import (
+    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreBusy, StoreError, claim_next,
+    evaluation_from, finish_values, job_values,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
@@ -43,6 +46,14 @@ CREATE TABLE IF NOT EXISTS evaluations (
 MIGRATIONS: tuple[str, ...] = (
     _SCHEMA,
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD COLUMN lease_expires REAL;",
+    """
+    CREATE TABLE reference_values (
+        space TEXT NOT NULL, data TEXT NOT NULL, batch_size INTEGER NOT NULL, seed INTEGER NOT NULL,
+        precision TEXT NOT NULL, size INTEGER NOT NULL, member TEXT NOT NULL,
+        sorted_values TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -69,7 +80,7 @@ _FLAG_CANCEL = "UPDATE jobs SET cancel_requested=1 WHERE id=? AND status='runnin
 T = TypeVar("T")
 
 
-class SQLiteStore(Store):
+class SQLiteStore(ReferenceTable, Store):
     """The service database in a SQLite file (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0):

@@ -1,0 +1,154 @@
+"""Several scores per request: ``"score"`` as one name or a list, a value per name, each score cached on its own."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections import Counter
+
+import pytest
+from service_fakes import fake_app, fake_score
+
+from app.cli import main
+from app.client import ApiError, Client
+from app.main import create_app
+from app.settings import Settings
+from scoring import ArchScore, Scorer, open_source
+from searchspace import get_space
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
+    from fastapi.testclient import TestClient
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+#: what each score adds to the fake score, so every name has its own value
+OFFSET = {"naswot": 0.0, "synflow": 1000.0, "flops": 2000.0}
+
+
+class ScoresByName:
+    """A scorer factory whose values depend on the score name (``synflow`` is undefined for NONE); it counts the work per score."""
+
+    def __init__(self):
+        self.scored: Counter[str] = Counter()
+
+    def __call__(self, spec, device):
+        return _NamedScorer(spec.score, self.scored)
+
+
+class _NamedScorer:
+    def __init__(self, name: str, scored: Counter[str]):
+        self.name, self.scored = name, scored
+
+    def score_many(self, archs):
+        for arch in archs:
+            self.scored[self.name] += 1
+            undefined = self.name == "synflow" and arch == NONE
+            yield ArchScore(arch, -math.inf if undefined else fake_score(arch) + OFFSET[self.name], 1, 1, 0.5)
+
+
+@pytest.fixture
+def scorers() -> ScoresByName:
+    return ScoresByName()
+
+
+@pytest.fixture
+def client(tmp_path, scorers):
+    with TestClient(fake_app(tmp_path, scorer_factory=scorers)) as http:
+        yield Client(http=http)
+
+
+def test_a_list_gives_every_named_value_with_the_first_as_score(client):
+    answer = client.score([BEST], score=["synflow", "naswot"])
+    [result] = answer["results"]
+    assert result["values"] == {"synflow": fake_score(BEST) + 1000.0, "naswot": fake_score(BEST)}, "values are not one per named score"
+    assert result["score"] == result["values"]["synflow"], "the primary score is not the first name's value"
+    assert (answer["score_name"], answer["score_names"]) == ("synflow", ["synflow", "naswot"]), "the response does not name its scores"
+
+
+def test_one_name_keeps_the_response_shape(client):
+    answer = client.score([BEST], score="naswot")
+    [result] = answer["results"]
+    assert result["score"] == fake_score(BEST) and result["values"] == {"naswot": fake_score(BEST)}, "a single score changed shape"
+    assert (answer["score_name"], answer["score_names"]) == ("naswot", ["naswot"]), "a single score is not named"
+
+
+def test_an_undefined_value_is_null_beside_the_defined_ones(client):
+    [result] = client.score([NONE], score=["naswot", "synflow"])["results"]
+    assert result["values"] == {"naswot": fake_score(NONE), "synflow": None}, "an undefined value is not null"
+    assert result["singular"] is False, "singular must follow the primary score alone"
+
+
+def test_a_score_already_cached_is_not_computed_again_for_a_list(client, scorers):
+    client.score([BEST], score="naswot")
+    [result] = client.score([BEST], score=["naswot", "synflow"])["results"]
+    assert scorers.scored == Counter({"naswot": 1, "synflow": 1}), f"work per score: {dict(scorers.scored)}"
+    assert result["cached"] is False, "an answer with a newly computed synflow value is marked cached"
+    assert result["seconds"] == 1.0, "seconds is not the device time of both values (each 0.5 s, the cached one originally)"
+
+
+def test_a_list_whose_every_value_is_cached_answers_cached(client, scorers):
+    client.score([BEST], score=["naswot", "synflow"])
+    answer = client.score([BEST], score=["naswot", "synflow"])
+    assert (answer["cached"], answer["computed"], answer["results"][0]["cached"]) == (1, 0, True), "a fully cached answer is not marked cached"
+    assert sum(scorers.scored.values()) == 2, "a cached score was computed again"
+
+
+@pytest.mark.parametrize(
+    "score, says",
+    [
+        (["naswot", "nope"], "score[1] 'nope': unknown score"),
+        (["naswot", "ensemble:naswot"], "score[1] 'ensemble:naswot'"),
+        (["naswot", " naswot"], "score[1] ' naswot' repeats score[0]"),
+        ([], "at least 1 item"),
+        ("nope", "unknown score 'nope'"),
+    ],
+    ids=["unknown", "malformed-ensemble", "repeat", "empty", "unknown-string"],
+)
+@pytest.mark.parametrize("route", ["score", "search"])
+def test_a_bad_score_list_is_a_422_naming_score_and_the_entry(client, route, score, says):
+    with pytest.raises(ApiError) as raised:
+        client.score([BEST], score=score) if route == "score" else client.start_search(budget=2, score=score)
+    assert raised.value.status == 422, f"status {raised.value.status}, not 422"
+    text = json.dumps(raised.value.detail)
+    assert '"score"' in text and says in text, f"the 422 does not name score and {says!r}: {text}"
+
+
+@pytest.fixture
+def searched(client):
+    """A finished random search of 6 cells ranked by synflow, with naswot reported beside it."""
+    job = client.start_search(strategy="random", budget=6, top_k=3, seed=0, score=["synflow", "naswot"])
+    return client.wait(job["id"], timeout=60)
+
+
+def test_a_search_ranks_by_the_first_score_and_reports_the_others(client, searched):
+    evaluations = client.evaluations(searched["id"])
+    assert searched["status"] == "done" and len(evaluations) == 6, f"the search did not finish its budget: {searched['status']}"
+    for e in evaluations:
+        assert e["values"] == {"synflow": e["score"], "naswot": fake_score(e["arch"])}, f"step {e['step']} lacks its values"
+    best = max(evaluations, key=lambda e: e["score"])
+    assert searched["best"]["arch"] == best["arch"] and searched["best"]["values"]["synflow"] == best["score"], "not ranked by synflow"
+
+
+def test_a_search_computes_each_reported_score_once_per_candidate(scorers, searched):
+    assert scorers.scored == Counter({"synflow": 6, "naswot": 6}), f"work per score: {dict(scorers.scored)}"
+
+
+def test_a_search_stores_the_ranking_score_and_the_reported_ones(searched):
+    assert (searched["request"]["score"], searched["request"]["reported_scores"]) == ("synflow", ["naswot"]), "the job does not keep its scores"
+
+
+def test_the_score_command_takes_comma_separated_names(capsys):
+    assert main(["score", "--arch", BEST, "--score", "naswot,flops", "--data", "noise", "--batch-size", "4", "--device", "cpu"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert set(row["scores"]) == {"naswot", "flops"} and row["score"] == row["scores"]["naswot"], f"not both scores: {row}"
+
+
+def test_real_values_match_the_library_score_by_score(tmp_path):
+    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path / "data")
+    with TestClient(create_app(settings)) as http:
+        [result] = Client(http=http).score([BEST], score=["flops", "naswot"], batch_size=8, seed=1)["results"]
+    for name in ("flops", "naswot"):
+        alone = Scorer(get_space("nb201"), open_source("noise"), batch_size=8, seed=1, scores=[name]).score_one(BEST)
+        assert result["values"][name] == alone.score, f"{name} differs from the library's value"
