@@ -102,3 +102,18 @@ def _capture(sink: list[BaseException], call, *args) -> None:
         call(*args)
     except BaseException as exc:  # noqa: BLE001 - the test inspects it
         sink.append(exc)
+
+
+def test_upgrade_drops_cached_values_of_redefined_scores_only(tmp_path):
+    """Migration 4: MeCo, SWAP and ensemble values cached under their old definitions are scored afresh."""
+    from app.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "v3.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript("".join(MIGRATIONS[:3]) + "PRAGMA user_version=3;")
+        for name in ("naswot", "synflow", "meco", "swap", "ensemble", "ensemble:naswot+flops"):
+            old.execute("INSERT INTO scores VALUES ('nb201','a','d',8,0,?,'exact',1.0,0,1,1,0.1,'cpu',0)", (name,))
+    open_store(path).close()
+    with sqlite3.connect(path) as upgraded:
+        kept = sorted(r[0] for r in upgraded.execute("SELECT score_name FROM scores"))
+    assert kept == ["naswot", "synflow"], f"the upgrade kept {kept}"

@@ -66,6 +66,10 @@ def decode_values(text: str) -> list[float]:
     return [float.fromhex(v) for v in text.split(",")] if text else []
 
 
+#: migration 4 of both back ends: cached values of scores whose definition changed are dropped, so they are
+#: scored afresh (MeCo now runs its one input alone, SWAP counts 32 inputs, the default ensemble's members changed)
+DROP_REDEFINED_SCORES = "DELETE FROM scores WHERE score_name IN ('meco', 'swap') OR score_name LIKE 'ensemble%';"
+
 _REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
 
 

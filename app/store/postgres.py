@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreError, claim_next,
+    DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -58,6 +58,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
     );
     """,
+    DROP_REDEFINED_SCORES,
 )
 
 _KEY_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND score_name=%s AND precision=%s"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreBusy, StoreError, claim_next,
+    DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreBusy, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -54,6 +54,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
     ) WITHOUT ROWID;
     """,
+    DROP_REDEFINED_SCORES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
