@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scoring import ArchScore, Scorer
+from scoring.evaluate import value_settings
 from searchspace import SearchSpace
 
 FIXED = ["index", "arch", "params", "flops"]
@@ -65,7 +66,7 @@ def open_table(out: Path, settings: dict[str, Any], names: list[str]) -> set[str
     """Start ``out`` (header and meta file), or check that an existing one was made with ``settings``; the archs already in it."""
     meta = meta_path(out)
     if out.exists():
-        if not meta.exists() or json.loads(meta.read_text()) != settings:
+        if not meta.exists() or value_settings(json.loads(meta.read_text())) != value_settings(settings):
             raise TableError(f"{out} exists with other (or unknown) settings; choose another --out")
         return set(read_archs(out))
     out.parent.mkdir(parents=True, exist_ok=True)

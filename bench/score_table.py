@@ -32,6 +32,7 @@ import torch
 
 from scoring import REFERENCE_SIZE, ArchScore, Scorer, describe_device, open_source, parse_ensemble, resolve_device
 from scoring.ensemble import combine
+from scoring.evaluate import value_settings
 from searchspace import SearchSpace, get_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ def _prepare(out: Path, settings: dict[str, Any], names: list[str]) -> set[str]:
     """The archs already in ``out`` (after checking its settings), or a new table with its header."""
     meta = out.with_name(out.name + ".meta.json")
     if out.exists():
-        if not meta.exists() or json.loads(meta.read_text()) != settings:
+        if not meta.exists() or value_settings(json.loads(meta.read_text())) != value_settings(settings):
             sys.exit(f"{out} exists with other (or unknown) settings; choose another --out")
         with out.open(newline="") as f:
             return {row["arch"] for row in csv.DictReader(f)}

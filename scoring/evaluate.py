@@ -266,6 +266,13 @@ class Scorer:
         }
 
 
+def value_settings(described: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of :meth:`Scorer.describe` that decide its values: without the device, and the data by its
+    digest rather than the path it was read from (a table made elsewhere compares equal)."""
+    data = {k: v for k, v in described.get("data", {}).items() if k != "spec"}
+    return {**{k: v for k, v in described.items() if k != "device"}, "data": data}
+
+
 class _ArchProbe:
     """What a pass of :mod:`scoring.registry` sees of one architecture (the ``Probe`` protocol)."""
 

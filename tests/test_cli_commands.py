@@ -212,3 +212,14 @@ def test_report_on_a_search_id_reads_it_from_the_server(capsys, tmp_path):
     figures = json.loads(capsys.readouterr().out)
     assert figures["n"] == 25 and figures["accuracy"] is None and figures["source"].startswith(f"search {job_id}")
     assert (tmp_path / "r" / "report.md").is_file()
+
+
+
+def test_table_settings_compare_the_data_by_digest_not_by_path():
+    from scoring.evaluate import value_settings
+
+    here = {"space": "nb201", "seed": 0, "device": "cpu", "data": {"spec": "cifar10:../shared/x.npz", "identity": "sha256:1"}}
+    there = {**here, "device": "cuda:0", "data": {"spec": "cifar10:/elsewhere/x.npz", "identity": "sha256:1"}}
+    other = {**here, "data": {"spec": "cifar10:../shared/x.npz", "identity": "sha256:2"}}
+    assert value_settings(here) == value_settings(there), "the same data read from another path (or on another device) must resume"
+    assert value_settings(here) != value_settings(other), "other data must not resume the table"
