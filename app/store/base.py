@@ -70,12 +70,15 @@ def decode_values(text: str) -> list[float]:
 #: scored afresh (MeCo now runs its one input alone, SWAP counts 32 inputs, the default ensemble's members changed)
 DROP_REDEFINED_SCORES = "DELETE FROM scores WHERE score_name IN ('meco', 'swap') OR score_name LIKE 'ensemble%';"
 
+#: the active job statuses as an SQL list, for ``status IN ...``
+ACTIVE_SQL = "(" + ", ".join(f"'{status}'" for status in ACTIVE) + ")"
 _REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
 
 
-class ReferenceTable:
-    """The :class:`Store` methods on ``reference_values``, shared by the SQL back ends; a back end mixing it in
-    provides ``_rows(sql, args)`` (rows by column name), ``_write(sql, args)`` (rows changed) and its ``placeholder``."""
+class SharedSQL:
+    """The :class:`Store` methods whose SQL both back ends share (jobs read back, reference samples); a back end
+    mixing it in provides ``_rows(sql, args)`` (rows by column name), ``_write(sql, args)`` (rows changed) and
+    its ``placeholder``."""
 
     #: the back end's parameter placeholder, written ``?`` in the statements below
     placeholder = "?"
@@ -93,6 +96,22 @@ class ReferenceTable:
 
     def delete_reference(self, key: ReferenceKey, member: str) -> bool:
         return self._write(self._sql(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?"), key.row(member)) == 1
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        rows = self._rows(self._sql(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?"), (job_id,))
+        return JobRecord.from_row(rows[0]) if rows else None
+
+    def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        where, args = ("WHERE status=?", [status]) if status else ("", [])
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        return [JobRecord.from_row(r) for r in self._rows(self._sql(sql), (*args, limit, offset))]
+
+    def count_jobs(self) -> dict[str, int]:
+        return {r["status"]: r["n"] for r in self._rows("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
+
+    def active_jobs(self) -> list[JobRecord]:
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {ACTIVE_SQL} ORDER BY created_at, id")
+        return [JobRecord.from_row(r) for r in rows]
 
 
 #: the stored columns of a job, in the order of :func:`job_values`

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreError, claim_next,
+    ACTIVE_SQL, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -66,22 +66,21 @@ _PUT_SCORE = (
     "INSERT INTO scores VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
     "ON CONFLICT (space, data, batch_size, seed, score_name, precision, arch) DO NOTHING"
 )
-_ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=%s, error=NULL WHERE id=%s AND status='queued'"
 _REQUEUE = (
     f"UPDATE jobs SET status='queued', resumed=COALESCE(%s, resumed), lease_owner=NULL, lease_expires=NULL "
-    f"WHERE id=%s AND status IN {_ACTIVE}"
+    f"WHERE id=%s AND status IN {ACTIVE_SQL}"
 )
 _FINISH = (
     f"UPDATE jobs SET status=%s, finished_at=%s, error=%s, outcome=COALESCE(%s, outcome), lease_owner=NULL, lease_expires=NULL "
-    f"WHERE id=%s AND status IN {_ACTIVE}"
+    f"WHERE id=%s AND status IN {ACTIVE_SQL}"
 )
 _CLAIMABLE = (
-    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < %s) "
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {ACTIVE_SQL} AND (lease_expires IS NULL OR lease_expires < %s) "
     "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _TAKE = "UPDATE jobs SET status='queued', resumed=%s, lease_owner=%s, lease_expires=%s WHERE id=%s"
-_RENEW = f"UPDATE jobs SET lease_expires=%s WHERE lease_owner=%s AND status IN {_ACTIVE} RETURNING id, cancel_requested"
+_RENEW = f"UPDATE jobs SET lease_expires=%s WHERE lease_owner=%s AND status IN {ACTIVE_SQL} RETURNING id, cancel_requested"
 
 
 def _psycopg() -> Any:
@@ -92,7 +91,7 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresStore(ReferenceTable, Store):
+class PostgresStore(SharedSQL, Store):
     """The service database in PostgreSQL; one connection, one statement (or transaction) at a time."""
 
     shared = True  # other processes use the same jobs: run them through leases
@@ -201,22 +200,6 @@ class PostgresStore(ReferenceTable, Store):
 
     def create_job(self, job: JobRecord) -> None:
         self._write(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", job_values(job))
-
-    def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=%s", (job_id,))
-        return JobRecord.from_row(rows[0]) if rows else None
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
-        where, args = ("WHERE status=%s", [status]) if status else ("", [])
-        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT %s OFFSET %s", (*args, limit, offset))
-        return [JobRecord.from_row(r) for r in rows]
-
-    def count_jobs(self) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in self._rows("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
-
-    def active_jobs(self) -> list[JobRecord]:
-        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")
-        return [JobRecord.from_row(r) for r in rows]
 
     def start_job(self, job_id: str, started_at: float) -> bool:
         return self._write(_START, (started_at, job_id)) == 1

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, ReferenceTable, Store, StoreBusy, StoreError, claim_next,
+    ACTIVE_SQL, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreBusy, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -64,24 +64,23 @@ _GET_SCORES = (
 )
 _PUT_SCORE = "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _INSERT_JOB = f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-_ACTIVE = "('queued', 'running')"
 _START = "UPDATE jobs SET status='running', started_at=?, error=NULL WHERE id=? AND status='queued'"
 _NO_LEASE = "lease_owner=NULL, lease_expires=NULL"
-_REQUEUE = f"UPDATE jobs SET status='queued', resumed=COALESCE(?, resumed), {_NO_LEASE} WHERE id=? AND status IN {_ACTIVE}"
-_FINISH = f"UPDATE jobs SET status=?, finished_at=?, error=?, outcome=COALESCE(?, outcome), {_NO_LEASE} WHERE id=? AND status IN {_ACTIVE}"
+_REQUEUE = f"UPDATE jobs SET status='queued', resumed=COALESCE(?, resumed), {_NO_LEASE} WHERE id=? AND status IN {ACTIVE_SQL}"
+_FINISH = f"UPDATE jobs SET status=?, finished_at=?, error=?, outcome=COALESCE(?, outcome), {_NO_LEASE} WHERE id=? AND status IN {ACTIVE_SQL}"
 _CLAIMABLE = (
-    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} AND (lease_expires IS NULL OR lease_expires < ?) "
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {ACTIVE_SQL} AND (lease_expires IS NULL OR lease_expires < ?) "
     "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1"
 )
 _TAKE = "UPDATE jobs SET status='queued', resumed=?, lease_owner=?, lease_expires=? WHERE id=?"
-_RENEW = f"UPDATE jobs SET lease_expires=? WHERE lease_owner=? AND status IN {_ACTIVE} RETURNING id, cancel_requested"
+_RENEW = f"UPDATE jobs SET lease_expires=? WHERE lease_owner=? AND status IN {ACTIVE_SQL} RETURNING id, cancel_requested"
 _CANCEL_QUEUED = "UPDATE jobs SET status='cancelled', cancel_requested=1, finished_at=? WHERE id=? AND status='queued'"
 _FLAG_CANCEL = "UPDATE jobs SET cancel_requested=1 WHERE id=? AND status='running'"
 
 T = TypeVar("T")
 
 
-class SQLiteStore(ReferenceTable, Store):
+class SQLiteStore(SharedSQL, Store):
     """The service database in a SQLite file (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0):
@@ -185,21 +184,6 @@ class SQLiteStore(ReferenceTable, Store):
 
     def create_job(self, job: JobRecord) -> None:
         self._write(_INSERT_JOB, job_values(job))
-
-    def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?", (job_id,))
-        return JobRecord.from_row(rows[0]) if rows else None
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
-        where, args = ("WHERE status=?", [status]) if status else ("", [])
-        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
-        return [JobRecord.from_row(r) for r in rows]
-
-    def count_jobs(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._rows("SELECT status, COUNT(*) FROM jobs GROUP BY status")}
-
-    def active_jobs(self) -> list[JobRecord]:
-        return [JobRecord.from_row(r) for r in self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {_ACTIVE} ORDER BY created_at, id")]
 
     def start_job(self, job_id: str, started_at: float) -> bool:
         return self._write(_START, (started_at, job_id)) == 1
