@@ -6,8 +6,7 @@ the cross-entropy gradient of the labelled minibatch.  One forward serves them a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -83,21 +82,14 @@ def _weight_gradient_scores(net: nn.Module, wanted: frozenset[str]) -> dict[str,
     return {k: v for k, v in (("snip", snip), ("grad_norm", grad_norm)) if k in wanted}
 
 
-@contextmanager
-def _fisher_hooks(net: nn.Module, wanted: frozenset[str]) -> Iterator[_FisherHook]:
-    fisher = _FisherHook()
-    with ExitStack() as stack:
-        if "fisher" in wanted:
-            stack.enter_context(forward_hooks(weighted_layers(net), fisher))
-        yield fisher
-
-
 @register_pass(JACOB_COV, SNIP, GRAD_NORM, FISHER)
 def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     net = probe.network()
     x = probe.x.clone().requires_grad_("jacob_cov" in wanted)
     out: dict[str, float] = {}
-    with _fisher_hooks(net, wanted) as fisher:
+    fisher = _FisherHook()
+    hooks = forward_hooks(weighted_layers(net), fisher) if "fisher" in wanted else nullcontext()
+    with hooks, torch.enable_grad():
         logits = net(x)
     if "jacob_cov" in wanted:
         (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED), allow_unused=True)
