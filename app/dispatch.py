@@ -81,18 +81,31 @@ class Dispatcher:
         Non-blocking (requests): everything new is queued at once on one worker or nothing is,
         raising :class:`QueueFull`. Blocking (search jobs): waits for room, a task at a time.
         """
-        futures = self._cached(spec.cache_key, list(dict.fromkeys(archs)))
-        missing = [a for a in dict.fromkeys(archs) if a not in futures]
-        if not missing:
-            return [futures[a] for a in archs], self.workers[0].name
-        worker = self._worker()
-        with self._lock:
-            new = self._claim(spec, missing, futures)
-            if new and not block:
-                self._offer(worker, new)
-        if new and block:
-            self._put_waiting(new, worker, abort)
-        return [futures[a] for a in archs], worker.name
+        futures, device = self.submit_all([spec], archs, block=block, abort=abort)
+        return futures[0], device
+
+    def submit_all(
+        self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None
+    ) -> tuple[list[list[Future[ScoredArch]]], str]:
+        """:meth:`submit` for several scores of the same settings: a list of futures per spec.
+
+        New tasks are queued architecture by architecture, so a worker takes an architecture's
+        scores together and computes them in shared passes; each score is still cached on its own.
+        """
+        unique = list(dict.fromkeys(archs))
+        futures = [self._cached(spec.cache_key, unique) for spec in specs]
+        missing = [(k, a) for a in unique for k in range(len(specs)) if a not in futures[k]]
+        device = self.workers[0].name
+        if missing:
+            worker = self._worker()
+            device = worker.name
+            with self._lock:
+                new = self._claim(specs, missing, futures)
+                if new and not block:
+                    self._offer(worker, new)
+            if new and block:
+                self._put_waiting(new, worker, abort)
+        return [[per_spec[a] for a in archs] for per_spec in futures], device
 
     def _cached(self, key: CacheKey, archs: list[str]) -> dict[str, Future[ScoredArch]]:
         """Resolved futures for the architectures the cache already holds."""
@@ -100,23 +113,34 @@ class Dispatcher:
         self.metrics.cache_hits.inc(len(hits))
         return {arch: _resolved(hit) for arch, hit in hits.items()}
 
-    def _claim(self, spec: ScoreSpec, missing: list[str], futures: dict[str, Future[ScoredArch]]) -> list[Task]:
-        """Under the lock: share work in flight, take late cache hits, and claim the rest as new tasks."""
-        key = spec.cache_key
-        late_hits = self.store.get_scores(key, [a for a in missing if key.of(a) not in self._inflight])
+    def _claim(self, specs: Sequence[ScoreSpec], missing: list[tuple[int, str]], futures: list[dict[str, Future[ScoredArch]]]) -> list[Task]:
+        """Under the lock: share work in flight, take late cache hits, and claim the rest as new tasks.
+
+        ``missing`` holds (index into ``specs``, architecture) pairs; ``futures[index]`` receives each one's future.
+        """
+        late_hits = self._late_hits(specs, missing)
         new: list[Task] = []
-        for arch in missing:
-            shared = self._inflight.get(key.of(arch))
+        for k, arch in missing:
+            key = specs[k].cache_key.of(arch)
+            shared = self._inflight.get(key)
             if shared is not None:
-                futures[arch] = shared
+                futures[k][arch] = shared
                 self.metrics.deduplicated.inc()
-            elif arch in late_hits:
-                futures[arch] = _resolved(late_hits[arch])
+            elif arch in late_hits[k]:
+                futures[k][arch] = _resolved(late_hits[k][arch])
                 self.metrics.cache_hits.inc()
             else:
-                futures[arch] = self._inflight[key.of(arch)] = Future()
-                new.append(Task(spec, arch, self._done))
+                futures[k][arch] = self._inflight[key] = Future()
+                new.append(Task(specs[k], arch, self._done))
         return new
+
+    def _late_hits(self, specs: Sequence[ScoreSpec], missing: list[tuple[int, str]]) -> list[dict[str, ScoredArch]]:
+        """Under the lock: per spec, the cache hits that landed since the first look (work in flight aside)."""
+        hits: list[dict[str, ScoredArch]] = []
+        for i, spec in enumerate(specs):
+            archs = [a for k, a in missing if k == i and spec.cache_key.of(a) not in self._inflight]
+            hits.append(self.store.get_scores(spec.cache_key, archs) if archs else {})
+        return hits
 
     def _offer(self, worker: DeviceWorker, new: list[Task]) -> None:
         """Under the lock: queue all of ``new`` on ``worker`` or release the claims and raise."""
@@ -153,16 +177,23 @@ class Dispatcher:
         while waiting, raises :class:`WorkerStopped`; work already queued still completes and
         lands in the cache.
         """
-        futures, _device = self.submit(spec, archs, block=True, abort=abort)
+        return self.score_all_blocking([spec], archs, abort, on_each)[0]
+
+    def score_all_blocking(
+        self, specs: Sequence[ScoreSpec], archs: Sequence[str], abort: Callable[[], bool] | None = None,
+        on_each: Callable[[], None] | None = None,
+    ) -> list[list[ScoredArch]]:
+        """:meth:`score_blocking` for several scores scored jointly: a list of results per spec; ``on_each`` follows the first."""
+        futures, _device = self.submit_all(specs, archs, block=True, abort=abort)
         if on_each is not None:
-            for future in futures:
+            for future in futures[0]:
                 future.add_done_callback(lambda _f: on_each())
-        pending = set(futures)
+        pending = {f for per_spec in futures for f in per_spec}
         while pending:
             _done, pending = wait_futures(pending, timeout=0.25)
             if pending and abort is not None and abort():
                 raise WorkerStopped("aborted while waiting for scores")
-        return [f.result() for f in futures]
+        return [[f.result() for f in per_spec] for per_spec in futures]
 
     def _done(self, task: Task, outcome: ArchScore | BaseException, device: str) -> None:
         """Worker callback: cache the result, leave the in-flight table, wake the waiters."""

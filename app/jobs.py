@@ -316,9 +316,8 @@ class JobManager:
             self._bump(job_id)
 
         try:
-            scored = self.dispatcher.score_blocking(run.spec, archs, abort=run.control.should_stop, on_each=tick)
-            for spec in run.reported:  # into the cache, where each evaluation's values are read from
-                self.dispatcher.score_blocking(spec, archs, abort=run.control.should_stop)
+            # the reported scores go into the cache, where each evaluation's values are read from
+            scored, *_reported = self.dispatcher.score_all_blocking((run.spec, *run.reported), archs, run.control.should_stop, tick)
             return [s.score for s in scored]
         except WorkerStopped:
             if run.control.should_stop():

@@ -112,7 +112,7 @@ class ScoreResult(BaseModel):
     singular: bool = Field(..., description="K_H is singular (the score is minus infinity: ranks below every finite score)")
     params: int
     flops: int = Field(..., description="multiply-accumulates per image, as the benchmarks count them")
-    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally), summed over the requested scores")
+    seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally), summed over the requested scores; scores computed in shared passes each count an equal share of that time")
     cached: bool = Field(..., description="answered from the score cache, no device work for this request")
     device: str = Field(..., description="device that computed the score")
     values: dict[str, float | None] = Field(

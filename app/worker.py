@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -48,10 +48,26 @@ class ScoreSpec:
     precision: str = "exact"
     #: the canonical name of the score (see scoring.list_scores; ensembles as ``ensemble`` or ``ensemble:a+b``)
     score: str = "naswot"
+    #: further scores a scorer built from this spec computes in the same passes (a joint batch; never cached under ``score``)
+    also: tuple[str, ...] = ()
 
     @property
-    def scorer_key(self) -> tuple[str, str, str, int, int, str, str]:
-        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision, self.score)
+    def scores(self) -> tuple[str, ...]:
+        """Every score a scorer for this spec computes, ``score`` first."""
+        return (self.score, *self.also)
+
+    @property
+    def settings_key(self) -> tuple[str, str, str, int, int, str]:
+        """What a scorer shares apart from its score names: tasks alike in this may be scored jointly."""
+        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
+
+    @property
+    def scorer_key(self) -> tuple[Any, ...]:
+        return (*self.settings_key, self.scores)
+
+    def joint(self, scores: Sequence[str]) -> ScoreSpec:
+        """The same settings with ``scores`` (first as ``score``, the rest ``also``), for one scorer of several scores."""
+        return replace(self, score=scores[0], also=tuple(scores[1:]))
 
     @property
     def cache_key(self) -> CacheKey:
@@ -67,6 +83,37 @@ class ScoreSpec:
         return max(self.source.num_classes, 1)
 
 
+@dataclass
+class JointGroup:
+    """The tasks of a batch that one scorer serves in one pass per architecture: the same score names for each."""
+
+    spec: ScoreSpec
+    tasks: dict[str, list[Task]]  # architecture -> its tasks, one per score name
+
+    @property
+    def archs(self) -> list[str]:
+        return list(self.tasks)
+
+
+def joint_groups(batch: Sequence[Task]) -> list[JointGroup]:
+    """``batch`` (tasks of one settings key) grouped by architecture, then by the score names each asks for."""
+    per_arch: dict[str, list[Task]] = {}
+    for task in batch:
+        per_arch.setdefault(task.arch, []).append(task)
+    groups: dict[tuple[str, ...], JointGroup] = {}
+    for arch, tasks in per_arch.items():
+        names = tuple(dict.fromkeys(t.spec.score for t in tasks))
+        groups.setdefault(names, JointGroup(tasks[0].spec.joint(names), {})).tasks[arch] = tasks
+    return list(groups.values())
+
+
+def for_score(result: ArchScore, name: str, shares: int = 1) -> ArchScore:
+    """A joint result as the task for score ``name`` receives it: that score's value as ``score``, and an equal
+    share of the device time among the ``shares`` scores computed together (so shares add up to the whole)."""
+    value = result.values[name] if result.values else result.score  # a scorer of one score may leave ``values`` empty
+    return replace(result, score=value, values={name: value}, seconds=result.seconds / shares)
+
+
 #: (spec, device) -> a scorer for that spec on that device; the default is :class:`scoring.Scorer`
 ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
 
@@ -74,7 +121,7 @@ ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
 def default_scorer_factory(spec: ScoreSpec, device: torch.device, **options: Any) -> ScorerLike:
     """A :class:`scoring.Scorer` for ``spec`` on ``device`` (``options``: further Scorer arguments)."""
     return Scorer(
-        spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision, scores=(spec.score,),
+        spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision, scores=spec.scores,
         **options,
     )
 
@@ -219,7 +266,7 @@ class DeviceWorker:
     # -- the thread --------------------------------------------------------------------------
 
     def _take(self) -> list[Task] | None:
-        """The next batch: the first task and the ones right behind it that share its scorer."""
+        """The next batch: the first task and the ones right behind it that share its settings (score names may differ)."""
         with self._cond:
             while not self._heap and not self._stopping:
                 self._cond.wait()
@@ -227,7 +274,7 @@ class DeviceWorker:
                 return None
             first = heapq.heappop(self._heap).task
             batch = [first]
-            while self._heap and len(batch) < self.batch and self._heap[0].task.spec.scorer_key == first.spec.scorer_key:
+            while self._heap and len(batch) < self.batch and self._heap[0].task.spec.settings_key == first.spec.settings_key:
                 batch.append(heapq.heappop(self._heap).task)
             self.busy = len(batch)
             self._cond.notify_all()  # room for waiting producers
@@ -299,40 +346,51 @@ class DeviceWorker:
         return scorer
 
     def _execute(self, batch: list[Task]) -> None:
-        """Score a batch; an error fails only the architecture it happened on (then the rest go one by one)."""
+        """Score a batch, each architecture once for all the scores asked of it (shared passes)."""
+        for group in joint_groups(batch):
+            self._score_group(group)
+
+    def _deliver_arch(self, group: JointGroup, arch: str, outcome: ArchScore | BaseException) -> None:
+        """Hand each task of ``arch`` its score's share of a joint result (or the error)."""
+        tasks = group.tasks[arch]
+        for task in tasks:
+            self._deliver(task, outcome if isinstance(outcome, BaseException) else for_score(outcome, task.spec.score, len(tasks)))
+
+    def _score_group(self, group: JointGroup) -> None:
+        """Score a group; an error fails only the architecture it happened on (then the rest go one by one)."""
         try:
-            scorer = self._scorer(batch[0].spec)
+            scorer = self._scorer(group.spec)
         except Exception as exc:
             self._recover(exc)
-            for task in batch:
-                self._deliver(task, exc)
+            for arch in group.archs:
+                self._deliver_arch(group, arch, exc)
             return
-        remaining = list(batch)
+        remaining = group.archs
         try:
-            for result in self._timed(scorer, [t.arch for t in batch]):
-                self._deliver(remaining.pop(0), result)
+            for result in self._timed(scorer, list(remaining)):
+                self._deliver_arch(group, remaining.pop(0), result)
                 if self._stopping:  # shutting down: give the rest back instead of finishing the batch
-                    self._give_back(remaining)
+                    self._give_back(group, remaining)
                     return
         except Exception as exc:
             self._recover(exc)
             if remaining:
-                self._deliver(remaining.pop(0), exc)
-            self._one_by_one(scorer, remaining)
+                self._deliver_arch(group, remaining.pop(0), exc)
+            self._one_by_one(scorer, group, remaining)
 
-    def _give_back(self, tasks: list[Task]) -> None:
-        for task in tasks:
-            self._deliver(task, WorkerStopped("the service is shutting down"))
+    def _give_back(self, group: JointGroup, archs: list[str]) -> None:
+        for arch in archs:
+            self._deliver_arch(group, arch, WorkerStopped("the service is shutting down"))
 
-    def _one_by_one(self, scorer: ScorerLike, tasks: list[Task]) -> None:
+    def _one_by_one(self, scorer: ScorerLike, group: JointGroup, archs: list[str]) -> None:
         """After a failure in a batch: score the rest singly, so one bad architecture fails alone."""
-        for task in tasks:
+        for arch in archs:
             try:
-                result: ArchScore | BaseException = next(self._timed(scorer, [task.arch]))
+                result: ArchScore | BaseException = next(self._timed(scorer, [arch]))
             except Exception as single:
                 self._recover(single)
                 result = single
-            self._deliver(task, result)
+            self._deliver_arch(group, arch, result)
 
     def _timed(self, scorer: ScorerLike, archs: list[str]) -> Iterator[ArchScore]:
         start = time.perf_counter()

@@ -365,6 +365,31 @@ def test_one_pass_gives_each_score_its_value_when_asked_together():
         assert value == pytest.approx(score(name, probe), rel=1e-12), f"{name}: differs when computed with the rest of its pass"
 
 
+JOINT_SPACE = NB201Space(C=8, N=1)
+JOINT_ARCHS = JOINT_SPACE.sample(3, seed=4, unique=True)
+EVERY_SCORE = sorted(info.name for info in list_scores())
+
+
+def joint_scorer(scores) -> Scorer:
+    return Scorer(JOINT_SPACE, NoiseSource((3, 8, 8)), batch_size=16, seed=3, scores=scores, reference_size=8)
+
+
+@pytest.fixture(scope="module")
+def all_together(one_torch_thread) -> dict[str, dict[str, float]]:
+    """Every registered score of three cells, computed by one scorer in shared passes."""
+    return {r.arch: dict(r.values) for r in joint_scorer(EVERY_SCORE).score_many(JOINT_ARCHS)}
+
+
+@pytest.mark.parametrize("name", EVERY_SCORE)
+def test_a_score_is_bit_identical_alone_and_with_every_other(name, all_together):
+    """The service computes a request's scores jointly and caches each alone, so company must not change a value."""
+    for result in joint_scorer([name]).score_many(JOINT_ARCHS):
+        alone, together = result.values.get(name, result.score), all_together[result.arch][name]
+        assert alone == together or (math.isnan(alone) and math.isnan(together)), (
+            f"{name} of {result.arch}: {alone!r} alone, {together!r} with every other score"
+        )
+
+
 def test_naswot_through_registry_equals_module_score():
     probe = TinyProbe()
     assert score("naswot", probe) == pytest.approx(naswot.score(probe.network(), probe.x), rel=1e-12), "naswot pass differs from scoring.naswot"

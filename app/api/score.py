@@ -88,20 +88,15 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
 
 
 def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:
-    """Every (score, architecture) future, score by score (each score cached on its own), and the primary score's device."""
+    """Every (score, architecture) future, score by score (each score cached on its own, computed jointly), and the device."""
     prepared = prepare(service, body)
-    futures: list[Future[ScoredArch]] = []
-    devices: list[str] = []
     try:
-        for spec in prepared.specs:
-            per_score, device = service.dispatcher.submit(spec, prepared.archs)
-            futures += per_score
-            devices.append(device)
+        per_score, device = service.dispatcher.submit_all(prepared.specs, prepared.archs)
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
     except (NoWorker, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), str(exc), "unavailable", headers={"Retry-After": "5"}) from None
-    return prepared, futures, devices[0]
+    return prepared, [f for futures in per_score for f in futures], device
 
 
 async def _wait(future: Future[ScoredArch]) -> ScoredArch:

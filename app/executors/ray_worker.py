@@ -16,7 +16,7 @@ import torch
 
 from scoring import ArchScore
 
-from ..worker import DeviceWorker, ScoreSpec, Task
+from ..worker import DeviceWorker, JointGroup, ScoreSpec
 from .ray_pool import ACTOR_DIED, ItemFailed, Outcome, RayScorePool, ScorerKey
 
 log = logging.getLogger("naswot.ray")
@@ -28,7 +28,7 @@ class ActorLost(RuntimeError):
 
 def scorer_key(spec: ScoreSpec) -> ScorerKey:
     """A score spec in the form an actor can rebuild it from."""
-    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, (spec.score,))
+    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, spec.scores)
 
 
 def as_result(outcome: Outcome) -> ArchScore | BaseException:
@@ -64,18 +64,19 @@ class RayWorker(DeviceWorker):
         self.ready = True
         return True
 
-    def _execute(self, batch: list[Task]) -> None:
-        """Score a batch on the actors; each item is delivered as it lands."""
+    def _score_group(self, group: JointGroup) -> None:
+        """Score a group on the actors, each architecture once for all its scores; each is delivered as it lands."""
         actors = max(len(self.pool.slots), 1)
+        archs = group.archs
 
         def land(index: int, outcome: Outcome) -> None:
             if isinstance(outcome, ArchScore):
                 self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * outcome.seconds / actors
                 if self.on_scored is not None:
                     self.on_scored(self.name, outcome.seconds)
-            self._deliver(batch[index], as_result(outcome))
+            self._deliver_arch(group, archs[index], as_result(outcome))
 
-        self.pool.score(scorer_key(batch[0].spec), [t.arch for t in batch], on_result=land)
+        self.pool.score(scorer_key(group.spec), archs, on_result=land)
 
     def stop(self, timeout: float = 120.0) -> None:
         super().stop(timeout)
