@@ -5,11 +5,16 @@ in a batch, inside a search).  So each member's rank is taken against a fixed *r
 ``REFERENCE_SIZE`` distinct architectures drawn from the space with the scorer's seed and scored
 once per (space, data, batch size, seed).  For member value v and reference values R (n of them),
 
-    rank(v) = (#{r in R: r < v} + #{r in R: r = v} / 2 + 1/2) / (n + 1)       in (0, 1)
+    rank(v) = (#{r in R: r < v} + #{r in R: r = v} / 2 + 1/2) / (n + 1)       at a reference value v
     ensemble = sum over members of log rank(v_member)
 
-Undefined member values (``-inf``) rank below every finite one, so the ensemble itself is always
-finite.  ``ensemble`` names the default members; ``ensemble:a+b+c`` names others.
+Between two reference values the rank is interpolated linearly, and beyond the finite ones a tail
+``d / (d + s)`` shares out the last half step (``s`` continues the slope of the last ``TAIL_KNOTS``
+values), so the rank is strictly increasing in (0, 1): architectures the sample cannot tell apart by
+counting are still ordered (on the whole NB-201 space, 11,431 distinct default-ensemble values against
+8,682 counted ranks; the rest are cells whose members agree exactly).  Undefined member values
+(``-inf``) rank below every finite one, so the ensemble itself is always finite.  ``ensemble`` names
+the default members; ``ensemble:a+b+c`` names others.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from .registry import ScoreInfo, get_score_info, register_info
 DEFAULT_MEMBERS: tuple[str, ...] = ("synflow", "az_expressivity", "az_trainability", "meco")
 #: size of the seeded reference sample the members are ranked against
 REFERENCE_SIZE = 256
+#: how many reference values in from an end the slope of an exponential tail is measured
+TAIL_KNOTS = 8
 PREFIX = "ensemble"
 
 ENSEMBLE = register_info(
@@ -71,10 +78,59 @@ def parse_ensemble(name: str) -> EnsembleSpec | None:
 
 
 def relative_rank(value: float, reference: Sequence[float]) -> float:
-    """(#{r < v} + #{r = v}/2 + 1/2) / (n + 1) for sorted ``reference``: in (0, 1), ties halfway."""
+    """Where ``value`` falls among the sorted ``reference`` values, in (0, 1) and strictly increasing in ``value``.
+
+    At a reference value it is the mid-rank ``(#{r < v} + #{r = v}/2 + 1/2) / (n + 1)`` (ties halfway);
+    between two it is interpolated linearly; beyond the finite ends a tail continues the
+    slope and stays within half a step of the end, so values outside the sample are still ordered.
+    """
     below = bisect_left(reference, value)
     equal = bisect_right(reference, value) - below
-    return (below + equal / 2 + 0.5) / (len(reference) + 1)
+    if equal or not math.isfinite(value):
+        return (below + equal / 2 + 0.5) / (len(reference) + 1)
+    lower = reference[below - 1] if below else -math.inf
+    upper = reference[below] if below < len(reference) else math.inf
+    if math.isfinite(lower) and math.isfinite(upper):
+        low, high = _mid_rank(lower, reference), _mid_rank(upper, reference)
+        return low + (high - low) * (value - lower) / (upper - lower)
+    return _tail_rank(value, reference)
+
+
+def _mid_rank(knot: float, reference: Sequence[float]) -> float:
+    """The mid-rank of a value equal to ``knot``, a member of ``reference``."""
+    below = bisect_left(reference, knot)
+    return (below + (bisect_right(reference, knot) - below) / 2 + 0.5) / (len(reference) + 1)
+
+
+def _tail_rank(value: float, reference: Sequence[float]) -> float:
+    """The rank of a finite value beyond the finite reference values (or with none): half a step of
+    ``1 / (n + 1)`` is shared out along ``distance / (distance + scale)``, matching the slope inside at the end;
+    its slow approach keeps far-out values apart in floating point."""
+    finite = [r for r in reference if math.isfinite(r)]
+    half_step = 0.5 / (len(reference) + 1)
+    if not finite:
+        return (bisect_left(reference, value) + 0.5) / (len(reference) + 1)
+    above = value > finite[-1]
+    end = finite[-1] if above else finite[0]
+    inner = _inner_knot(finite, above)
+    end_rank = _mid_rank(end, reference)
+    scale = 1.0 if inner is None else half_step * abs(end - inner) / abs(end_rank - _mid_rank(inner, reference))
+    distance = abs(value - end)
+    share = half_step * distance / (distance + scale)
+    return end_rank + share if above else end_rank - share
+
+
+def _inner_knot(finite: Sequence[float], upper_end: bool) -> float | None:
+    """The finite reference value ``TAIL_KNOTS`` places in from one end (the nearest distinct one if tied), None if all tie."""
+    end = finite[-1] if upper_end else finite[0]
+    if len(finite) > TAIL_KNOTS:
+        place = finite[-1 - TAIL_KNOTS] if upper_end else finite[TAIL_KNOTS]
+    else:
+        place = finite[0] if upper_end else finite[-1]
+    if place != end:
+        return place
+    distinct = [r for r in finite if r != end]
+    return (distinct[-1] if upper_end else distinct[0]) if distinct else None
 
 
 def combine(spec: EnsembleSpec, values: Mapping[str, float], reference: Mapping[str, Sequence[float]]) -> float:

@@ -27,10 +27,33 @@ def test_ties_rank_halfway(n):
     assert relative_rank(3.0, [3.0] * n) == pytest.approx(0.5), f"a value tied with all {n} references is not ranked 1/2"
 
 
-def test_relative_rank_is_monotone():
-    values = [-math.inf, -1.0, 0.5, 0.75, 1.0, 1.5, 2.0, 7.0, 8.0, math.inf]
+def test_relative_rank_grows_strictly_with_finite_values():
+    values = [-1e9, -1.0, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 7.0, 8.0, 1e3, 1e6]
     ranks = [relative_rank(v, REFERENCE) for v in values]
-    assert ranks == sorted(ranks), f"ranks {ranks} do not grow with the values {values}"
+    assert all(a < b for a, b in zip(ranks, ranks[1:])), f"ranks {ranks} do not grow strictly with the values {values}"
+
+
+def test_an_undefined_value_ranks_below_every_finite_one():
+    assert relative_rank(-math.inf, REFERENCE) < relative_rank(-1e300, REFERENCE), "-inf does not rank below a finite value"
+
+
+def test_between_two_reference_values_the_rank_is_interpolated_linearly():
+    low, high = relative_rank(2.0, REFERENCE), relative_rank(7.0, REFERENCE)
+    assert relative_rank(3.25, REFERENCE) == pytest.approx(low + 0.25 * (high - low), rel=1e-12), "not linear between 2 and 7"
+
+
+@pytest.mark.parametrize("value", [7.5, 1e3, 1e300])
+def test_the_upper_tail_stays_within_half_a_step(value):
+    n = len(REFERENCE)
+    rank = relative_rank(value, REFERENCE)
+    assert relative_rank(7.0, REFERENCE) < rank <= (n + 0.5) / (n + 1), f"rank {rank} of {value} leaves the last half step"
+
+
+@pytest.mark.parametrize("value", [0.25, -1e3, -1e300])
+def test_the_lower_tail_stays_above_the_undefined_references(value):
+    below_finite = 1  # REFERENCE holds one -inf
+    rank = relative_rank(value, REFERENCE)
+    assert (below_finite + 0.5) / (len(REFERENCE) + 1) <= rank < relative_rank(0.5, REFERENCE), f"rank {rank} of {value} leaves the first half step"
 
 
 def test_combine_is_the_sum_of_log_ranks():

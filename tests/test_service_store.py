@@ -104,16 +104,21 @@ def _capture(sink: list[BaseException], call, *args) -> None:
         sink.append(exc)
 
 
-def test_upgrade_drops_cached_values_of_redefined_scores_only(tmp_path):
-    """Migration 4: MeCo, SWAP and ensemble values cached under their old definitions are scored afresh."""
+@pytest.mark.parametrize(
+    "version, kept_names",
+    [(3, ["naswot", "synflow"]), (4, ["meco", "naswot", "swap", "synflow"])],
+    ids=["v3-meco-swap-ensembles-redefined", "v4-ensemble-ranks-interpolated"],
+)
+def test_upgrade_drops_cached_values_of_redefined_scores_only(tmp_path, version, kept_names):
+    """Migrations 4 and 5: values cached under a score's old definition are scored afresh, the rest kept."""
     from app.store.sqlite import MIGRATIONS
 
-    path = tmp_path / "v3.sqlite"
+    path = tmp_path / f"v{version}.sqlite"
     with sqlite3.connect(path) as old:
-        old.executescript("".join(MIGRATIONS[:3]) + "PRAGMA user_version=3;")
+        old.executescript("".join(MIGRATIONS[:version]) + f"PRAGMA user_version={version};")
         for name in ("naswot", "synflow", "meco", "swap", "ensemble", "ensemble:naswot+flops"):
             old.execute("INSERT INTO scores VALUES ('nb201','a','d',8,0,?,'exact',1.0,0,1,1,0.1,'cpu',0)", (name,))
     open_store(path).close()
     with sqlite3.connect(path) as upgraded:
         kept = sorted(r[0] for r in upgraded.execute("SELECT score_name FROM scores"))
-    assert kept == ["naswot", "synflow"], f"the upgrade kept {kept}"
+    assert kept == kept_names, f"the upgrade from version {version} kept {kept}"

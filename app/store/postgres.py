@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    ACTIVE_SQL, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreError, claim_next,
+    ACTIVE_SQL, DROP_ENSEMBLE_SCORES, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -59,6 +59,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     DROP_REDEFINED_SCORES,
+    DROP_ENSEMBLE_SCORES,
 )
 
 _KEY_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND score_name=%s AND precision=%s"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    ACTIVE_SQL, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreBusy, StoreError, claim_next,
+    ACTIVE_SQL, DROP_ENSEMBLE_SCORES, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreBusy, StoreError, claim_next,
     evaluation_from, finish_values, job_values,
 )
 
@@ -55,6 +55,7 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     """,
     DROP_REDEFINED_SCORES,
+    DROP_ENSEMBLE_SCORES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
