@@ -70,7 +70,8 @@ def decode_values(text: str) -> list[float]:
 #: scored afresh (MeCo now runs its one input alone, SWAP counts 32 inputs, the default ensemble's members changed)
 DROP_REDEFINED_SCORES = "DELETE FROM scores WHERE score_name IN ('meco', 'swap') OR score_name LIKE 'ensemble%';"
 #: migration 5 of both back ends: ensemble values are dropped, since a member's relative rank is now interpolated
-#: between the reference values instead of counted (so values between or beyond them no longer tie)
+#: between the reference values instead of counted (so values between or beyond them no longer tie), and the
+#: default members changed again (chosen for search quality)
 DROP_ENSEMBLE_SCORES = "DELETE FROM scores WHERE score_name LIKE 'ensemble%';"
 
 #: the active job statuses as an SQL list, for ``status IN ...``

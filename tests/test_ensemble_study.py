@@ -1,0 +1,59 @@
+"""The selection rules of bench/ensemble_study.py on a small synthetic table: the ranking bar, then search quality."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import ensemble_study as study  # noqa: E402
+
+from searchspace import get_space  # noqa: E402
+from searchspace.nb201.accuracy import TARGETS  # noqa: E402
+
+NB201 = get_space("nb201")
+CELLS = NB201.sample(240, seed=1, unique=True)
+
+
+def truth() -> dict[str, dict[str, float]]:
+    """Made-up accuracies: the same order on every target."""
+    rng = random.Random(0)
+    base = {a: rng.random() for a in CELLS}
+    return {a: {t: 80 + 10 * base[a] + k for k, t in enumerate(TARGETS)} for a in CELLS}
+
+
+@pytest.mark.parametrize(
+    "pairs, meets",
+    [([(0.70, 0.88)] * 3, True), ([(0.80, 0.95), (0.69, 0.95), (0.80, 0.95)], False), ([(0.80, 0.95), (0.80, 0.87), (0.80, 0.95)], False)],
+    ids=["at-the-bar", "one-kendall-below", "one-spearman-below"],
+)
+def test_the_bar_needs_every_target(pairs, meets):
+    assert study.meets_bar(pairs) is meets, f"{pairs} should {'' if meets else 'not '}meet the bar {study.BAR}"
+
+
+@pytest.fixture(scope="module")
+def ranked() -> list[tuple]:
+    """Three candidates: the truth itself, the truth with its top twentieth scored as middling cells, and the truth reversed."""
+    accuracy = truth()
+    c10 = {a: accuracy[a]["cifar10_test"] for a in CELLS}
+    ordered = sorted(c10.values())
+    cut, middle = ordered[-len(CELLS) // 20], ordered[len(CELLS) // 2]
+    tables = {
+        "exact": dict(c10),
+        "top-demoted": {a: (middle + (v - cut) / 100 if v >= cut else v) for a, v in c10.items()},
+        "reversed": {a: -v for a, v in c10.items()},
+    }
+    return study.rank_by_search(tables, CELLS, accuracy, runs=3)
+
+
+def test_a_candidate_below_the_bar_is_not_ranked(ranked):
+    assert "reversed" not in [name for _, name, _, _ in ranked], "a candidate that ranks backwards passed the bar"
+
+
+def test_candidates_are_ordered_by_what_their_searches_find(ranked):
+    names = [name for _, name, _, _ in ranked]
+    assert names == ["exact", "top-demoted"], f"order {names}: the candidate whose top cells are best must come first"
