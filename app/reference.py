@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from scoring import ensemble
+from scoring import definition_name, ensemble
 
 from .store import ReferenceKey, Store, StoreError
 
@@ -28,8 +28,10 @@ def reference_key(space: str, data: str, batch_size: int, seed: int, precision: 
 class StoredReference(MutableMapping[str, list[float]]):
     """Member score -> its sorted values on the reference sample of ``key``, read from and written to ``store``.
 
-    What this mapping wrote it also keeps itself, so a sample computed while the database refused the
-    write (locked, unreachable) still serves its scorer; the next scorer of the key then computes it again.
+    Members are stored under their definition names (:func:`scoring.definition_name`), so a sample scored
+    under an earlier definition of a member is not used. What this mapping wrote it also keeps itself, so a
+    sample computed while the database refused the write (locked, unreachable) still serves its scorer; the
+    next scorer of the key then computes it again.
     """
 
     def __init__(self, store: Store, key: ReferenceKey):
@@ -38,23 +40,25 @@ class StoredReference(MutableMapping[str, list[float]]):
         self._written: dict[str, list[float]] = {}
 
     def _members(self) -> dict[str, list[float]]:
-        return {**self.store.get_references(self.key), **self._written}
+        stored = self.store.get_references(self.key)
+        current = {member: stored[name] for name in stored if (member := _current_member(name)) is not None}
+        return {**current, **self._written}
 
     def __getitem__(self, member: str) -> list[float]:
         if member in self._written:
             return self._written[member]
-        return self.store.get_references(self.key)[member]
+        return self.store.get_references(self.key)[definition_name(member)]
 
     def __setitem__(self, member: str, values: list[float]) -> None:
         self._written[member] = list(values)
         try:
-            self.store.put_reference(self.key, member, values)
+            self.store.put_reference(self.key, definition_name(member), values)
         except StoreError as exc:
             log.warning("could not store the %s reference sample of %s: %s", member, self.key, exc)
 
     def __delitem__(self, member: str) -> None:
         kept = self._written.pop(member, None) is not None
-        if not self.store.delete_reference(self.key, member) and not kept:
+        if not self.store.delete_reference(self.key, definition_name(member)) and not kept:
             raise KeyError(member)
 
     def __iter__(self) -> Iterator[str]:
@@ -66,3 +70,12 @@ class StoredReference(MutableMapping[str, list[float]]):
     def scorer_options(self) -> dict[str, Any]:
         """The :class:`scoring.Scorer` arguments that make it use this sample: its size and this cache."""
         return {"reference_size": self.key.size, "reference_cache": self}
+
+
+def _current_member(stored_name: str) -> str | None:
+    """The score a stored member name holds values of, None when they are of an earlier definition (or no score)."""
+    name = stored_name.partition("@")[0]
+    try:
+        return name if definition_name(name) == stored_name else None
+    except (KeyError, ValueError):
+        return None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import torch
 
-from scoring import ArchScore, DataSource, Scorer, describe_device
+from scoring import ArchScore, DataSource, Scorer, definition_name, describe_device
 from searchspace import SearchSpace
 
 from .reference import StoredReference, reference_key
@@ -71,7 +71,7 @@ class ScoreSpec:
 
     @property
     def cache_key(self) -> CacheKey:
-        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
+        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, definition_name(self.score), self.precision)
 
     @property
     def reference_key(self) -> ReferenceKey:

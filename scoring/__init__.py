@@ -9,7 +9,7 @@
 from . import measures, naswot  # noqa: F401  (measures registers every score)
 from .data import DataSource, open_source
 from .device import describe_device, resolve_device
-from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, parse_ensemble
+from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
 from .evaluate import ArchScore, Scorer, build_seeded, canonical_score, json_number  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
 
@@ -22,6 +22,7 @@ __all__ = [
     "Scorer",
     "build_seeded",
     "canonical_score",
+    "definition_name",
     "describe_device",
     "get_score_info",
     "json_number",

@@ -42,6 +42,7 @@ ENSEMBLE = register_info(
         PREFIX,
         needs_backward=any(get_score_info(m).needs_backward for m in DEFAULT_MEMBERS),
         needs_labels=any(get_score_info(m).needs_labels for m in DEFAULT_MEMBERS),
+        revision=2,  # 2: ranks interpolated between reference values instead of counted
     )
 )
 
@@ -75,6 +76,17 @@ def parse_ensemble(name: str) -> EnsembleSpec | None:
         if info.pass_name == PREFIX:
             raise ValueError(f"an ensemble cannot contain another ensemble ({member!r})")
     return EnsembleSpec(members)
+
+
+def definition_name(name: str) -> str:
+    """The name values of ``name`` are stored under: the canonical name, tagged ``@rN`` once the definition is
+    revised; an ensemble's spells out its members and tags the rank formula's and each member's revision."""
+    spec = parse_ensemble(name)
+    if spec is None:
+        revision = get_score_info(name).revision
+        return name if revision == 1 else f"{name}@r{revision}"
+    revisions = [get_score_info(m).revision for m in (PREFIX, *spec.members)]
+    return f"{PREFIX}:{'+'.join(spec.members)}@r{'.'.join(map(str, revisions))}"
 
 
 def relative_rank(value: float, reference: Sequence[float]) -> float:

@@ -257,7 +257,7 @@ class Scorer:
         return {
             "space": self.space.name,
             "score": self.score_name,
-            "scores": list(self.score_names),
+            "scores": [definition_name(name) for name in self.score_names],
             "precision": self.precision,
             "batch_size": self.batch_size,
             "seed": self.seed,

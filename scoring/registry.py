@@ -48,6 +48,9 @@ class ScoreInfo:
     #: computed on generated inputs (all-ones, Gaussian) or none, not on the data source's images
     data_free: bool = False
     higher_is_better: bool = True
+    #: the definition's revision: bumped by a change that alters values, so values stored under an earlier
+    #: definition (score cache, ensemble reference samples, score tables) are never taken for the current one
+    revision: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

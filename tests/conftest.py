@@ -37,3 +37,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
+
+
+@pytest.fixture
+def revise(monkeypatch):
+    """``revise(name)``: the registered score ``name`` as if its definition had been revised once more (undone after the test)."""
+    from dataclasses import replace
+
+    from scoring import registry
+
+    def bump(name: str) -> None:
+        info = registry.get_score_info(name)
+        monkeypatch.setitem(registry._SCORES, name, replace(info, revision=info.revision + 1))
+
+    return bump

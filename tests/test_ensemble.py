@@ -7,7 +7,7 @@ import math
 import pytest
 
 from scoring.data.base import NoiseSource
-from scoring.ensemble import EnsembleSpec, combine, parse_ensemble, relative_rank
+from scoring.ensemble import DEFAULT_MEMBERS, EnsembleSpec, combine, definition_name, parse_ensemble, relative_rank
 from scoring.evaluate import Scorer
 from search import run_search
 from searchspace.nb201 import NB201Space
@@ -66,6 +66,26 @@ def test_combine_is_the_sum_of_log_ranks():
         equal = sum(r == values[member] for r in reference[member])
         naive += math.log((below + equal / 2 + 0.5) / (len(reference[member]) + 1))
     assert combine(spec, values, reference) == pytest.approx(naive, rel=1e-12), "combine is not the sum of log relative ranks"
+
+
+def test_a_score_is_stored_under_its_name_until_its_definition_is_revised(revise):
+    assert definition_name("naswot") == "naswot", "an unrevised score is not stored under its plain name"
+    revise("naswot")
+    assert definition_name("naswot") == "naswot@r2", "a revised score is stored under its old name"
+
+
+def test_the_default_ensemble_is_stored_under_its_members_and_revisions():
+    explicit = "ensemble:" + "+".join(DEFAULT_MEMBERS)
+    assert definition_name("ensemble") == definition_name(explicit) == explicit + "@r2" + ".1" * len(DEFAULT_MEMBERS), (
+        f"the default ensemble is stored as {definition_name('ensemble')!r}, not under its members and revisions"
+    )
+
+
+@pytest.mark.parametrize("revised", ["ensemble", "naswot"], ids=["rank-formula", "member"])
+def test_revising_an_ensemble_or_a_member_moves_the_ensemble(revise, revised):
+    before = definition_name("ensemble:naswot+flops")
+    revise(revised)
+    assert definition_name("ensemble:naswot+flops") != before, f"revising {revised} left the ensemble's stored name as it was"
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,13 @@ def test_scores_computed_together_share_their_device_time(client):
     assert result["seconds"] == 0.5, "the seconds of one joint pass (0.5 s) are not what the answer reports"
 
 
+def test_a_value_cached_under_an_earlier_definition_is_scored_afresh(client, scorers, revise):
+    client.score([BEST], score="naswot")
+    revise("naswot")
+    [result] = client.score([BEST], score="naswot")["results"]
+    assert result["cached"] is False and scorers.scored["naswot"] == 2, "a value of naswot's earlier definition was served from the cache"
+
+
 def test_a_list_whose_every_value_is_cached_answers_cached(client, scorers):
     client.score([BEST], score=["naswot", "synflow"])
     answer = client.score([BEST], score=["naswot", "synflow"])

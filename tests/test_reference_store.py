@@ -87,6 +87,13 @@ def test_the_mapping_reads_writes_and_forgets_members(store):
         del cache["naswot"]
 
 
+def test_a_members_sample_of_an_earlier_definition_is_not_used(store, revise):
+    StoredReference(store, KEY)["naswot"] = AWKWARD
+    revise("naswot")
+    reference = StoredReference(store, KEY)
+    assert "naswot" not in reference and list(reference) == [], "a sample stored under naswot's earlier definition is still served"
+
+
 def test_a_reference_the_database_refused_still_serves_its_scorer(tmp_path):
     locked = SQLiteStore(tmp_path / "db.sqlite")
     locked.close()  # every statement now fails with a StoreError

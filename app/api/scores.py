@@ -20,6 +20,7 @@ class ScoreDescription(BaseModel):
     needs_labels: bool = Field(description="needs a labelled data source (noise is labelled at random)")
     data_free: bool = Field(description="computed on generated inputs (all ones, Gaussian) or none, not on the data source's images")
     higher_is_better: bool
+    revision: int = Field(description="the definition's revision: values cached or sampled under an earlier one are scored afresh")
 
 
 class EnsembleDescription(BaseModel):

@@ -69,9 +69,9 @@ def decode_values(text: str) -> list[float]:
 #: migration 4 of both back ends: cached values of scores whose definition changed are dropped, so they are
 #: scored afresh (MeCo now runs its one input alone, SWAP counts 32 inputs, the default ensemble's members changed)
 DROP_REDEFINED_SCORES = "DELETE FROM scores WHERE score_name IN ('meco', 'swap') OR score_name LIKE 'ensemble%';"
-#: migration 5 of both back ends: ensemble values are dropped, since a member's relative rank is now interpolated
-#: between the reference values instead of counted (so values between or beyond them no longer tie), and the
-#: default members changed again (chosen for search quality)
+#: migration 5 of both back ends: ensemble values stored under plain ensemble names are deleted; ensembles are now
+#: stored under definition names (explicit members and revisions, :func:`scoring.definition_name`), and those rows,
+#: of the counted-rank formula and earlier default members, can no longer match
 DROP_ENSEMBLE_SCORES = "DELETE FROM scores WHERE score_name LIKE 'ensemble%';"
 
 #: the active job statuses as an SQL list, for ``status IN ...``
