@@ -348,7 +348,10 @@ class DeviceWorker:
     def _execute(self, batch: list[Task]) -> None:
         """Score a batch, each architecture once for all the scores asked of it (shared passes)."""
         for group in joint_groups(batch):
-            self._score_group(group)
+            if self._stopping:  # shutting down: the groups not begun go back too
+                self._give_back(group, group.archs)
+            else:
+                self._score_group(group)
 
     def _deliver_arch(self, group: JointGroup, arch: str, outcome: ArchScore | BaseException) -> None:
         """Hand each task of ``arch`` its score's share of a joint result (or the error)."""

@@ -13,6 +13,7 @@ from service_fakes import fake_app, fake_score
 from app.cli import main
 from app.client import ApiError, Client
 from app.main import create_app
+from app.worker import ScoreSpec, Task, joint_groups
 from app.settings import Settings
 from scoring import ArchScore, Scorer, open_source
 from searchspace import get_space
@@ -97,6 +98,13 @@ def test_a_score_already_cached_is_not_computed_again_for_a_list(client, scorers
 def test_a_list_is_computed_in_one_pass_per_architecture(client, scorers):
     client.score([BEST, NONE], score=["synflow", "naswot"])
     assert scorers.passes == Counter({("synflow", "naswot"): 2}), f"passes per set of scores: {dict(scorers.passes)}"
+
+
+def test_a_batch_is_grouped_by_the_scores_each_architecture_asks_for():
+    base = ScoreSpec(get_space("nb201"), open_source("noise"), 4, 0)
+    tasks = [Task(base.joint([name]), arch, lambda *_: None) for arch, name in [(BEST, "naswot"), (NONE, "naswot"), (BEST, "synflow")]]
+    groups = {group.spec.scores: group.archs for group in joint_groups(tasks)}
+    assert groups == {("naswot", "synflow"): [BEST], ("naswot",): [NONE]}, f"groups {groups}"
 
 
 def test_scores_computed_together_share_their_device_time(client):
