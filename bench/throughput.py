@@ -5,6 +5,7 @@
     python bench/throughput.py --profile --n 12      # where the time goes, stage by stage
     python bench/throughput.py --cells-per-pass 16   # the opt-in stacked-cells mode
     python bench/throughput.py --score ensemble      # another score's cost per cell against NASWOT alone
+    python bench/throughput.py --joint naswot,synflow,snip   # several scores in shared passes against one scorer each
 
 Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
 (a) ``Scorer.score_many`` (what the CLI, the service and ``bench/score_table.py`` call) and
@@ -21,6 +22,11 @@ NASWOT alone on the same cells, interleaved in blocks the same way, and prints t
 per cell; an ensemble's one-off reference sample is timed and reported apart (it is computed once per
 space, data, batch size and seed, then kept).  Last line: ``score=NAME seconds_per_cell=X
 naswot_seconds_per_cell=Y ratio=R``.
+
+``--joint a,b,c`` times one scorer computing those scores in shared passes (what the service does for a
+list of scores) against one scorer per score (what it did before), interleaved the same way, and
+checks the first cell's values are identical both ways.  Last line: ``joint=a+b+c seconds_per_cell=X
+separate_seconds_per_cell=Y speedup=R``.
 
 ``--profile`` times each stage separately per cell instead (with a device synchronisation after
 each stage): construction, moving to the device, the bare forward pass, the code products the
@@ -224,6 +230,20 @@ def profile(args, space, source, device, archs) -> None:
     print(f"ratio of per-cell times (profiled, with per-stage syncs): {total_theirs / total_ours:.2f}")
 
 
+def interleaved(sides: dict[str, Callable[[list[str]], object]], archs: list[str], block: int, device: torch.device) -> dict[str, float]:
+    """Seconds per cell of each side on ``archs``, timed in blocks whose side order rotates, so machine noise hits all."""
+    names = list(sides)
+    totals = dict.fromkeys(names, 0.0)
+    for i in range(0, len(archs), block):
+        shift = (i // block) % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            sides[name](archs[i : i + block])
+            sync(device)
+            totals[name] += time.perf_counter() - start
+    return {k: v / len(archs) for k, v in totals.items()}
+
+
 def score_ratio(args, space, source, device, archs) -> None:
     """Seconds per cell of ``--score`` against NASWOT alone, interleaved blocks on the same cells."""
     common = dict(batch_size=args.batch_size, seed=args.seed, device=device)
@@ -234,19 +254,29 @@ def score_ratio(args, space, source, device, archs) -> None:
         ours.reference()
         print(f"reference sample: {ours.reference_size} cells in {time.perf_counter() - start:.1f} s (once per space, data, batch size and seed)")
     list(ours.score_many(archs[:1])), list(theirs.score_many(archs[:1]))  # warm-up: allocator and kernel caches
-    totals = {"ours": 0.0, "naswot": 0.0}
-    for i in range(0, len(archs), args.block):
-        block = archs[i : i + args.block]
-        order = (("ours", ours), ("naswot", theirs)) if (i // args.block) % 2 == 0 else (("naswot", theirs), ("ours", ours))
-        for name, scorer in order:
-            start = time.perf_counter()
-            list(scorer.score_many(block))
-            sync(device)
-            totals[name] += time.perf_counter() - start
-    per_cell = {k: v / len(archs) for k, v in totals.items()}
+    per_cell = interleaved({"ours": lambda b: list(ours.score_many(b)), "naswot": lambda b: list(theirs.score_many(b))}, archs, args.block, device)
     ratio = per_cell["ours"] / per_cell["naswot"]
     print(f"device={describe_device(device)} cells={len(archs)} threads={torch.get_num_threads()} batch={args.batch_size}")
     print(f"score={args.score} seconds_per_cell={per_cell['ours']:.4f} naswot_seconds_per_cell={per_cell['naswot']:.4f} ratio={ratio:.2f}")
+
+
+def joint_ratio(args, space, source, device, archs) -> None:
+    """Several scores by one scorer in shared passes (how the service computes a list) against one scorer per score."""
+    names = args.joint.split(",")
+    common = dict(batch_size=args.batch_size, seed=args.seed, device=device)
+    joint = Scorer(space, source, scores=names, **common)
+    separate = [Scorer(space, source, scores=(name,), **common) for name in names]
+    together = {r.arch: r.values for r in joint.score_many(archs[:1])}  # warm-up, and the values checked below
+    alone = {name: s.score_one(archs[0]) for name, s in zip(names, separate)}
+    same = all(together[archs[0]][n] == alone[n].values.get(n, alone[n].score) for n in names)
+    per_cell = interleaved(
+        {"joint": lambda b: list(joint.score_many(b)), "separate": lambda b: [list(s.score_many(b)) for s in separate]},
+        archs, args.block, device,
+    )
+    print(f"device={describe_device(device)} cells={len(archs)} threads={torch.get_num_threads()} batch={args.batch_size} "
+          f"values identical to each score alone: {same}")
+    print(f"joint={'+'.join(names)} seconds_per_cell={per_cell['joint']:.4f} separate_seconds_per_cell={per_cell['separate']:.4f} "
+          f"speedup={per_cell['separate'] / per_cell['joint']:.2f}")
 
 
 def main() -> None:
@@ -262,6 +292,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--profile", action="store_true", help="per-stage time breakdown instead of the throughput run")
     parser.add_argument("--score", default=None, help="time this score (or ensemble) per cell against NASWOT alone instead")
+    parser.add_argument("--joint", default=None, help="a,b,c: time these scores in one scorer's shared passes against one scorer per score")
     args = parser.parse_args()
     if args.profile and args.cells_per_pass != 1:
         parser.error("--profile breaks down the one-cell path; leave --cells-per-pass at 1")
@@ -271,7 +302,7 @@ def main() -> None:
     source = open_data(args.data)
     device = resolve_device(args.device)
     archs = space.sample(args.n, seed=args.seed, unique=True)
-    mode = score_ratio if args.score else profile if args.profile else run
+    mode = joint_ratio if args.joint else score_ratio if args.score else profile if args.profile else run
     mode(args, space, source, device, archs)
 
 
