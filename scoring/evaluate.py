@@ -22,7 +22,7 @@ from searchspace.seeded import build_seeded
 
 from . import measures, naswot  # noqa: F401  (measures registers the scores)
 from .batched import BatchedNaswot
-from .ensemble import REFERENCE_SIZE, EnsembleSpec, combine, parse_ensemble
+from .ensemble import REFERENCE_SIZE, EnsembleSpec, combine, definition_name, parse_ensemble
 from .data import DataSource
 from .device import describe_device
 from .precision import check_precision

@@ -223,3 +223,15 @@ def test_table_settings_compare_the_data_by_digest_not_by_path():
     other = {**here, "data": {"spec": "cifar10:../shared/x.npz", "identity": "sha256:2"}}
     assert value_settings(here) == value_settings(there), "the same data read from another path (or on another device) must resume"
     assert value_settings(here) != value_settings(other), "other data must not resume the table"
+
+
+def test_a_table_of_an_earlier_score_definition_does_not_resume(revise):
+    from scoring import Scorer, open_source
+    from scoring.evaluate import value_settings
+
+    def settings() -> dict:
+        return value_settings(Scorer(get_space("nb201"), open_source("noise"), batch_size=4, scores=["naswot"]).describe())
+
+    before = settings()
+    revise("naswot")
+    assert settings() != before, "a table scored under naswot's earlier definition would resume under the current one"
