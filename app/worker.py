@@ -274,11 +274,18 @@ class DeviceWorker:
                 return None
             first = heapq.heappop(self._heap).task
             batch = [first]
-            while self._heap and len(batch) < self.batch and self._heap[0].task.spec.settings_key == first.spec.settings_key:
+            while self._heap and self._fits(batch, self._heap[0].task):
                 batch.append(heapq.heappop(self._heap).task)
             self.busy = len(batch)
             self._cond.notify_all()  # room for waiting producers
             return batch
+
+    def _fits(self, batch: list[Task], task: Task) -> bool:
+        """``task`` may join ``batch``: same settings, and room left, or the same architecture as the last task
+        (an architecture's scores are not split across batches, so they share their passes)."""
+        if task.spec.settings_key != batch[0].spec.settings_key:
+            return False
+        return len(batch) < self.batch or task.arch == batch[-1].arch
 
     def _run(self) -> None:
         if not self._open_device():

@@ -100,6 +100,12 @@ def test_a_list_is_computed_in_one_pass_per_architecture(client, scorers):
     assert scorers.passes == Counter({("synflow", "naswot"): 2}), f"passes per set of scores: {dict(scorers.passes)}"
 
 
+def test_an_architectures_scores_are_not_split_across_worker_batches(tmp_path, scorers):
+    with TestClient(fake_app(tmp_path, scorer_factory=scorers, worker_batch=2)) as http:
+        Client(http=http).score([BEST, NONE], score=["synflow", "naswot", "flops"])
+    assert scorers.passes == Counter({("synflow", "naswot", "flops"): 2}), f"passes per set of scores: {dict(scorers.passes)}"
+
+
 def test_a_batch_is_grouped_by_the_scores_each_architecture_asks_for():
     base = ScoreSpec(get_space("nb201"), open_source("noise"), 4, 0)
     tasks = [Task(base.joint([name]), arch, lambda *_: None) for arch, name in [(BEST, "naswot"), (NONE, "naswot"), (BEST, "synflow")]]
