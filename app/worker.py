@@ -14,7 +14,7 @@ import itertools
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -156,6 +156,11 @@ class WorkerStopped(RuntimeError):
     """The worker shut down before the task ran."""
 
 
+def _unit(task: Task) -> tuple:
+    """What the queue's capacity counts: an architecture with its settings (its several scores are one unit)."""
+    return (*task.spec.settings_key, task.arch)
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CUDA (or CPU allocator) out-of-memory, however torch reported it."""
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
@@ -185,11 +190,12 @@ class DeviceWorker:
         self._scorers: OrderedDict[tuple, ScorerLike] = OrderedDict()
         self._scorer_cache = scorer_cache
         self._heap: list[_Entry] = []
+        self._waiting: Counter[tuple] = Counter()  # architecture (with its settings) -> its queued tasks, one per score
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"naswot-worker-{device}", daemon=True)
-        self.busy = 0  # tasks in the batch being scored
+        self.busy = 0  # architectures in the batch being scored
         self.ready = False
         self.error: str | None = None
         self.mean_seconds = 1.0  # running estimate of one architecture's scoring time
@@ -214,6 +220,7 @@ class DeviceWorker:
         with self._cond:
             self._stopping = True
             pending, self._heap = self._heap, []
+            self._waiting.clear()
             self._cond.notify_all()
         for entry in pending:
             self._deliver(entry.task, WorkerStopped(reason))
@@ -227,35 +234,46 @@ class DeviceWorker:
 
     @property
     def depth(self) -> int:
-        """Architectures waiting (not counting the batch being scored)."""
-        return len(self._heap)
+        """Architectures waiting (not counting the batch being scored); several scores of one count once."""
+        return len(self._waiting)
 
     @property
     def load(self) -> int:
-        return len(self._heap) + self.busy
+        return len(self._waiting) + self.busy
+
+    def _push(self, task: Task, priority: int) -> None:
+        heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
+        self._waiting[_unit(task)] += 1
+
+    def _pop(self) -> Task:
+        task = heapq.heappop(self._heap).task
+        self._waiting[_unit(task)] -= 1
+        if not self._waiting[_unit(task)]:
+            del self._waiting[_unit(task)]
+        return task
 
     def offer(self, tasks: Sequence[Task], priority: int = INTERACTIVE) -> bool:
-        """Queue all of ``tasks`` or none of them; False when the queue lacks room."""
+        """Queue all of ``tasks`` or none of them; False when the queue lacks room for their architectures."""
         with self._cond:
             if self._stopping:
                 raise WorkerStopped("the service is shutting down")
-            if len(self._heap) + len(tasks) > self.capacity:
+            if len(self._waiting) + len({_unit(t) for t in tasks} - self._waiting.keys()) > self.capacity:
                 return False
             for task in tasks:
-                heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
+                self._push(task, priority)
             self._cond.notify_all()
             return True
 
     def put(self, task: Task, priority: int = BACKGROUND, abort: Callable[[], bool] | None = None) -> None:
         """Queue ``task``, waiting for room; raises :class:`WorkerStopped` on shutdown or when ``abort()`` says so."""
         with self._cond:
-            while not self._stopping and len(self._heap) >= self.capacity:
+            while not self._stopping and len(self._waiting) >= self.capacity and _unit(task) not in self._waiting:
                 if abort is not None and abort():
                     raise WorkerStopped("aborted while waiting for queue room")
                 self._cond.wait(0.5)
             if self._stopping:
                 raise WorkerStopped("the service is shutting down")
-            heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
+            self._push(task, priority)
             self._cond.notify_all()
 
     def retry_after(self, workers: int = 1) -> int:
@@ -272,11 +290,10 @@ class DeviceWorker:
                 self._cond.wait()
             if self._stopping:
                 return None
-            first = heapq.heappop(self._heap).task
-            batch = [first]
+            batch = [self._pop()]
             while self._heap and self._fits(batch, self._heap[0].task):
-                batch.append(heapq.heappop(self._heap).task)
-            self.busy = len(batch)
+                batch.append(self._pop())
+            self.busy = len({t.arch for t in batch})
             self._cond.notify_all()  # room for waiting producers
             return batch
 

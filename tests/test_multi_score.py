@@ -106,6 +106,12 @@ def test_an_architectures_scores_are_not_split_across_worker_batches(tmp_path, s
     assert scorers.passes == Counter({("synflow", "naswot", "flops"): 2}), f"passes per set of scores: {dict(scorers.passes)}"
 
 
+def test_the_queue_counts_an_architectures_scores_once(tmp_path, scorers):
+    with TestClient(fake_app(tmp_path, scorer_factory=scorers, queue_size=2, max_archs=2)) as http:
+        answer = Client(http=http).score([BEST, NONE], score=["synflow", "naswot", "flops"])
+    assert len(answer["results"]) == 2, "two architectures with three scores each did not fit a queue of two architectures"
+
+
 def test_a_batch_is_grouped_by_the_scores_each_architecture_asks_for():
     base = ScoreSpec(get_space("nb201"), open_source("noise"), 4, 0)
     tasks = [Task(base.joint([name]), arch, lambda *_: None) for arch, name in [(BEST, "naswot"), (NONE, "naswot"), (BEST, "synflow")]]
