@@ -17,11 +17,12 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Protocol
 
 import torch
 
-from scoring import ArchScore, DataSource, Scorer, definition_name, describe_device
+from scoring import ArchScore, DataSource, Scorer, describe_device
 from searchspace import SearchSpace
 
 from .reference import StoredReference, reference_key
@@ -69,9 +70,10 @@ class ScoreSpec:
         """The same settings with ``scores`` (first as ``score``, the rest ``also``), for one scorer of several scores."""
         return replace(self, score=scores[0], also=tuple(scores[1:]))
 
-    @property
+    @cached_property
     def cache_key(self) -> CacheKey:
-        return CacheKey(self.space.name, self.source.identity, self.batch_size, self.seed, definition_name(self.score), self.precision)
+        """Where ``score``'s values are cached (built once per spec: the dispatcher reads it for every architecture)."""
+        return CacheKey.for_score(self.space.name, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
 
     @property
     def reference_key(self) -> ReferenceKey:
@@ -247,9 +249,10 @@ class DeviceWorker:
 
     def _pop(self) -> Task:
         task = heapq.heappop(self._heap).task
-        self._waiting[_unit(task)] -= 1
-        if not self._waiting[_unit(task)]:
-            del self._waiting[_unit(task)]
+        unit = _unit(task)
+        self._waiting[unit] -= 1
+        if not self._waiting[unit]:
+            del self._waiting[unit]
         return task
 
     def offer(self, tasks: Sequence[Task], priority: int = INTERACTIVE) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from correlation import correlations
 from score_table import read_columns, read_scores
 from search_quality import quality, run_many, simulation_space, table_scorer
-from scoring import DEFAULT_MEMBERS
+from scoring import DEFAULT_MEMBERS, parse_ensemble
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
 
@@ -120,7 +120,7 @@ def main() -> None:
         held = kendall_spearman(tables[name], heldout, truth) if heldout else []
         print(f"{name:<70} {cells(sel):<36} {cells(held):<36} {figures}")
     ranked = [n for _, n, _, _ in rows]
-    default = next((n for n in ranked if set(n.partition(":")[2].split("+")) == set(DEFAULT_MEMBERS)), None)
+    default = next((n for n in ranked if set(parse_ensemble(n).members) == set(DEFAULT_MEMBERS)), None)
     if default is not None:
         print(f"default ensemble ({'+'.join(DEFAULT_MEMBERS)}): rank {ranked.index(default) + 1} of {len(rows)}; "
               f"all rows: {cells(kendall_spearman(tables[default], archs, truth))}")

@@ -30,7 +30,7 @@ from .registry import ScoreInfo, get_score_info, register_info
 DEFAULT_MEMBERS: tuple[str, ...] = ("synflow", "az_trainability", "meco", "flops")
 #: size of the seeded reference sample the members are ranked against
 REFERENCE_SIZE = 256
-#: how many reference values in from an end the slope of an exponential tail is measured
+#: how many reference values in from an end the slope that sets a tail's scale is measured
 TAIL_KNOTS = 8
 PREFIX = "ensemble"
 

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from scoring import definition_name
 from search import ParameterError, check_params, describe_strategies, list_strategies, strategy_params
 from searchspace import get_space, list_spaces
 
@@ -107,7 +106,7 @@ def _cached_values(service: Service, job: JobRecord, score: str, archs: list[str
     request = job.request
     if job.data is None or not archs:
         return {}
-    key = CacheKey(request.space, job.data.identity, request.batch_size, request.seed, definition_name(score), "exact")
+    key = CacheKey.for_score(request.space, job.data.identity, request.batch_size, request.seed, score, "exact")
     return {arch: hit.nullable_score for arch, hit in service.store.get_scores(key, archs).items()}
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
 
+from scoring import definition_name
+
 from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
 
 
@@ -27,8 +29,13 @@ class CacheKey:
     data: str  # the data source's identity digest
     batch_size: int
     seed: int
-    score_name: str
+    score_name: str  # the score's definition name (:func:`for_score` makes it)
     precision: str
+
+    @classmethod
+    def for_score(cls, space: str, data: str, batch_size: int, seed: int, score: str, precision: str) -> CacheKey:
+        """The key of canonical score ``score``, stored under its definition name, so an earlier definition's values never match."""
+        return cls(space, data, batch_size, seed, definition_name(score), precision)
 
     def of(self, arch: str) -> tuple:
         """The full key of ``arch`` under this key (for in-memory tables)."""
