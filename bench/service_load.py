@@ -83,26 +83,26 @@ def burst(url: str, api_key: str | None, bodies: list[dict], clients: int) -> tu
     return results, time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    space = get_space(args.space)
-    pool = space.sample(args.pool, seed=args.seed, unique=True)
+def request_bodies(args: argparse.Namespace, pool: list[str]) -> list[dict]:
+    """The burst's score requests, each drawing ``--archs-per-request`` architectures from the seeded pool."""
     rng = random.Random(args.seed)
-    bodies = [
+    return [
         {"space": args.space, "archs": rng.sample(pool, args.archs_per_request), "data": args.data, "batch_size": args.batch_size, "seed": args.seed}
         for _ in range(args.requests)
     ]
-    distinct = sorted({a for b in bodies for a in b["archs"]})
 
-    baseline: dict[str, float] = {}
-    baseline_seconds = float("nan")
-    if not args.no_baseline:
-        source = open_source(args.data)
-        scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed)
-        t0 = time.perf_counter()
-        baseline = {r.arch: r.score for r in scorer.score_many(distinct)}
-        baseline_seconds = time.perf_counter() - t0
 
+def baseline_scores(args: argparse.Namespace, archs: list[str]) -> tuple[dict[str, float], float]:
+    """The in-process ``Scorer``'s score of each architecture, one after another, and the seconds it took."""
+    scorer = Scorer(get_space(args.space), open_source(args.data), batch_size=args.batch_size, seed=args.seed)
+    t0 = time.perf_counter()
+    scores = {r.arch: r.score for r in scorer.score_many(archs)}
+    return scores, time.perf_counter() - t0
+
+
+def run_burst(args: argparse.Namespace, bodies: list[dict]) -> tuple[str, dict, list[tuple[int, float, dict | None]], float, str]:
+    """Fire the burst at ``--url``, or at a server started for it on a free loopback port (stopped after):
+    the URL, its readiness answer, the burst's results and wall time, and the metrics text after it."""
     server = None
     url = args.url
     if url is None:
@@ -113,26 +113,39 @@ def main(argv: list[str] | None = None) -> int:
         with Client(url, api_key=args.api_key) as client:
             ready = client.ready()
             results, wall = burst(url, args.api_key, bodies, args.clients)
-            metrics = client.metrics()
-    except ApiError as exc:
-        print(f"server answered {exc}", file=sys.stderr)
-        return 1
+            return url, ready, results, wall, client.metrics()
     finally:
         if server is not None:
             server.stop()
 
+
+def count_mismatches(results: list[tuple[int, float, dict | None]], baseline: dict[str, float]) -> int:
+    """How many scores the service returned differ from the in-process ones (a singular one is -inf on both sides)."""
+    returned = [r for _, _, answer in results for r in (answer or {}).get("results", [])]
+    return sum(1 for r in returned if r["arch"] in baseline and (float("-inf") if r["singular"] else r["score"]) != baseline[r["arch"]])
+
+
+def metric_total(metrics: str, prefix: str) -> float:
+    """The sum of the Prometheus samples whose line starts with ``prefix`` (0 when there are none)."""
+    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    pool = get_space(args.space).sample(args.pool, seed=args.seed, unique=True)
+    bodies = request_bodies(args, pool)
+    distinct = sorted({a for b in bodies for a in b["archs"]})
+    baseline, baseline_seconds = ({}, float("nan")) if args.no_baseline else baseline_scores(args, distinct)
+    try:
+        url, ready, results, wall, metrics = run_burst(args, bodies)
+    except ApiError as exc:
+        print(f"server answered {exc}", file=sys.stderr)
+        return 1
     codes = collections.Counter(status for status, _, _ in results)
     latencies = [seconds for _, seconds, _ in results]
-    mismatches = 0
-    for _, _, answer in results:
-        for r in (answer or {}).get("results", []):
-            want = baseline.get(r["arch"])
-            got = float("-inf") if r["singular"] else r["score"]
-            if want is not None and got != want:
-                mismatches += 1
-    computed = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("naswot_scores_computed_total{"))
-    hits = next((float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("naswot_cache_hits_total ")), 0.0)
-    shared = next((float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("naswot_inflight_shared_total ")), 0.0)
+    mismatches = count_mismatches(results, baseline)
+    computed = metric_total(metrics, "naswot_scores_computed_total{")
+    hits, shared = metric_total(metrics, "naswot_cache_hits_total "), metric_total(metrics, "naswot_inflight_shared_total ")
 
     print(f"server: {url}  device: {', '.join(d['device'] for d in ready['devices'])}  data: {args.data}  batch_size: {args.batch_size}")
     print(f"burst: {args.requests} requests x {args.archs_per_request} archs from {args.clients} clients; {len(distinct)} distinct archs")
