@@ -109,21 +109,42 @@ def parse_mapping(arch: Mapping[str, Any], ops: Sequence[str]) -> Genotype:
 
 def parse_text(text: str, ops: Sequence[str]) -> Genotype:
     """The DARTS text form ``Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...)``."""
+    call = _genotype_call(text)
+    source = text.strip()
+    locate = _Locator(source, lead=len(text) - len(text.lstrip()))
+    fields = _call_fields(call, locate)
+    cells = {}
+    for name in CELLS:
+        if name not in fields:
+            raise EncodingError(f"Genotype is missing its {name!r} cell", position=locate(call))
+        node = fields[name]
+        cells[name] = check_cell(name, _text_edges(name, node, source, locate), ops, f"{locate(node)} ({name} cell)")
+        concat = fields.get(f"{name}_concat")
+        if concat is not None:
+            check_concat(name, _concat_value(source, concat), locate(concat))
+    return Genotype(cells["normal"], cells["reduce"])
+
+
+def _genotype_call(text: str) -> ast.Call:
+    """The ``Genotype(...)`` call ``text`` holds, parsed (never evaluated); EncodingError for anything else."""
     if len(text) > MAX_TEXT:
         raise EncodingError(f"genotype text longer than {MAX_TEXT} characters", token=len(text))
     if not text.strip():
         raise EncodingError("empty genotype", hint="write Genotype(normal=[('op', input), ...], reduce=[...])")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        call = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise EncodingError(f"not a DARTS genotype ({exc.msg})", position=f"line {exc.lineno}, column {exc.offset}") from None
     except (MemoryError, RecursionError):  # the parser's own stack overflowed: nesting no genotype has
         raise EncodingError("not a DARTS genotype (nested too deeply)") from None
-    source = text.strip()
-    locate = _Locator(source, lead=len(text) - len(text.lstrip()))
-    call = tree.body
     if not isinstance(call, ast.Call) or _name(call.func) != "Genotype":
-        raise EncodingError("expected Genotype(normal=[...], reduce=[...])", token=_segment(source, call), position=locate(call))
+        locate = _Locator(text.strip(), lead=len(text) - len(text.lstrip()))
+        raise EncodingError("expected Genotype(normal=[...], reduce=[...])", token=_segment(text.strip(), call), position=locate(call))
+    return call
+
+
+def _call_fields(call: ast.Call, locate: _Locator) -> dict[str, ast.expr]:
+    """The call's arguments by field name, positional ones in :data:`FIELDS` order; unknown or repeated fields refused."""
     if len(call.args) > len(FIELDS):
         raise EncodingError(f"Genotype takes at most {len(FIELDS)} fields", position=locate(call))
     fields: dict[str, ast.expr] = dict(zip(FIELDS, call.args))
@@ -133,27 +154,23 @@ def parse_text(text: str, ops: Sequence[str]) -> Genotype:
         if kw.arg in fields:
             raise EncodingError("Genotype field given twice", token=kw.arg, position=locate(kw.value))
         fields[kw.arg] = kw.value
-    cells = {}
-    for name in CELLS:
-        if name not in fields:
-            raise EncodingError(f"Genotype is missing its {name!r} cell", position=locate(call))
-        node = fields[name]
-        if not isinstance(node, (ast.List, ast.Tuple)):
-            raise EncodingError(f"{name} must be a list of (op, input) pairs", token=_segment(source, node), position=locate(node))
-        raw = []
-        for k, elt in enumerate(node.elts):
-            where = f"{locate(elt)} ({name} cell, edge {k})"
-            if not isinstance(elt, (ast.Tuple, ast.List)) or len(elt.elts) != 2:
-                raise EncodingError("an edge is an ('op', input) pair", token=_segment(source, elt), position=where)
-            op_node, input_node = elt.elts
-            op = op_node.value if isinstance(op_node, ast.Constant) else _segment(source, op_node)
-            source_index = input_node.value if isinstance(input_node, ast.Constant) else _segment(source, input_node)
-            raw.append((op, source_index, where))
-        cells[name] = check_cell(name, raw, ops, f"{locate(node)} ({name} cell)")
-        concat = fields.get(f"{name}_concat")
-        if concat is not None:
-            check_concat(name, _concat_value(source, concat), locate(concat))
-    return Genotype(cells["normal"], cells["reduce"])
+    return fields
+
+
+def _text_edges(name: str, node: ast.expr, source: str, locate: _Locator) -> list[RawEdge]:
+    """One cell's ``(op, input)`` pairs as raw edges, each located in ``source`` for error messages."""
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        raise EncodingError(f"{name} must be a list of (op, input) pairs", token=_segment(source, node), position=locate(node))
+    raw = []
+    for k, elt in enumerate(node.elts):
+        where = f"{locate(elt)} ({name} cell, edge {k})"
+        if not isinstance(elt, (ast.Tuple, ast.List)) or len(elt.elts) != 2:
+            raise EncodingError("an edge is an ('op', input) pair", token=_segment(source, elt), position=where)
+        op_node, input_node = elt.elts
+        op = op_node.value if isinstance(op_node, ast.Constant) else _segment(source, op_node)
+        source_index = input_node.value if isinstance(input_node, ast.Constant) else _segment(source, input_node)
+        raw.append((op, source_index, where))
+    return raw
 
 
 def parse(arch: Any, ops: Sequence[str]) -> Genotype:
