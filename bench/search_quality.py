@@ -231,7 +231,7 @@ def summary_line(rows: Sequence[Quality]) -> str:
     return f"random_n100_c10={fmt(by.get(('random', 100), nan))} evolution_b100_c10={fmt(by.get(('evolution', 100), nan))}"
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, required=True, help="score table written by bench/score_table.py")
     parser.add_argument("--score", default="naswot", help="the table column to search with, or an ensemble of its columns (ensemble, ensemble:a+b)")
@@ -241,26 +241,41 @@ def main() -> None:
     parser.add_argument("--population-size", type=int, default=None)
     parser.add_argument("--sample-size", type=int, default=None)
     parser.add_argument("--init-size", type=int, default=None, help="AREA's random phase (default: half the budget)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    table = read_scores(args.table, args.score)
-    truth = load_accuracy(args.accuracy)
-    missing = [a for a in table if a not in truth]
-    if missing:
-        sys.exit(f"{len(missing)} table cells are not in {args.accuracy}, e.g. {missing[0]}")
-    base = get_space("nb201")
-    space, mode = simulation_space(base, table)
-    scorer = table_scorer(table)
-    evo = {k: v for k, v in (("population_size", args.population_size), ("sample_size", args.sample_size)) if v is not None}
 
+def strategy_params(strategy: str, args: argparse.Namespace) -> dict[str, int]:
+    """The strategy parameters given on the command line that ``strategy`` takes (random takes none)."""
+    if strategy == "random":
+        return {}
+    given = {"population_size": args.population_size, "sample_size": args.sample_size}
+    if strategy == "area":
+        given["init_size"] = args.init_size
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def print_header(args: argparse.Namespace, table: dict[str, float], truth: dict[str, dict[str, float]], space: SearchSpace, mode: str) -> None:
+    """What is searched: the table, the simulated space, and the accuracy of its mean, best and top-scored cells."""
     singular = sum(1 for s in table.values() if s == -math.inf)
-    print(f"table={args.table} score={args.score} cells={len(table)} of {base.size} singular={singular} mode={mode} runs={args.runs} (seeds 0..{args.runs - 1})")
+    print(f"table={args.table} score={args.score} cells={len(table)} of {get_space('nb201').size} singular={singular} mode={mode} runs={args.runs} (seeds 0..{args.runs - 1})")
     if isinstance(space, PoolSpace):
         print(f"pool mode: draws from the {space.size} scored cells; mutation among scored one-edge neighbours "
               f"({space.isolated} cells have none and restart at a random pool cell)")
     top = max(table, key=lambda a: (table[a], a))
     pool_acc = [truth[a]["cifar10_test"] for a in table]
     print(f"{mode} c10: mean {statistics.fmean(pool_acc):.2f}  best {max(pool_acc):.2f}  top-scored cell {truth[top]['cifar10_test']:.2f}")
+
+
+def main() -> None:
+    args = parse_args()
+    table = read_scores(args.table, args.score)
+    truth = load_accuracy(args.accuracy)
+    missing = [a for a in table if a not in truth]
+    if missing:
+        sys.exit(f"{len(missing)} table cells are not in {args.accuracy}, e.g. {missing[0]}")
+    space, mode = simulation_space(get_space("nb201"), table)
+    scorer = table_scorer(table)
+    print_header(args, table, truth, space, mode)
 
     rows = []
     for item in args.configs.split(","):
@@ -269,11 +284,8 @@ def main() -> None:
         if budget > space.size:
             print(f"skipping {strategy}:{budget}: more than the {space.size} cells available", file=sys.stderr)
             continue
-        params = {} if strategy == "random" else dict(evo)
-        if strategy == "area" and args.init_size is not None:
-            params["init_size"] = args.init_size
         start = time.perf_counter()
-        results = run_many(strategy, space, scorer, budget, args.runs, **params)
+        results = run_many(strategy, space, scorer, budget, args.runs, **strategy_params(strategy, args))
         rows.append(quality(strategy, budget, results, truth, table, time.perf_counter() - start))
         print(f"  {strategy}:{budget} done in {rows[-1].seconds:.1f} s", file=sys.stderr, flush=True)
 
