@@ -91,7 +91,7 @@ def rank_by_search(tables: dict[str, dict[str, float]], selection: list[str], tr
     return sorted(rows, reverse=True)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, required=True)
     parser.add_argument("--select", type=int, default=1000, help="rows (in table order) the candidates are ranked on")
@@ -100,23 +100,14 @@ def main() -> None:
     parser.add_argument("--objective", choices=("kendall", "search"), default="search", help="what orders the candidates (see above)")
     parser.add_argument("--search-runs", type=int, default=500, help="runs of each search for --objective search")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    truth = load_accuracy(args.accuracy)
-    columns = list(read_columns(args.table))
-    names = candidates(columns, args.max_size)
-    tables = {name: read_scores(args.table, name) for name in names}
-    archs = list(tables[names[0]])
-    selection, heldout = archs[: args.select], archs[args.select :]
-    if args.objective == "kendall":
-        rows = rank_by_kendall(tables, selection, truth)
-    else:
-        rows = rank_by_search(tables, selection, truth, args.search_runs)
-    print(f"table={args.table} cells={len(archs)} selection={len(selection)} heldout={len(heldout)} candidates={len(names)} "
-          f"objective={args.objective}" + (f" meeting the bar={len(rows)}" if args.objective == "search" else ""))
-    extra = "search c10 random/evolution/area" if args.objective == "search" else ""
+
+def print_ranking(rows: list[tuple], tables: dict[str, dict[str, float]], archs: list[str], heldout: list[str], truth, top: int, search: bool) -> None:
+    """The ``top`` candidates with their selection and held-out figures, then where the default members rank."""
+    extra = "search c10 random/evolution/area" if search else ""
     print(f"{'ensemble':<70} {'selection tau/rho c10 c100 in16':<36} {'held-out tau/rho c10 c100 in16':<36} {extra}")
-    for _, name, sel, figures in rows[: args.top]:
+    for _, name, sel, figures in rows[:top]:
         held = kendall_spearman(tables[name], heldout, truth) if heldout else []
         print(f"{name:<70} {cells(sel):<36} {cells(held):<36} {figures}")
     ranked = [n for _, n, _, _ in rows]
@@ -124,10 +115,24 @@ def main() -> None:
     if default is not None:
         print(f"default ensemble ({'+'.join(DEFAULT_MEMBERS)}): rank {ranked.index(default) + 1} of {len(rows)}; "
               f"all rows: {cells(kendall_spearman(tables[default], archs, truth))}")
+
+
+def main() -> None:
+    args = parse_args()
+    truth = load_accuracy(args.accuracy)
+    names = candidates(list(read_columns(args.table)), args.max_size)
+    tables = {name: read_scores(args.table, name) for name in names}
+    archs = list(tables[names[0]])
+    selection, heldout = archs[: args.select], archs[args.select :]
+    search = args.objective == "search"
+    rows = rank_by_search(tables, selection, truth, args.search_runs) if search else rank_by_kendall(tables, selection, truth)
+    print(f"table={args.table} cells={len(archs)} selection={len(selection)} heldout={len(heldout)} candidates={len(names)} "
+          f"objective={args.objective}" + (f" meeting the bar={len(rows)}" if search else ""))
+    print_ranking(rows, tables, archs, heldout, truth, args.top, search)
     best = rows[0][1]
     held_min = min(k for k, _ in kendall_spearman(tables[best], heldout, truth)) if heldout else float("nan")
     sel_min = min(k for k, _ in rows[0][2])
-    tail = f" search_c10={rows[0][0]:.2f}" if args.objective == "search" else ""
+    tail = f" search_c10={rows[0][0]:.2f}" if search else ""
     print(f"best={best} selection_min_kendall={sel_min:.3f} heldout_min_kendall={held_min:.3f}{tail}")
 
 
