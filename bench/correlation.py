@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from score_table import read_columns, read_scores
+from score_table import Tables, describe_tables, read_columns, read_scores
 from scoring import Scorer, describe_device, open_source, resolve_device
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
-    parser.add_argument("--table", type=Path, help="correlate the cells of this score table instead of scoring")
+    parser.add_argument("--table", type=Path, nargs="+", help="correlate the cells of this score table (several: joined on arch) instead of scoring")
     parser.add_argument("--score", default="naswot", help="score name (naswot scores lists them), an ensemble, or with --table: all")
     args = parser.parse_args()
 
@@ -74,7 +74,7 @@ def main() -> None:
         return
     if args.table is not None:
         table = read_scores(args.table, args.score)
-        report(list(table), list(table.values()), truth, f"table={args.table} score={args.score}")
+        report(list(table), list(table.values()), truth, f"table={describe_tables(args.table)} score={args.score}")
         return
     space = get_space("nb201")
     device = resolve_device(args.device)
@@ -110,7 +110,7 @@ def report(archs: list[str], scores: list[float], truth: dict[str, dict[str, flo
     print(f"kendall={k:.3f} spearman={s:.3f} n={len(archs)}")
 
 
-def report_all(path: Path, truth: dict[str, dict[str, float]]) -> None:
+def report_all(path: Tables, truth: dict[str, dict[str, float]]) -> None:
     """One row per score column of ``path`` (and the default ensemble when its members are there)."""
     names = list(read_columns(path))
     try:
@@ -119,7 +119,7 @@ def report_all(path: Path, truth: dict[str, dict[str, float]]) -> None:
     except SystemExit as exc:
         print(f"(no default ensemble: {exc})")
     archs = list(tables[names[0]])
-    print(f"table={path} cells={len(archs)}")
+    print(f"table={describe_tables(path)} cells={len(archs)}")
     head = "".join(f"{SHORT[t] + ' tau/rho':>16}" for t in TARGETS)
     print(f"{'score':<18}{'undef':>6}{head}{'published rho':>22}")
     for name, table in tables.items():

@@ -24,7 +24,7 @@ import statistics
 from pathlib import Path
 
 from correlation import correlations
-from score_table import read_columns, read_scores
+from score_table import describe_tables, read_columns, read_scores
 from search_quality import quality, run_many, simulation_space, table_scorer
 from scoring import DEFAULT_MEMBERS, parse_ensemble
 from searchspace import get_space
@@ -93,7 +93,7 @@ def rank_by_search(tables: dict[str, dict[str, float]], selection: list[str], tr
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", type=Path, required=True)
+    parser.add_argument("--table", type=Path, nargs="+", required=True, help="score table(s), joined on arch when several")
     parser.add_argument("--select", type=int, default=1000, help="rows (in table order) the candidates are ranked on")
     parser.add_argument("--max-size", type=int, default=6, help="largest ensemble tried")
     parser.add_argument("--top", type=int, default=10, help="candidates printed")
@@ -126,7 +126,7 @@ def main() -> None:
     selection, heldout = archs[: args.select], archs[args.select :]
     search = args.objective == "search"
     rows = rank_by_search(tables, selection, truth, args.search_runs) if search else rank_by_kendall(tables, selection, truth)
-    print(f"table={args.table} cells={len(archs)} selection={len(selection)} heldout={len(heldout)} candidates={len(names)} "
+    print(f"table={describe_tables(args.table)} cells={len(archs)} selection={len(selection)} heldout={len(heldout)} candidates={len(names)} "
           f"objective={args.objective}" + (f" meeting the bar={len(rows)}" if search else ""))
     print_ranking(rows, tables, archs, heldout, truth, args.top, search)
     best = rows[0][1]

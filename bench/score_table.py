@@ -11,7 +11,8 @@ size, seed, precision); a run whose settings differ is refused.  ``index`` is th
 space's enumeration order (empty for spaces that cannot be enumerated); an undefined value (NASWOT's
 singular K_H, or any score's NaN/inf) is an empty field.  ``--workers N`` scores in N processes with
 one torch thread each; ``--executor ray`` scores on Ray actors instead (``--address`` of a cluster,
-else a local one; one actor per GPU, or ``--actors`` CPU actors of ``--threads``, default 1, threads).  Tables load with :func:`read_table` or :func:`read_columns` (also ``.csv.gz``).
+else a local one; one actor per GPU, or ``--actors`` CPU actors of ``--threads``, default 1, threads).  Tables load with :func:`read_table` or :func:`read_columns` (also ``.csv.gz``; several tables of the same settings
+join on ``arch``, as ``--table A B`` in the other bench scripts).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import math
 import multiprocessing as mp
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -46,50 +47,91 @@ def open_text(path: Path) -> TextIO:
     return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")
 
 
-def read_columns(path: Path) -> dict[str, dict[str, float]]:
-    """score column -> arch -> value (``-inf`` for undefined) of a table written by this script."""
+#: one table, or several joined on ``arch`` (``--table A B`` in the bench scripts)
+Tables = Path | Sequence[Path]
+
+
+def table_paths(tables: Tables) -> list[Path]:
+    """The table files ``tables`` names, in order."""
+    return [Path(tables)] if isinstance(tables, (str, Path)) else [Path(t) for t in tables]
+
+
+def describe_tables(tables: Tables) -> str:
+    """The tables' names as printed: ``A`` or ``A + B``."""
+    return " + ".join(map(str, table_paths(tables)))
+
+
+def _read_file(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """The arch order and score columns (arch -> value, ``-inf`` for undefined) of one table file."""
     with open_text(path) as f:
         rows = list(csv.DictReader(f))
     columns = [c for c in (rows[0].keys() if rows else ()) if c not in KEYS]
-    return {c: {row["arch"]: float(row[c]) if row[c] else -math.inf for row in rows} for c in columns}
+    return [row["arch"] for row in rows], {c: {row["arch"]: float(row[c]) if row[c] else -math.inf for row in rows} for c in columns}
 
 
-def read_table(path: Path, score: str | None = None) -> dict[str, float]:
+def read_columns(tables: Tables) -> dict[str, dict[str, float]]:
+    """score column -> arch -> value (``-inf`` for undefined) of a table written by this script, or of several
+    joined on ``arch``: the cells every table holds, in the first table's order, each column once (a column
+    two tables share, such as ``params``, must agree on every common cell)."""
+    paths = table_paths(tables)
+    order, joined = _read_file(paths[0])
+    for path in paths[1:]:
+        archs, columns = _read_file(path)
+        held = set(archs)
+        order = [a for a in order if a in held]
+        for name, values in columns.items():
+            if name in joined and any(joined[name][a] != values[a] for a in order):
+                raise SystemExit(f"column {name!r} differs between {describe_tables(paths[:-1])} and {path} on common cells")
+            joined.setdefault(name, values)
+    return {name: {a: values[a] for a in order} for name, values in joined.items()}
+
+
+def read_table(tables: Tables, score: str | None = None) -> dict[str, float]:
     """arch -> value of one score column (default: ``score`` in tables of one score, else ``naswot``)."""
-    columns = read_columns(path)
+    columns = read_columns(tables)
     name = score or ("score" if "score" in columns else "naswot")
     if name not in columns:
-        raise SystemExit(f"{path} has no column {name!r}; it has {', '.join(columns)}")
+        raise SystemExit(f"{describe_tables(tables)} has no column {name!r}; it has {', '.join(columns)}")
     return columns[name]
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """The settings a table was scored with (its ``.meta.json``, beside it, also for ``.csv.gz``)."""
-    name = path.name[: -len(".gz")] if path.suffix == ".gz" else path.name
-    meta = path.with_name(name + ".meta.json")
-    if not meta.exists():
-        raise SystemExit(f"{meta} not found: the table's settings are needed to rank against its reference sample")
-    return json.loads(meta.read_text())
+def read_meta(tables: Tables) -> dict[str, Any]:
+    """The settings the tables were scored with (each one's ``.meta.json``, beside it, also for ``.csv.gz``);
+    joined tables must share every setting but their score names."""
+    metas = []
+    for path in table_paths(tables):
+        name = path.name[: -len(".gz")] if path.suffix == ".gz" else path.name
+        meta = path.with_name(name + ".meta.json")
+        if not meta.exists():
+            raise SystemExit(f"{meta} not found: the table's settings are needed to rank against its reference sample")
+        metas.append(json.loads(meta.read_text()))
+    shared = [{k: v for k, v in value_settings(m).items() if k not in ("score", "scores")} for m in metas]
+    if any(s != shared[0] for s in shared[1:]):
+        raise SystemExit(f"{describe_tables(tables)} were scored with different settings (space, data, batch size, seed or precision); they cannot be joined")
+    return metas[0]
 
 
-def read_scores(path: Path, score: str) -> dict[str, float]:
+def read_scores(tables: Tables, score: str) -> dict[str, float]:
     """arch -> value of ``score``: a column, or an ensemble of columns ranked as the service ranks them.
 
     An ensemble ranks each member against the seeded reference sample the service uses (the first
     ``REFERENCE_SIZE`` distinct cells drawn with the table's seed), so those cells must be in the table.
     """
-    columns = read_columns(path)
-    spec = parse_ensemble(score) if score not in columns else None
+    columns = read_columns(tables)
+    where = describe_tables(tables)
+    if score in columns:
+        return columns[score]
+    spec = parse_ensemble(score)
     if spec is None:
-        return read_table(path, score)
+        raise SystemExit(f"{where} has no column {score!r}; it has {', '.join(columns)}")
     missing = [m for m in spec.members if m not in columns]
     if missing:
-        raise SystemExit(f"{path} has no column for ensemble member(s) {', '.join(missing)}")
-    meta = read_meta(path)
+        raise SystemExit(f"{where} has no column for ensemble member(s) {', '.join(missing)}")
+    meta = read_meta(tables)
     reference_archs = get_space(meta["space"]).sample(REFERENCE_SIZE, seed=meta["seed"], unique=True)
     absent = [a for a in reference_archs if a not in columns[spec.members[0]]]
     if absent:
-        raise SystemExit(f"{len(absent)} of the {REFERENCE_SIZE} reference cells (seed {meta['seed']}) are not in {path}")
+        raise SystemExit(f"{len(absent)} of the {REFERENCE_SIZE} reference cells (seed {meta['seed']}) are not in {where}")
     reference = {m: sorted(columns[m][a] for a in reference_archs) for m in spec.members}
     archs = columns[spec.members[0]]
     return {a: combine(spec, {m: columns[m][a] for m in spec.members}, reference) for a in archs}

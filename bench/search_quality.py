@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from score_table import read_scores
+from score_table import describe_tables, read_scores
 from search import SearchResult, run_search
 from searchspace import EncodingError, ModelCost, SearchSpace, get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
@@ -233,7 +233,7 @@ def summary_line(rows: Sequence[Quality]) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", type=Path, required=True, help="score table written by bench/score_table.py")
+    parser.add_argument("--table", type=Path, nargs="+", required=True, help="score table written by bench/score_table.py (several: joined on arch)")
     parser.add_argument("--score", default="naswot", help="the table column to search with, or an ensemble of its columns (ensemble, ensemble:a+b)")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
     parser.add_argument("--runs", type=int, default=500, help="searches per configuration (seeds 0..R-1)")
@@ -257,7 +257,7 @@ def strategy_params(strategy: str, args: argparse.Namespace) -> dict[str, int]:
 def print_header(args: argparse.Namespace, table: dict[str, float], truth: dict[str, dict[str, float]], space: SearchSpace, mode: str) -> None:
     """What is searched: the table, the simulated space, and the accuracy of its mean, best and top-scored cells."""
     singular = sum(1 for s in table.values() if s == -math.inf)
-    print(f"table={args.table} score={args.score} cells={len(table)} of {get_space('nb201').size} singular={singular} mode={mode} runs={args.runs} (seeds 0..{args.runs - 1})")
+    print(f"table={describe_tables(args.table)} score={args.score} cells={len(table)} of {get_space('nb201').size} singular={singular} mode={mode} runs={args.runs} (seeds 0..{args.runs - 1})")
     if isinstance(space, PoolSpace):
         print(f"pool mode: draws from the {space.size} scored cells; mutation among scored one-edge neighbours "
               f"({space.isolated} cells have none and restart at a random pool cell)")
