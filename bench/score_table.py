@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import gzip
 import json
 import math
@@ -62,8 +63,15 @@ def describe_tables(tables: Tables) -> str:
 
 
 def _read_file(path: Path) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """The arch order and score columns (arch -> value, ``-inf`` for undefined) of one table file."""
-    with open_text(path) as f:
+    """The arch order and score columns (arch -> value, ``-inf`` for undefined) of one table file; read once
+    while the file is unchanged (the study scripts read the same tables once per candidate). Callers copy before changing."""
+    stat = path.stat()
+    return _parse_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_file(path: str, _mtime_ns: int, _size: int) -> tuple[list[str], dict[str, dict[str, float]]]:
+    with open_text(Path(path)) as f:
         rows = list(csv.DictReader(f))
     columns = [c for c in (rows[0].keys() if rows else ()) if c not in KEYS]
     return [row["arch"] for row in rows], {c: {row["arch"]: float(row[c]) if row[c] else -math.inf for row in rows} for c in columns}
@@ -74,14 +82,15 @@ def read_columns(tables: Tables) -> dict[str, dict[str, float]]:
     joined on ``arch``: the cells every table holds, in the first table's order, each column once (a column
     two tables share, such as ``params``, must agree on every common cell)."""
     paths = table_paths(tables)
-    order, joined = _read_file(paths[0])
-    for path in paths[1:]:
+    order, first = _read_file(paths[0])
+    joined = dict(first)
+    for k, path in enumerate(paths[1:], 1):
         archs, columns = _read_file(path)
         held = set(archs)
         order = [a for a in order if a in held]
         for name, values in columns.items():
             if name in joined and any(joined[name][a] != values[a] for a in order):
-                raise SystemExit(f"column {name!r} differs between {describe_tables(paths[:-1])} and {path} on common cells")
+                raise SystemExit(f"column {name!r} differs between {describe_tables(paths[:k])} and {path} on common cells")
             joined.setdefault(name, values)
     return {name: {a: values[a] for a in order} for name, values in joined.items()}
 
