@@ -26,7 +26,7 @@ from pathlib import Path
 from correlation import correlations
 from score_table import describe_tables, read_columns, read_scores
 from search_quality import quality, run_many, simulation_space, table_scorer
-from scoring import DEFAULT_MEMBERS, parse_ensemble
+from scoring import DEFAULT_MEMBERS, get_score_info, parse_ensemble
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
 
@@ -38,6 +38,33 @@ REDUNDANT = ("params",)
 BAR = (0.70, 0.88)
 #: the pool searches whose chosen cells ``--objective search`` averages: (strategy, budget)
 SEARCHES = (("random", 100), ("evolution", 100), ("area", 100))
+
+
+def parse_costs(text: str) -> dict[str, float]:
+    """``name=ratio,...``: each score's cost per cell as a ratio to NASWOT alone, as
+    ``bench/throughput.py --score NAME`` prints it."""
+    costs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, ratio = item.partition("=")
+        try:
+            costs[get_score_info(name.strip()).name] = float(ratio)
+        except (KeyError, ValueError):
+            raise SystemExit(f"--cost: {item!r} is not NAME=RATIO with NAME a registered score") from None
+    return costs
+
+
+def ensemble_cost(name: str, costs: dict[str, float]) -> float:
+    """An ensemble's cost per cell: one pass per distinct pass of its members (members of one pass share it, the
+    dearest member setting its cost); ``params`` and ``flops`` are free (every result carries them)."""
+    passes: dict[str, float] = {}
+    for member in parse_ensemble(name).members:
+        info = get_score_info(member)
+        if info.pass_name == "cost":
+            continue
+        if member not in costs:
+            raise SystemExit(f"--cost gives no cost for {member!r}, a member of {name}")
+        passes[info.pass_name] = max(passes.get(info.pass_name, 0.0), costs[member])
+    return sum(passes.values())
 
 
 def kendall_spearman(table: dict[str, float], archs: list[str], truth: dict[str, dict[str, float]]) -> list[tuple[float, float]]:
@@ -99,17 +126,24 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--top", type=int, default=10, help="candidates printed")
     parser.add_argument("--objective", choices=("kendall", "search"), default="search", help="what orders the candidates (see above)")
     parser.add_argument("--search-runs", type=int, default=500, help="runs of each search for --objective search")
+    parser.add_argument("--cost", type=parse_costs, default=None,
+                        help="name=ratio,... each score's cost per cell against NASWOT (bench/throughput.py --score NAME); with --max-cost, dearer candidates are left out")
+    parser.add_argument("--max-cost", type=float, default=3.0, help="the most an ensemble may cost per cell, as a ratio to NASWOT alone (with --cost)")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY)
     return parser.parse_args()
 
 
-def print_ranking(rows: list[tuple], tables: dict[str, dict[str, float]], archs: list[str], heldout: list[str], truth, top: int, search: bool) -> None:
-    """The ``top`` candidates with their selection and held-out figures, then where the default members rank."""
-    extra = "search c10 random/evolution/area" if search else ""
+def print_ranking(
+    rows: list[tuple], tables: dict[str, dict[str, float]], archs: list[str], heldout: list[str], truth, top: int, search: bool,
+    costs: dict[str, float] | None,
+) -> None:
+    """The ``top`` candidates with their selection and held-out figures (and cost), then where the default members rank."""
+    extra = ("search c10 random/evolution/area " if search else "") + ("cost" if costs is not None else "")
     print(f"{'ensemble':<70} {'selection tau/rho c10 c100 in16':<36} {'held-out tau/rho c10 c100 in16':<36} {extra}")
     for _, name, sel, figures in rows[:top]:
         held = kendall_spearman(tables[name], heldout, truth) if heldout else []
-        print(f"{name:<70} {cells(sel):<36} {cells(held):<36} {figures}")
+        cost = f" {ensemble_cost(name, costs):.2f}x" if costs is not None else ""
+        print(f"{name:<70} {cells(sel):<36} {cells(held):<36} {figures}{cost}")
     ranked = [n for _, n, _, _ in rows]
     default = next((n for n in ranked if set(parse_ensemble(n).members) == set(DEFAULT_MEMBERS)), None)
     if default is not None:
@@ -121,6 +155,10 @@ def main() -> None:
     args = parse_args()
     truth = load_accuracy(args.accuracy)
     names = candidates(list(read_columns(args.table)), args.max_size)
+    if args.cost is not None:
+        dear = [n for n in names if ensemble_cost(n, args.cost) > args.max_cost]
+        names = [n for n in names if n not in dear]
+        print(f"left out {len(dear)} candidates costing more than {args.max_cost}x NASWOT per cell")
     tables = {name: read_scores(args.table, name) for name in names}
     archs = list(tables[names[0]])
     selection, heldout = archs[: args.select], archs[args.select :]
@@ -128,7 +166,7 @@ def main() -> None:
     rows = rank_by_search(tables, selection, truth, args.search_runs) if search else rank_by_kendall(tables, selection, truth)
     print(f"table={describe_tables(args.table)} cells={len(archs)} selection={len(selection)} heldout={len(heldout)} candidates={len(names)} "
           f"objective={args.objective}" + (f" meeting the bar={len(rows)}" if search else ""))
-    print_ranking(rows, tables, archs, heldout, truth, args.top, search)
+    print_ranking(rows, tables, archs, heldout, truth, args.top, search, args.cost)
     best = rows[0][1]
     held_min = min(k for k, _ in kendall_spearman(tables[best], heldout, truth)) if heldout else float("nan")
     sel_min = min(k for k, _ in rows[0][2])

@@ -57,3 +57,20 @@ def test_a_candidate_below_the_bar_is_not_ranked(ranked):
 def test_candidates_are_ordered_by_what_their_searches_find(ranked):
     names = [name for _, name, _, _ in ranked]
     assert names == ["exact", "top-demoted"], f"order {names}: the candidate whose top cells are best must come first"
+
+
+def test_members_of_one_pass_cost_it_once_and_size_is_free():
+    costs = study.parse_costs("az_trainability=1.6,az_expressivity=1.2,synflow=0.1")
+    cost = study.ensemble_cost("ensemble:az_expressivity+az_trainability+synflow+flops", costs)
+    assert cost == pytest.approx(1.7), "the AZ pass is paid once, at its dearest member, flops nothing"
+
+
+def test_a_member_without_a_cost_is_named():
+    with pytest.raises(SystemExit, match="'meco'"):
+        study.ensemble_cost("ensemble:synflow+meco", study.parse_costs("synflow=0.1"))
+
+
+@pytest.mark.parametrize("text", ["nonsense=1", "synflow=cheap", "synflow"], ids=["unknown-score", "not-a-number", "no-ratio"])
+def test_a_malformed_cost_is_refused(text):
+    with pytest.raises(SystemExit, match="--cost"):
+        study.parse_costs(text)
