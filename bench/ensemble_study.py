@@ -13,6 +13,9 @@ every target) and orders them by what a search with them finds: the mean CIFAR-1
 the cells chosen by random N=100, evolution B=100 and AREA B=100, ``--search-runs`` runs each, on the
 table's cells as a pool (as ``bench/search_quality.py`` runs them).  Last line:
 ``best=NAME selection_min_kendall=K heldout_min_kendall=K`` (and ``search_c10=MEAN`` for ``search``).
+``--cost name=ratio,...`` (each score's cost per cell against NASWOT alone, as ``bench/throughput.py
+--score NAME`` prints it) leaves out the candidates dearer than ``--max-cost`` (default 3x); members
+of one pass pay for it once.  Several ``--table`` files are joined on ``arch``.
 """
 
 from __future__ import annotations
@@ -156,9 +159,9 @@ def main() -> None:
     truth = load_accuracy(args.accuracy)
     names = candidates(list(read_columns(args.table)), args.max_size)
     if args.cost is not None:
-        dear = [n for n in names if ensemble_cost(n, args.cost) > args.max_cost]
-        names = [n for n in names if n not in dear]
-        print(f"left out {len(dear)} candidates costing more than {args.max_cost}x NASWOT per cell")
+        affordable = [n for n in names if ensemble_cost(n, args.cost) <= args.max_cost]
+        print(f"left out {len(names) - len(affordable)} candidates costing more than {args.max_cost}x NASWOT per cell")
+        names = affordable
     tables = {name: read_scores(args.table, name) for name in names}
     archs = list(tables[names[0]])
     selection, heldout = archs[: args.select], archs[args.select :]
