@@ -103,40 +103,27 @@ def run(args, space, source, device, archs) -> None:
         space, source, batch_size=args.batch_size, seed=args.seed, device=device, precision=args.precision, cells_per_pass=args.cells_per_pass
     )
     x = scorer.x
-    ours: list[float] = []
-    theirs: list[float] = []
-    t_ours = t_theirs = 0.0
+    scores: dict[str, list[float]] = {"ours": [], "authors": []}
     # warm-up on a cell outside the sample (first-call allocations, kernel selection)
     warm = space.sample(1, seed=args.seed + 1)[0]
     scorer.score_one(warm)
     baseline_scores(space, [warm], x, scorer.num_classes, args.seed, device)
+    sides = {
+        "ours": lambda block: scores["ours"].extend(r.score for r in scorer.score_many(block)),
+        "authors": lambda block: scores["authors"].extend(baseline_scores(space, block, x, scorer.num_classes, args.seed, device)),
+    }
+
+    def progress(done: int, seconds: dict[str, float]) -> None:
+        print(f"  {done}/{len(archs)}  " + "  ".join(f"{k} {done / t:.3f} cells/s" for k, t in seconds.items()), file=sys.stderr, flush=True)
+
     size = max(args.block, args.cells_per_pass)  # a stacked pass never spans two blocks
-    for b, start in enumerate(range(0, len(archs), size)):
-        block = archs[start : start + size]
-        order = ("ours", "theirs") if b % 2 == 0 else ("theirs", "ours")
-        for side in order:
-            sync(device)
-            t0 = time.perf_counter()
-            if side == "ours":
-                got = [r.score for r in scorer.score_many(block)]
-            else:
-                got = baseline_scores(space, block, x, scorer.num_classes, args.seed, device)
-            sync(device)
-            dt = time.perf_counter() - t0
-            if side == "ours":
-                ours += got
-                t_ours += dt
-            else:
-                theirs += got
-                t_theirs += dt
-        done = len(ours)
-        print(f"  {done}/{len(archs)}  ours {done / t_ours:.3f} cells/s  authors {done / t_theirs:.3f} cells/s", file=sys.stderr, flush=True)
-    rate, base_rate = len(archs) / t_ours, len(archs) / t_theirs
+    per_cell = interleaved(sides, archs, size, device, progress)
+    rate, base_rate = 1 / per_cell["ours"], 1 / per_cell["authors"]
     data = source.describe()
     print(f"space=nb201 cells={len(archs)} seed={args.seed} batch={args.batch_size} precision={scorer.precision} threads={torch.get_num_threads()}")
     print(f"data={data['spec']} synthetic={data['synthetic']}")
-    print(f"ours: {t_ours:.2f} s ({rate:.3f} cells/s)   authors' procedure: {t_theirs:.2f} s ({base_rate:.3f} cells/s)   ratio {rate / base_rate:.2f}")
-    ok = compare(ours, theirs, exact=scorer.precision == "exact")
+    print(f"ours: {len(archs) / rate:.2f} s ({rate:.3f} cells/s)   authors' procedure: {len(archs) / base_rate:.2f} s ({base_rate:.3f} cells/s)   ratio {rate / base_rate:.2f}")
+    ok = compare(scores["ours"], scores["authors"], exact=scorer.precision == "exact")
     print(f"device={describe_device(device).replace(' ', '_')} cells_per_s={rate:.3f} baseline_cells_per_s={base_rate:.3f} speedup={rate / base_rate:.2f}")
     if not ok:
         sys.exit(1)
@@ -230,10 +217,15 @@ def profile(args, space, source, device, archs) -> None:
     print(f"ratio of per-cell times (profiled, with per-stage syncs): {total_theirs / total_ours:.2f}")
 
 
-def interleaved(sides: dict[str, Callable[[list[str]], object]], archs: list[str], block: int, device: torch.device) -> dict[str, float]:
-    """Seconds per cell of each side on ``archs``, timed in blocks whose side order rotates, so machine noise hits all."""
+def interleaved(
+    sides: dict[str, Callable[[list[str]], object]], archs: list[str], block: int, device: torch.device,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, float]:
+    """Seconds per cell of each side on ``archs``, timed in blocks whose side order rotates, so machine noise hits all;
+    ``progress(cells done, seconds so far per side)`` after each block."""
     names = list(sides)
     totals = dict.fromkeys(names, 0.0)
+    sync(device)
     for i in range(0, len(archs), block):
         shift = (i // block) % len(names)
         for name in names[shift:] + names[:shift]:
@@ -241,6 +233,8 @@ def interleaved(sides: dict[str, Callable[[list[str]], object]], archs: list[str
             sides[name](archs[i : i + block])
             sync(device)
             totals[name] += time.perf_counter() - start
+        if progress is not None:
+            progress(min(i + block, len(archs)), totals)
     return {k: v / len(archs) for k, v in totals.items()}
 
 
