@@ -85,6 +85,8 @@ def _weight_gradient_scores(net: nn.Module, wanted: frozenset[str]) -> dict[str,
 @register_pass(JACOB_COV, SNIP, GRAD_NORM, FISHER)
 def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     net = probe.network()
+    if not wanted & LABELLED:
+        net.requires_grad_(False)  # jacob_cov alone reads input gradients only: the forward records nothing for the weights
     x = probe.x.clone().requires_grad_("jacob_cov" in wanted)
     out: dict[str, float] = {}
     fisher = _FisherHook()
@@ -92,7 +94,8 @@ def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     with hooks, torch.enable_grad():
         logits = net(x)
     if "jacob_cov" in wanted:
-        (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED), allow_unused=True)
+        connected = logits.requires_grad  # False when the output reads neither the input nor a trainable weight
+        (jac,) = torch.autograd.grad(logits.sum(), x, retain_graph=bool(wanted & LABELLED), allow_unused=True) if connected else (None,)
         out["jacob_cov"] = jacobian_score(torch.zeros_like(x) if jac is None else jac)  # unused input: a zero Jacobian
     if wanted & LABELLED:
         fisher.forget_gradients()
