@@ -13,7 +13,10 @@ within the table and how often the table's top-scored cell was found.  Last line
 Mode ``full``: the table scores every cell, and strategies draw from the whole space.  Mode
 ``pool``: the table covers a subset; strategies run on :class:`PoolSpace`, uniform draws from
 the scored cells and mutations among a cell's one-edge neighbours that were scored.  Budgets
-above a tenth of the pool are marked: they reflect the pool as much as the strategy.
+above a tenth of the pool are marked: they reflect the pool as much as the strategy.  ``--mode full``
+searches the whole space with a table that scores only part of it: the cells a costly score was
+computed for because seeded searches needed them.  Every cell those searches visit must be in the
+table (a run that needs another stops with its name); the score percentile is then among the table's cells.
 """
 
 from __future__ import annotations
@@ -130,13 +133,21 @@ class PoolSpace(SearchSpace):
 
 
 def table_scorer(table: Mapping[str, float]) -> Callable[[Sequence[str]], list[float]]:
-    """A scorer that looks scores up in ``table`` (arch -> score, ``-inf`` singular)."""
-    return lambda archs: [table[a] for a in archs]
+    """A scorer that looks scores up in ``table`` (arch -> score, ``-inf`` singular); a cell the table lacks ends the run."""
+
+    def score(archs: Sequence[str]) -> list[float]:
+        missing = next((a for a in archs if a not in table), None)
+        if missing is not None:
+            raise SystemExit(f"a search needed {missing}, which the table does not hold (--mode full on a partial table needs every cell its searches visit)")
+        return [table[a] for a in archs]
+
+    return score
 
 
-def simulation_space(base: SearchSpace, table: Mapping[str, float]) -> tuple[SearchSpace, str]:
-    """The whole space (``"full"``) when the table scores all of it, else the table's pool (``"pool"``)."""
-    if base.size is not None and len(table) >= base.size and all(a in table for a in base.enumerate()):
+def simulation_space(base: SearchSpace, table: Mapping[str, float], mode: str = "auto") -> tuple[SearchSpace, str]:
+    """The whole space (``"full"``) when the table scores all of it or ``mode`` is ``full``, else the table's pool (``"pool"``)."""
+    covers = base.size is not None and len(table) >= base.size and all(a in table for a in base.enumerate())
+    if mode == "full" or (mode == "auto" and covers):
         return base, "full"
     return PoolSpace(base, table), "pool"
 
@@ -241,6 +252,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--population-size", type=int, default=None)
     parser.add_argument("--sample-size", type=int, default=None)
     parser.add_argument("--init-size", type=int, default=None, help="AREA's random phase (default: half the budget)")
+    parser.add_argument("--mode", choices=("auto", "full", "pool"), default="auto",
+                        help="full: search the whole space even with a partial table (every cell a search visits must be in it); default: full when the table covers the space")
     return parser.parse_args()
 
 
@@ -273,7 +286,7 @@ def main() -> None:
     missing = [a for a in table if a not in truth]
     if missing:
         sys.exit(f"{len(missing)} table cells are not in {args.accuracy}, e.g. {missing[0]}")
-    space, mode = simulation_space(get_space("nb201"), table)
+    space, mode = simulation_space(get_space("nb201"), table, args.mode)
     scorer = table_scorer(table)
     print_header(args, table, truth, space, mode)
 

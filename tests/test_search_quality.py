@@ -86,3 +86,11 @@ def test_printed_rows_and_summary_line():
     c10 = rows[0].accuracy["cifar10_test"], rows[1].accuracy["cifar10_test"]
     assert sq.summary_line(rows) == f"random_n100_c10={sq.fmt(c10[0])} evolution_b100_c10={sq.fmt(c10[1])}"
     assert sq.summary_line(rows[:1]).endswith("evolution_b100_c10=nan±nan")
+
+
+def test_full_mode_on_a_partial_table_searches_the_whole_space_and_names_a_missing_cell():
+    table = {a: float(i) for i, a in enumerate(NB201.sample(50, seed=2, unique=True))}
+    space, mode = sq.simulation_space(NB201, table, "full")
+    assert (space, mode) == (NB201, "full"), "--mode full must search the whole space, not the table's pool"
+    with pytest.raises(SystemExit, match="does not hold"):
+        sq.run_many("random", space, sq.table_scorer(table), 40, 1)
