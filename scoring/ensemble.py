@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from .registry import ScoreInfo, get_score_info, register_info
 
 #: default members, chosen by measurement on NB-201 (README, "Scores and the ensemble")
-DEFAULT_MEMBERS: tuple[str, ...] = ("synflow", "az_trainability", "meco", "flops")
+DEFAULT_MEMBERS: tuple[str, ...] = ("synflow", "meco", "jacob_cov")
 #: size of the seeded reference sample the members are ranked against
 REFERENCE_SIZE = 256
 #: how many reference values in from an end the slope that sets a tail's scale is measured
