@@ -107,6 +107,48 @@ def test_pooling_replicas_fall_back_where_they_would_differ():
     assert y.grad is not None
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "replica, stock, shape",
+    [
+        (AvgPool3x3, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), (2, 3, 7, 5)),
+        (AvgPool3x3, nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), (4, 16, 32, 32)),
+        (AvgPool2x2, nn.AvgPool2d(2, stride=2), (2, 5, 6, 4)),
+    ],
+    ids=["3x3-odd", "3x3-nb201", "2x2"],
+)
+def test_pooling_replicas_backward_is_bit_identical(replica, stock, shape, dtype):
+    x = adversarial(shape).to(dtype)
+    ours, theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    y = replica()(ours)
+    grad = adversarial(y.shape, seed=3).to(dtype)
+    y.backward(grad)
+    stock(theirs).backward(grad)
+    assert torch.equal(bits(y.detach()), bits(stock(x))), "forward under autograd differs from the stock pooling"
+    assert torch.equal(bits(ours.grad), bits(theirs.grad)), "input gradient differs from the stock pooling's backward"
+    assert ours.grad.is_contiguous(), "a non-contiguous gradient sends later kernels down another path"
+
+
+def test_pooling_replicas_refuse_a_double_backward():
+    x = adversarial((2, 3, 6, 6)).requires_grad_(True)
+    (g,) = torch.autograd.grad(AvgPool3x3()(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(g.sum(), x)
+
+
+def test_gradient_scores_are_the_same_with_and_without_the_pooling_replicas(monkeypatch):
+    space = get_space("nb201")
+    arch = "|avg_pool_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    names = ["snip", "grad_norm", "fisher", "jacob_cov"]
+    source = open_source("noise:3x16x16")
+    with_replicas = Scorer(space, source, batch_size=8, seed=0, scores=names).score_one(arch).values
+    import scoring.measures.default_init as default_init
+
+    monkeypatch.setattr(default_init, "swap_in_replicas", lambda net: 0)
+    stock = Scorer(space, source, batch_size=8, seed=0, scores=names).score_one(arch).values
+    assert with_replicas == stock, f"replicas changed the scores: {with_replicas} against {stock}"
+
+
 def test_only_the_matching_poolings_get_replicas():
     assert isinstance(replica_of(nn.AvgPool2d(3, 1, 1, count_include_pad=False)), AvgPool3x3)
     assert isinstance(replica_of(nn.AvgPool2d(2, 2)), AvgPool2x2)

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from searchspace.layers.exact_pooling import swap_in_replicas
+
 from ..registry import Probe, ScoreInfo, register_pass
 from .common import forward_hooks, weighted_layers
 
@@ -85,6 +87,7 @@ def _weight_gradient_scores(net: nn.Module, wanted: frozenset[str]) -> dict[str,
 @register_pass(JACOB_COV, SNIP, GRAD_NORM, FISHER)
 def default_init(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     net = probe.network()
+    swap_in_replicas(net)  # bit-identical average poolings, forward and backward; several times faster on the CPU
     if not wanted & LABELLED:
         net.requires_grad_(False)  # jacob_cov alone reads input gradients only: the forward records nothing for the weights
     x = probe.x.clone().requires_grad_("jacob_cov" in wanted)

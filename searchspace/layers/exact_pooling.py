@@ -8,6 +8,10 @@ so every shifted window is one contiguous slice.  A padded zero added to a parti
 unchanged (up to the sign of a zero, which no later value or code can see), so the results are
 bit-identical; the tests check this against ``nn.AvgPool2d`` on adversarial inputs.
 
+Under autograd the replicas are autograd functions whose backward replays ATen's CPU backward too:
+each input's gradient is 0 plus gradOutput / count of every window holding it, added in the windows'
+row-major order (first-order only: a double backward through them raises).
+
 Only float32 and float64 CPU tensors take the replica path (ATen accumulates lower precisions in
 float32); anything else falls back to the stock operator.
 """
@@ -19,17 +23,18 @@ import functools
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 _EXACT_DTYPES = (torch.float32, torch.float64)
 
 
-def _replica_applies(x: torch.Tensor) -> bool:
+def _replica_applies(x: torch.Tensor, *, under_autograd: bool = False) -> bool:
     return (
         x.device.type == "cpu"
         and x.dtype in _EXACT_DTYPES
         and x.dim() == 4
         and x.is_contiguous()
-        and not torch.is_grad_enabled()
+        and (under_autograd or not torch.is_grad_enabled())
     )
 
 
@@ -65,18 +70,72 @@ def avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     return (((x[..., 0::2, 0::2] + x[..., 0::2, 1::2]) + x[..., 1::2, 0::2]) + x[..., 1::2, 1::2]).div_(4)
 
 
+def avg_pool_3x3_backward(grad: torch.Tensor) -> torch.Tensor:
+    """The input gradient of the 3x3 exclude-pad pooling from its output gradient, as ATen's CPU kernel adds it."""
+    n, c, h, w = grad.shape
+    wp = w + 2
+    share = grad.contiguous() / _window_counts(h, w, grad.dtype)
+    planes = F.pad(share, (1, 1, 1, 1)).view(n * c, (h + 2) * wp)
+    span = (h - 1) * wp + w
+    total = torch.empty(n * c, h * wp, dtype=grad.dtype)
+    acc = total[:, :span]
+    offsets = [i * wp + j for i in range(3) for j in range(3)]  # the windows holding an input, in row-major order
+    torch.add(planes[:, offsets[0] : offsets[0] + span], 0.0, out=acc)  # ATen starts from +0
+    for offset in offsets[1:]:
+        acc.add_(planes[:, offset : offset + span])
+    return total.view(n, c, h, wp)[..., :w].contiguous()  # as ATen returns it: later kernels pick their path by layout
+
+
+def avg_pool_2x2_backward(grad: torch.Tensor) -> torch.Tensor:
+    """The input gradient of the 2x2 pooling: each input gets 0 + its output's gradient / 4."""
+    n, c, h, w = grad.shape
+    share = grad / 4 + 0.0
+    out = torch.empty(n, c, 2 * h, 2 * w, dtype=grad.dtype)
+    for i in (0, 1):
+        for j in (0, 1):
+            out[..., i::2, j::2] = share
+    return out
+
+
+class _ExactAvgPool3x3(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return avg_pool_3x3_exclude_pad(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return avg_pool_3x3_backward(grad)
+
+
+class _ExactAvgPool2x2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return avg_pool_2x2(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return avg_pool_2x2_backward(grad)
+
+
+def _needs_autograd_replica(x: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and x.requires_grad and _replica_applies(x, under_autograd=True)
+
+
 class AvgPool3x3(nn.Module):
     """Drop-in for ``nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)`` using the CPU replica."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return avg_pool_3x3_exclude_pad(x)
+        return _ExactAvgPool3x3.apply(x) if _needs_autograd_replica(x) else avg_pool_3x3_exclude_pad(x)
 
 
 class AvgPool2x2(nn.Module):
     """Drop-in for ``nn.AvgPool2d(2, stride=2)`` using the CPU replica."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return avg_pool_2x2(x)
+        even = x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
+        return _ExactAvgPool2x2.apply(x) if even and _needs_autograd_replica(x) else avg_pool_2x2(x)
 
 
 def replica_of(module: nn.Module) -> nn.Module | None:
