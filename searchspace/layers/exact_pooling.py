@@ -97,26 +97,24 @@ def avg_pool_2x2_backward(grad: torch.Tensor) -> torch.Tensor:
     return out
 
 
-class _ExactAvgPool3x3(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return avg_pool_3x3_exclude_pad(x)
+def _exact_function(forward, backward) -> type[torch.autograd.Function]:
+    """An autograd function of one replica: its forward, and its first-order backward (a second one raises)."""
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return avg_pool_3x3_backward(grad)
+    class Exact(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+            return forward(x)
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+            return backward(grad)
+
+    return Exact
 
 
-class _ExactAvgPool2x2(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return avg_pool_2x2(x)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return avg_pool_2x2_backward(grad)
+_ExactAvgPool3x3 = _exact_function(avg_pool_3x3_exclude_pad, avg_pool_3x3_backward)
+_ExactAvgPool2x2 = _exact_function(avg_pool_2x2, avg_pool_2x2_backward)
 
 
 def _needs_autograd_replica(x: torch.Tensor) -> bool:
