@@ -46,44 +46,51 @@ def _window_counts(height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
     return (rows[:, None] * cols[None, :]).to(dtype)
 
 
-def avg_pool_3x3_exclude_pad(x: torch.Tensor) -> torch.Tensor:
-    """``F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)``, bit-identical on CPU float tensors, several times faster."""
-    if not _replica_applies(x):
-        return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+def _sum_3x3_windows(x: torch.Tensor, *, from_zero: bool) -> torch.Tensor:
+    """Each position's sum over its 3x3 window of the zero-padded ``x``, the nine terms added in row-major order
+    (after a +0 when ``from_zero``, as ATen's backward starts).  The sums walk the padded planes as flat rows,
+    so every shifted window is one contiguous slice; the result is a view with the rows' padding cut off."""
     n, c, h, w = x.shape
     wp = w + 2
     planes = F.pad(x, (1, 1, 1, 1)).view(n * c, (h + 2) * wp)
     span = (h - 1) * wp + w  # flat positions from the first window's corner to the last one's
     total = torch.empty(n * c, h * wp, dtype=x.dtype)
     acc = total[:, :span]
-    offsets = [i * wp + j for i in range(3) for j in range(3)]  # row-major, as ATen walks the window
-    torch.add(planes[:, offsets[0] : offsets[0] + span], planes[:, offsets[1] : offsets[1] + span], out=acc)
-    for offset in offsets[2:]:
-        acc.add_(planes[:, offset : offset + span])
-    return total.view(n, c, h, wp)[..., :w].div(_window_counts(h, w, x.dtype))
+    terms = [planes[:, i * wp + j : i * wp + j + span] for i in range(3) for j in range(3)]  # row-major, as ATen walks
+    if from_zero:
+        torch.add(terms[0], 0.0, out=acc)
+    else:
+        torch.add(terms[0], terms[1], out=acc)
+    for term in terms[1 if from_zero else 2 :]:
+        acc.add_(term)
+    return total.view(n, c, h, wp)[..., :w]
+
+
+def _even_sized(x: torch.Tensor) -> bool:
+    return x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
+
+
+def avg_pool_3x3_exclude_pad(x: torch.Tensor) -> torch.Tensor:
+    """``F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)``, bit-identical on CPU float tensors, several times faster."""
+    if not _replica_applies(x):
+        return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    h, w = x.shape[-2:]
+    return _sum_3x3_windows(x, from_zero=False).div(_window_counts(h, w, x.dtype))
 
 
 def avg_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     """``F.avg_pool2d(x, 2, 2)`` (no padding), bit-identical on CPU float tensors with even sizes, faster."""
-    if not _replica_applies(x) or x.shape[-1] % 2 or x.shape[-2] % 2:
+    if not _replica_applies(x) or not _even_sized(x):
         return F.avg_pool2d(x, 2, stride=2)
     return (((x[..., 0::2, 0::2] + x[..., 0::2, 1::2]) + x[..., 1::2, 0::2]) + x[..., 1::2, 1::2]).div_(4)
 
 
 def avg_pool_3x3_backward(grad: torch.Tensor) -> torch.Tensor:
-    """The input gradient of the 3x3 exclude-pad pooling from its output gradient, as ATen's CPU kernel adds it."""
-    n, c, h, w = grad.shape
-    wp = w + 2
+    """The input gradient of the 3x3 exclude-pad pooling from its output gradient, as ATen's CPU kernel adds it:
+    each input's is 0 plus the share (gradient / count) of every window holding it, windows in row-major order."""
+    h, w = grad.shape[-2:]
     share = grad.contiguous() / _window_counts(h, w, grad.dtype)
-    planes = F.pad(share, (1, 1, 1, 1)).view(n * c, (h + 2) * wp)
-    span = (h - 1) * wp + w
-    total = torch.empty(n * c, h * wp, dtype=grad.dtype)
-    acc = total[:, :span]
-    offsets = [i * wp + j for i in range(3) for j in range(3)]  # the windows holding an input, in row-major order
-    torch.add(planes[:, offsets[0] : offsets[0] + span], 0.0, out=acc)  # ATen starts from +0
-    for offset in offsets[1:]:
-        acc.add_(planes[:, offset : offset + span])
-    return total.view(n, c, h, wp)[..., :w].contiguous()  # as ATen returns it: later kernels pick their path by layout
+    return _sum_3x3_windows(share, from_zero=True).contiguous()  # as ATen returns it: later kernels pick their path by layout
 
 
 def avg_pool_2x2_backward(grad: torch.Tensor) -> torch.Tensor:
@@ -132,8 +139,7 @@ class AvgPool2x2(nn.Module):
     """Drop-in for ``nn.AvgPool2d(2, stride=2)`` using the CPU replica."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        even = x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0
-        return _ExactAvgPool2x2.apply(x) if even and _needs_autograd_replica(x) else avg_pool_2x2(x)
+        return _ExactAvgPool2x2.apply(x) if _even_sized(x) and _needs_autograd_replica(x) else avg_pool_2x2(x)
 
 
 def replica_of(module: nn.Module) -> nn.Module | None:
