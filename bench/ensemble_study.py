@@ -41,6 +41,8 @@ REDUNDANT = ("params",)
 BAR = (0.70, 0.88)
 #: the pool searches whose chosen cells ``--objective search`` averages: (strategy, budget)
 SEARCHES = (("random", 100), ("evolution", 100), ("area", 100))
+#: the pass of params and flops, which every result carries at no cost
+SIZE_PASS = get_score_info("flops").pass_name
 
 
 def parse_costs(text: str) -> dict[str, float]:
@@ -62,7 +64,7 @@ def ensemble_cost(name: str, costs: dict[str, float]) -> float:
     passes: dict[str, float] = {}
     for member in parse_ensemble(name).members:
         info = get_score_info(member)
-        if info.pass_name == "cost":
+        if info.pass_name == SIZE_PASS:
             continue
         if member not in costs:
             raise SystemExit(f"--cost gives no cost for {member!r}, a member of {name}")

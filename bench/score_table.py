@@ -11,7 +11,7 @@ size, seed, precision); a run whose settings differ is refused.  ``index`` is th
 space's enumeration order (empty for spaces that cannot be enumerated); an undefined value (NASWOT's
 singular K_H, or any score's NaN/inf) is an empty field.  ``--workers N`` scores in N processes with
 one torch thread each; ``--executor ray`` scores on Ray actors instead (``--address`` of a cluster,
-else a local one; one actor per GPU, or ``--actors`` CPU actors of ``--threads``, default 1, threads).  Tables load with :func:`read_table` or :func:`read_columns` (also ``.csv.gz``; several tables of the same settings
+else a local one; one actor per GPU, or ``--actors`` CPU actors of ``--threads``, default 1, threads).  Tables load with :func:`read_columns` or :func:`read_scores` (also ``.csv.gz``; several tables of the same settings
 join on ``arch``, as ``--table A B`` in the other bench scripts).
 """
 
@@ -93,15 +93,6 @@ def read_columns(tables: Tables) -> dict[str, dict[str, float]]:
                 raise SystemExit(f"column {name!r} differs between {describe_tables(paths[:k])} and {path} on common cells")
             joined.setdefault(name, values)
     return {name: {a: values[a] for a in order} for name, values in joined.items()}
-
-
-def read_table(tables: Tables, score: str | None = None) -> dict[str, float]:
-    """arch -> value of one score column (default: ``score`` in tables of one score, else ``naswot``)."""
-    columns = read_columns(tables)
-    name = score or ("score" if "score" in columns else "naswot")
-    if name not in columns:
-        raise SystemExit(f"{describe_tables(tables)} has no column {name!r}; it has {', '.join(columns)}")
-    return columns[name]
 
 
 def read_meta(tables: Tables) -> dict[str, Any]:

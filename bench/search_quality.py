@@ -136,10 +136,12 @@ def table_scorer(table: Mapping[str, float]) -> Callable[[Sequence[str]], list[f
     """A scorer that looks scores up in ``table`` (arch -> score, ``-inf`` singular); a cell the table lacks ends the run."""
 
     def score(archs: Sequence[str]) -> list[float]:
-        missing = next((a for a in archs if a not in table), None)
-        if missing is not None:
-            raise SystemExit(f"a search needed {missing}, which the table does not hold (--mode full on a partial table needs every cell its searches visit)")
-        return [table[a] for a in archs]
+        try:
+            return [table[a] for a in archs]
+        except KeyError as exc:
+            raise SystemExit(
+                f"a search needed {exc.args[0]}, which the table does not hold (--mode full on a partial table needs every cell its searches visit)"
+            ) from None
 
     return score
 
