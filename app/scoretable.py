@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,15 +83,19 @@ def table_row(result: ArchScore, index: dict[str, int] | None, names: list[str])
     return ["" if index is None else index[result.arch], result.arch, result.params, result.flops, *fields]
 
 
-def append_scores(out: Path, scorer: Scorer, todo: list[str], index: dict[str, int] | None) -> Iterator[ArchScore]:
-    """Score ``todo`` and append each row as soon as it is known (flushed, so a stop loses nothing); yields each result."""
-    names = list(scorer.score_names)
+def append_results(out: Path, results: Iterable[ArchScore], index: dict[str, int] | None, names: list[str]) -> Iterator[ArchScore]:
+    """Append each result's row as soon as it comes (flushed, so a stop loses nothing); yields each result."""
     with out.open("a", newline="") as f:
         writer = csv.writer(f)
-        for result in scorer.score_many(todo):
+        for result in results:
             writer.writerow(table_row(result, index, names))
             f.flush()
             yield result
+
+
+def append_scores(out: Path, scorer: Scorer, todo: list[str], index: dict[str, int] | None) -> Iterator[ArchScore]:
+    """Score ``todo`` in this process and append each row as soon as it is known; yields each result."""
+    yield from append_results(out, scorer.score_many(todo), index, list(scorer.score_names))
 
 
 def table_settings(scorer: Scorer) -> dict[str, Any]:

@@ -32,13 +32,13 @@ from typing import Any, TextIO
 
 import torch
 
+from app.scoretable import TableError, append_results, chosen_archs, enumeration_index, open_table, table_settings
 from scoring import REFERENCE_SIZE, ArchScore, Scorer, describe_device, open_source, parse_ensemble, resolve_device
 from scoring.ensemble import combine
 from scoring.evaluate import value_settings
-from searchspace import SearchSpace, get_space
+from searchspace import get_space
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXED = ("index", "arch", "params", "flops")
 #: columns that are not scores
 KEYS = ("index", "arch")
 
@@ -137,14 +137,6 @@ def read_scores(tables: Tables, score: str) -> dict[str, float]:
     return {a: combine(spec, {m: columns[m][a] for m in spec.members}, reference) for a in archs}
 
 
-def _enumeration_index(space: SearchSpace) -> dict[str, int] | None:
-    """arch -> place in the space's enumeration order, or None for spaces that cannot be enumerated."""
-    try:
-        return {arch: i for i, arch in enumerate(space.enumerate())}
-    except NotImplementedError:
-        return None
-
-
 def _scorer(args: argparse.Namespace) -> Scorer:
     return Scorer(
         get_space(args.space), open_source(args.data), batch_size=args.batch_size, seed=args.seed,
@@ -198,35 +190,7 @@ def _ray_results(scorer: Scorer, args: argparse.Namespace, todo: list[str], chun
         pool.stop()
 
 
-def _settings(scorer: Scorer) -> dict[str, Any]:
-    return {k: v for k, v in scorer.describe().items() if k != "device"}
-
-
-def _prepare(out: Path, settings: dict[str, Any], names: list[str]) -> set[str]:
-    """The archs already in ``out`` (after checking its settings), or a new table with its header."""
-    meta = out.with_name(out.name + ".meta.json")
-    if out.exists():
-        if not meta.exists() or value_settings(json.loads(meta.read_text())) != value_settings(settings):
-            sys.exit(f"{out} exists with other (or unknown) settings; choose another --out")
-        with out.open(newline="") as f:
-            return {row["arch"] for row in csv.DictReader(f)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    meta.write_text(json.dumps(settings, indent=2))
-    with out.open("w", newline="") as f:
-        csv.writer(f).writerow([*FIXED, *score_columns(names)])
-    return set()
-
-
-def score_columns(names: list[str]) -> list[str]:
-    """The score columns after the fixed ones (``params`` and ``flops`` are always there)."""
-    return [n for n in names if n not in FIXED]
-
-
-def _field(value: float) -> str:
-    return "" if value == -math.inf else repr(value)
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write (keep it outside the repository)")
     parser.add_argument("--space", default="nb201")
@@ -245,38 +209,45 @@ def main() -> None:
     parser.add_argument("--executor", choices=["local", "ray"], default="local", help="score here (--workers), or on Ray actors")
     parser.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     parser.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per GPU, else one per CPU)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    space = get_space(args.space)
-    index = _enumeration_index(space)
-    if args.n is None and index is None:
-        sys.exit(f"space {space.name!r} cannot be enumerated: give --n")
-    archs = list(index) if args.n is None else space.sample(args.n, seed=args.seed, unique=True)
-    archs = archs[: args.first] if args.first else archs
-    try:
-        scorer = _scorer(args)
-    except ValueError as exc:
-        sys.exit(f"error: {exc}")
-    names = list(scorer.score_names)
-    done = _prepare(args.out, _settings(scorer), names)
-    todo = [a for a in archs if a not in done]
-    print(f"{len(done)} cells already scored, {len(todo)} to go on {describe_device(scorer.device)}", file=sys.stderr)
+
+def _append_rows(scorer: Scorer, args: argparse.Namespace, todo: list[str], index: dict[str, int] | None) -> float:
+    """Score ``todo`` and append one flushed row per cell to ``--out``, reporting progress; seconds taken."""
     start = time.perf_counter()
-    with args.out.open("a", newline="") as f:
-        writer = csv.writer(f)
-        for i, r in enumerate(_results(scorer, args, todo), 1):
-            writer.writerow(["" if index is None else index[r.arch], r.arch, r.params, r.flops, *(_field(r.values.get(n, r.score)) for n in score_columns(names))])
-            f.flush()
-            if i % 50 == 0:
-                rate = i / (time.perf_counter() - start)
-                print(f"  {i}/{len(todo)}  {rate:.2f} cells/s  eta {(len(todo) - i) / rate / 60:.1f} min", file=sys.stderr, flush=True)
-    elapsed = time.perf_counter() - start
+    rows = append_results(args.out, _results(scorer, args, todo), index, list(scorer.score_names))
+    for i, _ in enumerate(rows, 1):
+        if i % 50 == 0:
+            rate = i / (time.perf_counter() - start)
+            print(f"  {i}/{len(todo)}  {rate:.2f} cells/s  eta {(len(todo) - i) / rate / 60:.1f} min", file=sys.stderr, flush=True)
+    return time.perf_counter() - start
+
+
+def _print_summary(scorer: Scorer, args: argparse.Namespace, new: int, elapsed: float) -> None:
+    """The table's settings, size, undefined values per score and this run's rate."""
+    names = list(scorer.score_names)
     table = read_columns(args.out)
     undefined = {n: sum(1 for v in table[n].values() if v == -math.inf) for n in names}
     print(f"data={scorer.source.spec} device={describe_device(scorer.device)} batch={args.batch_size} seed={args.seed} scores={','.join(names)}")
-    print(f"cells={len(table[names[0]])} undefined={undefined} new={len(todo)} seconds={elapsed:.1f} cells_per_s={len(todo) / max(elapsed, 1e-9):.2f}")
+    print(f"cells={len(table[names[0]])} undefined={undefined} new={new} seconds={elapsed:.1f} cells_per_s={new / max(elapsed, 1e-9):.2f}")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    space = get_space(args.space)
+    index = enumeration_index(space)
+    try:
+        archs = chosen_archs(space, index, args.n, args.seed)[: args.first]
+        scorer = _scorer(args)
+        done = open_table(args.out, table_settings(scorer), list(scorer.score_names))
+    except (TableError, ValueError) as exc:
+        sys.exit(f"error: {exc}")
+    todo = [a for a in archs if a not in done]
+    print(f"{len(done)} cells already scored, {len(todo)} to go on {describe_device(scorer.device)}", file=sys.stderr)
+    elapsed = _append_rows(scorer, args, todo, index)
+    _print_summary(scorer, args, len(todo), elapsed)
 
 
 if __name__ == "__main__":
