@@ -48,28 +48,38 @@ def parse_string(text: str) -> OpIndices:
     ops: dict[tuple[int, int], int] = {}
     pos = offset
     for node, group in enumerate(groups, start=1):
-        if len(group) < 2 or not group.startswith("|") or not group.endswith("|"):
-            raise EncodingError(f"node {node} group must be written |op~src|...|", token=group, position=pos)
-        tokens = group[1:-1].split("|")
-        if len(tokens) != node:
-            raise EncodingError(f"node {node} must have {node} incoming edge(s), found {len(tokens)}", token=group, position=pos)
         tpos = pos + 1
-        for token in tokens:
-            op_name, sep, src_text = token.partition("~")
+        for token in _group_tokens(node, group, pos):
             where = f"character {tpos} (node {node})"
-            if not sep:
-                raise EncodingError("edge must be written op~source", token=token, position=where)
-            if op_name not in OPS:
-                raise EncodingError("unknown op", token=op_name, position=where, hint=f"expected one of {', '.join(OPS)}")
-            if not (src_text.isascii() and src_text.isdigit() and len(src_text) <= 6) or int(src_text) >= node:
-                raise EncodingError("bad source node", token=src_text, position=where, hint=f"expected an integer in 0..{node - 1}")
-            edge = (int(src_text), node)
-            if edge in ops:
-                raise EncodingError(f"edge {edge[0]}->{node} appears twice", token=token, position=where)
-            ops[edge] = OPS.index(op_name)
+            source, op = _parse_edge(token, node, where)
+            if (source, node) in ops:
+                raise EncodingError(f"edge {source}->{node} appears twice", token=token, position=where)
+            ops[(source, node)] = op
             tpos += len(token) + 1
         pos += len(group) + 1
     return tuple(ops[e] for e in EDGES)  # type: ignore[return-value]
+
+
+def _group_tokens(node: int, group: str, pos: int) -> list[str]:
+    """The ``op~src`` tokens of one node's group ``|...|``, which must hold one per incoming edge."""
+    if len(group) < 2 or not group.startswith("|") or not group.endswith("|"):
+        raise EncodingError(f"node {node} group must be written |op~src|...|", token=group, position=pos)
+    tokens = group[1:-1].split("|")
+    if len(tokens) != node:
+        raise EncodingError(f"node {node} must have {node} incoming edge(s), found {len(tokens)}", token=group, position=pos)
+    return tokens
+
+
+def _parse_edge(token: str, node: int, where: str) -> tuple[int, int]:
+    """(source node, canonical op index) of one ``op~src`` token of ``node``'s group."""
+    op_name, sep, src_text = token.partition("~")
+    if not sep:
+        raise EncodingError("edge must be written op~source", token=token, position=where)
+    if op_name not in OPS:
+        raise EncodingError("unknown op", token=op_name, position=where, hint=f"expected one of {', '.join(OPS)}")
+    if not (src_text.isascii() and src_text.isdigit() and len(src_text) <= 6) or int(src_text) >= node:
+        raise EncodingError("bad source node", token=src_text, position=where, hint=f"expected an integer in 0..{node - 1}")
+    return int(src_text), OPS.index(op_name)
 
 
 def parse_indices(values: Sequence[Any], *, naming: str = "op index") -> OpIndices:
