@@ -121,31 +121,47 @@ class NB101Space(SearchSpace):
 
 
 def _moves(cell: Cell):
-    """Raw (matrix, ops) pairs one step from ``cell`` (not yet pruned or validated)."""
-    n = cell.num_vertices
+    """Raw (matrix, ops) pairs one step from ``cell`` (not yet pruned or validated), in a fixed order:
+    op changes, then edge toggles, then vertex insertions (the order mutation's seeded shuffle sees)."""
     m = [list(row) for row in cell.matrix]
-    for v in range(1, n - 1):
+    yield from _op_changes(m, cell.ops)
+    yield from _edge_toggles(m, cell.ops)
+    if cell.num_vertices < MAX_VERTICES:
+        yield from _vertex_insertions(m, cell.ops)
+
+
+def _op_changes(m: list[list[int]], ops: tuple[str, ...]):
+    """Each inner vertex given each other op."""
+    for v in range(1, len(m) - 1):
         for op in OPS:
-            if op != cell.ops[v]:
-                yield _freeze(m), cell.ops[:v] + (op,) + cell.ops[v + 1 :]
+            if op != ops[v]:
+                yield _freeze(m), ops[:v] + (op,) + ops[v + 1 :]
+
+
+def _edge_toggles(m: list[list[int]], ops: tuple[str, ...]):
+    """Each forward edge i -> j added or removed."""
+    n = len(m)
     for i in range(n):
         for j in range(i + 1, n):
             toggled = [row[:] for row in m]
             toggled[i][j] = 1 - toggled[i][j]
-            yield _freeze(toggled), cell.ops
-    if n < MAX_VERTICES:
-        for i in range(n):
-            for j in range(i + 1, n):
-                # insert the new vertex right after i: old vertices > i shift up by one
-                grown = [[0] * (n + 1) for _ in range(n + 1)]
-                shift = [v if v <= i else v + 1 for v in range(n)]
-                for a in range(n):
-                    for b in range(n):
-                        grown[shift[a]][shift[b]] = m[a][b]
-                grown[i][i + 1] = 1
-                grown[i + 1][shift[j]] = 1
-                for op in OPS:
-                    yield _freeze(grown), cell.ops[: i + 1] + (op,) + cell.ops[i + 1 :]
+            yield _freeze(toggled), ops
+
+
+def _vertex_insertions(m: list[list[int]], ops: tuple[str, ...]):
+    """A new vertex of each op on a path i -> new -> j, placed right after i (old vertices > i shift up by one)."""
+    n = len(m)
+    for i in range(n):
+        for j in range(i + 1, n):
+            grown = [[0] * (n + 1) for _ in range(n + 1)]
+            shift = [v if v <= i else v + 1 for v in range(n)]
+            for a in range(n):
+                for b in range(n):
+                    grown[shift[a]][shift[b]] = m[a][b]
+            grown[i][i + 1] = 1
+            grown[i + 1][shift[j]] = 1
+            for op in OPS:
+                yield _freeze(grown), ops[: i + 1] + (op,) + ops[i + 1 :]
 
 
 def _freeze(matrix: list[list[int]]) -> tuple[tuple[int, ...], ...]:
