@@ -57,25 +57,39 @@ def parse_mapping(arch: Mapping[str, Any]) -> tuple[Matrix, tuple[str, ...]]:
     """Read ``{"matrix": [[0/1, ...], ...], "ops": [...]}`` (the benchmark's ModelSpec arguments)."""
     if set(arch) != {"matrix", "ops"}:
         raise EncodingError("a mapping encoding must have exactly the keys 'matrix' and 'ops'", token=sorted(map(str, arch)))
-    matrix, ops = arch["matrix"], arch["ops"]
-    matrix = matrix.tolist() if hasattr(matrix, "tolist") else matrix  # numpy arrays, as the benchmark's API takes
-    ops = ops.tolist() if hasattr(ops, "tolist") else ops
-    if isinstance(matrix, (str, bytes)) or not isinstance(matrix, Sequence):
+    return _matrix_rows(_as_list(arch["matrix"])), _vertex_labels(_as_list(arch["ops"]))
+
+
+def _as_list(value: Any) -> Any:
+    """numpy arrays (as the benchmark's API takes them) as lists; anything else unchanged."""
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def _matrix_rows(matrix: Any) -> Matrix:
+    """The adjacency matrix as tuples of integer entries; errors name the row or entry."""
+    if not _is_list(matrix):
         raise EncodingError("matrix must be a list of rows of 0/1 integers", token=matrix, position="matrix")
-    rows = []
     for i, row in enumerate(matrix):
-        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+        if not _is_list(row):
             raise EncodingError("matrix rows must be lists of 0/1 integers", token=row, position=f"matrix[{i}]")
         for j, v in enumerate(row):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise EncodingError("adjacency entries must be 0 or 1", token=v, position=f"matrix[{i}][{j}]")
-        rows.append(tuple(row))
-    if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
+    return tuple(tuple(row) for row in matrix)
+
+
+def _vertex_labels(ops: Any) -> tuple[str, ...]:
+    """The vertex labels as a tuple of strings; errors name the vertex."""
+    if not _is_list(ops):
         raise EncodingError("ops must be a list of vertex labels", token=ops, position="ops")
     for v, op in enumerate(ops):
         if not isinstance(op, str):
             raise EncodingError("vertex labels are strings", token=op, position=f"ops[{v}]")
-    return tuple(rows), tuple(ops)
+    return tuple(ops)
 
 
 def parse(arch: Any) -> Cell:
