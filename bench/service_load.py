@@ -130,6 +130,20 @@ def metric_total(metrics: str, prefix: str) -> float:
     return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
+def print_burst(args: argparse.Namespace, url: str, ready: dict, results: list[tuple[int, float, dict | None]], wall: float, metrics: str, distinct: int) -> None:
+    """What the burst met: status counts, latency percentiles, and what the service computed, served from cache or shared."""
+    codes = collections.Counter(status for status, _, _ in results)
+    latencies = [seconds for _, seconds, _ in results]
+    computed = metric_total(metrics, "naswot_scores_computed_total{")
+    hits, shared = metric_total(metrics, "naswot_cache_hits_total "), metric_total(metrics, "naswot_inflight_shared_total ")
+    print(f"server: {url}  device: {', '.join(d['device'] for d in ready['devices'])}  data: {args.data}  batch_size: {args.batch_size}")
+    print(f"burst: {args.requests} requests x {args.archs_per_request} archs from {args.clients} clients; {distinct} distinct archs")
+    print("status counts: " + ", ".join(f"{code}: {n}" for code, n in sorted(codes.items())))
+    print(f"5xx: {sum(n for code, n in codes.items() if code >= 500)}  transport errors: {codes.get(-1, 0)}")
+    print(f"latency s: p50 {percentile(latencies, 50):.3f}  p90 {percentile(latencies, 90):.3f}  p99 {percentile(latencies, 99):.3f}  max {max(latencies):.3f}")
+    print(f"wall {wall:.2f} s; device scored {computed:.0f} archs, cache hits {hits:.0f}, shared in flight {shared:.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     pool = get_space(args.space).sample(args.pool, seed=args.seed, unique=True)
@@ -141,23 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(f"server answered {exc}", file=sys.stderr)
         return 1
-    codes = collections.Counter(status for status, _, _ in results)
-    latencies = [seconds for _, seconds, _ in results]
+    print_burst(args, url, ready, results, wall, metrics, len(distinct))
     mismatches = count_mismatches(results, baseline)
-    computed = metric_total(metrics, "naswot_scores_computed_total{")
-    hits, shared = metric_total(metrics, "naswot_cache_hits_total "), metric_total(metrics, "naswot_inflight_shared_total ")
-
-    print(f"server: {url}  device: {', '.join(d['device'] for d in ready['devices'])}  data: {args.data}  batch_size: {args.batch_size}")
-    print(f"burst: {args.requests} requests x {args.archs_per_request} archs from {args.clients} clients; {len(distinct)} distinct archs")
-    print("status counts: " + ", ".join(f"{code}: {n}" for code, n in sorted(codes.items())))
-    print(f"5xx: {sum(n for code, n in codes.items() if code >= 500)}  transport errors: {codes.get(-1, 0)}")
-    print(f"latency s: p50 {percentile(latencies, 50):.3f}  p90 {percentile(latencies, 90):.3f}  p99 {percentile(latencies, 99):.3f}  max {max(latencies):.3f}")
-    print(f"wall {wall:.2f} s; device scored {computed:.0f} archs, cache hits {hits:.0f}, shared in flight {shared:.0f}")
     if not args.no_baseline:
         print(f"baseline (in-process Scorer, {len(distinct)} distinct archs one after another): {baseline_seconds:.2f} s; "
               f"service/baseline wall ratio {wall / baseline_seconds:.2f}")
         print(f"scores differing from the in-process scorer: {mismatches}")
-    return 0 if not any(code >= 500 or code == -1 for code in codes) and mismatches == 0 else 1
+    failed = any(status >= 500 or status == -1 for status, _, _ in results)
+    return 0 if not failed and mismatches == 0 else 1
 
 
 if __name__ == "__main__":
