@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from searchspace import SearchSpace
-from searchspace.seeded import build_seeded
+from searchspace.seeded import StackedNetworks, build_seeded
 
 from . import measures, naswot  # noqa: F401  (measures registers the scores)
 from .batched import BatchedNaswot
@@ -102,15 +102,11 @@ class Scorer:
         self.mode = check_precision(precision, self.device)
         self.score_names, self.ensembles = _resolve(scores)
         self.passes = _passes_for(self.score_names, self.ensembles)
-        if isinstance(cells_per_pass, bool) or not isinstance(cells_per_pass, int) or cells_per_pass < 1:
-            raise ValueError(f"cells_per_pass must be an integer >= 1, got {cells_per_pass!r}")
-        stacked = space.stacked_networks(max(source.num_classes, 1), seed) if cells_per_pass > 1 else None
-        if cells_per_pass > 1 and stacked is None:
-            raise ValueError(f"cells_per_pass > 1 (stacked cells) needs a space with stacked passes, such as nb201, not {space.name!r}")
+        _check_positive_int("cells_per_pass", cells_per_pass)
+        _check_positive_int("reference_size", reference_size)
         if (cells_per_pass > 1 or self.mode != "exact") and not self.naswot_only:
             raise ValueError("precision modes and cells_per_pass apply to the naswot score alone")
-        if isinstance(reference_size, bool) or not isinstance(reference_size, int) or reference_size < 1:
-            raise ValueError(f"reference_size must be an integer >= 1, got {reference_size!r}")
+        stacked = _stacked_networks(space, max(source.num_classes, 1), seed) if cells_per_pass > 1 else None
         self.reference_size = reference_size
         self.reference_cache = reference_cache
         self.cells_per_pass = cells_per_pass
@@ -271,6 +267,20 @@ def value_settings(described: Mapping[str, Any]) -> dict[str, Any]:
     digest rather than the path it was read from (a table made elsewhere compares equal)."""
     data = {k: v for k, v in described.get("data", {}).items() if k != "spec"}
     return {**{k: v for k, v in described.items() if k != "device"}, "data": data}
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    """ValueError naming ``name`` unless ``value`` is an integer >= 1 (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _stacked_networks(space: SearchSpace, num_classes: int, seed: int) -> StackedNetworks:
+    """The space's stacked-cells pass (cells_per_pass > 1); ValueError for a space without one."""
+    stacked = space.stacked_networks(num_classes, seed)
+    if stacked is None:
+        raise ValueError(f"cells_per_pass > 1 (stacked cells) needs a space with stacked passes, such as nb201, not {space.name!r}")
+    return stacked
 
 
 class _ArchProbe:
