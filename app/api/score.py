@@ -163,23 +163,33 @@ def combined_result(names: list[str], scored: list[ScoredArch]) -> ScoreResult:
 
 
 def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> Exception:
-    """The HTTP error for architectures whose scoring failed (out of memory -> 503 naming each)."""
-    oom = [(i, e) for i, e in failures if is_out_of_memory(e)]
-    if oom:
-        items = [
-            error(("body", "archs", i), f"out of device memory scoring {prepared.archs[i]} with batch_size {prepared.spec.batch_size}; "
-                  "nothing else was affected: retry later or with a smaller batch_size", "out_of_memory")
-            for i, _ in oom
-        ]
-        return HTTPException(503, detail=items, headers={"Retry-After": "5"})
-    unstored = [(i, e) for i, e in failures if isinstance(e, StoreError)]
-    if unstored:
-        items = [error(("body", "archs", i), f"scored, but the score cache could not store it ({e}); retry later", "store_unavailable") for i, e in unstored]
-        return HTTPException(503, detail=items, headers={"Retry-After": "5"})
-    stopped = [(i, e) for i, e in failures if isinstance(e, (WorkerStopped, NoWorker))]
-    if stopped:
-        return problem(503, ("server",), str(stopped[0][1]), "unavailable", headers={"Retry-After": "5"})
+    """The HTTP error for architectures whose scoring failed: a 503 to retry, a 422 naming each bad one, else the error."""
+    unavailable = _unavailable(failures, prepared)
+    if unavailable is not None:
+        return unavailable
     invalid_items = [(i, e) for i, e in failures if isinstance(e, ValueError)]
     if len(invalid_items) == len(failures):
         return invalid(*(error(("body", "archs", i), str(e), "value_error") for i, e in invalid_items))
     return failures[0][1] if isinstance(failures[0][1], Exception) else RuntimeError(str(failures[0][1]))
+
+
+def _unavailable(failures: list[tuple[int, BaseException]], prepared: Prepared) -> HTTPException | None:
+    """The 503 (with Retry-After) for failures that a retry may get past: device memory (naming each architecture),
+    the score store, or no running worker; None when there are none."""
+    retry = {"Retry-After": "5"}
+    oom = [i for i, e in failures if is_out_of_memory(e)]
+    if oom:
+        items = [
+            error(("body", "archs", i), f"out of device memory scoring {prepared.archs[i]} with batch_size {prepared.spec.batch_size}; "
+                  "nothing else was affected: retry later or with a smaller batch_size", "out_of_memory")
+            for i in oom
+        ]
+        return HTTPException(503, detail=items, headers=retry)
+    unstored = [(i, e) for i, e in failures if isinstance(e, StoreError)]
+    if unstored:
+        items = [error(("body", "archs", i), f"scored, but the score cache could not store it ({e}); retry later", "store_unavailable") for i, e in unstored]
+        return HTTPException(503, detail=items, headers=retry)
+    stopped = [e for _, e in failures if isinstance(e, (WorkerStopped, NoWorker))]
+    if stopped:
+        return problem(503, ("server",), str(stopped[0]), "unavailable", headers=retry)
+    return None
