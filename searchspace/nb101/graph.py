@@ -46,6 +46,13 @@ class Cell:
 
 def check(matrix: Matrix, ops: tuple[str, ...]) -> None:
     """Raise :class:`EncodingError` unless ``matrix``/``ops`` form a well-formed (not yet pruned) cell."""
+    _check_shape(matrix, ops)
+    _check_entries(matrix)
+    _check_labels(ops)
+
+
+def _check_shape(matrix: Matrix, ops: tuple[str, ...]) -> None:
+    """A square matrix of 2 to MAX_VERTICES vertices, one label per vertex."""
     n = len(matrix)
     for i, row in enumerate(matrix):
         if len(row) != n:
@@ -54,6 +61,10 @@ def check(matrix: Matrix, ops: tuple[str, ...]) -> None:
         raise EncodingError(f"a cell has 2 to {MAX_VERTICES} vertices, found {n}", token=n, position="matrix")
     if len(ops) != n:
         raise EncodingError(f"ops has {len(ops)} labels but the matrix has {n} vertices", token=list(ops), position="ops")
+
+
+def _check_entries(matrix: Matrix) -> None:
+    """Entries 0 or 1, and edges only to later vertices (upper triangular)."""
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
             if v not in (0, 1):
@@ -63,11 +74,15 @@ def check(matrix: Matrix, ops: tuple[str, ...]) -> None:
                     f"edge {i}->{j} does not point to a later vertex: the matrix must be upper triangular",
                     position=f"matrix[{i}][{j}]",
                 )
+
+
+def _check_labels(ops: tuple[str, ...]) -> None:
+    """Input first, output last, a known op on every vertex between."""
     if ops[0] != INPUT:
         raise EncodingError(f"the first vertex must be {INPUT!r}", token=ops[0], position="ops[0]")
     if ops[-1] != OUTPUT:
-        raise EncodingError(f"the last vertex must be {OUTPUT!r}", token=ops[-1], position=f"ops[{n - 1}]")
-    for v in range(1, n - 1):
+        raise EncodingError(f"the last vertex must be {OUTPUT!r}", token=ops[-1], position=f"ops[{len(ops) - 1}]")
+    for v in range(1, len(ops) - 1):
         if ops[v] not in OPS:
             raise EncodingError("unknown op", token=ops[v], position=f"ops[{v}]", hint=f"interior vertices take one of {', '.join(OPS)}")
 
