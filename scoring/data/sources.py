@@ -63,21 +63,25 @@ def _parse_shape(text: str) -> tuple[int, int, int]:
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
+def _cifar_folder(spec: str, kind: str, data_dir: Path, download: bool) -> Path:
+    """The CIFAR python-format folder under ``data_dir``, fetched when allowed; FileNotFoundError saying how to provide it."""
+    folder = data_dir / CIFAR_FOLDERS[kind]
+    if folder.is_dir():
+        return folder
+    if not download:
+        raise FileNotFoundError(
+            f"data source {spec!r}: {folder} not found; put the python-format folder there, "
+            f"give a path ({kind}:PATH), or allow downloading"
+        )
+    return fetch(ARCHIVES[kind], data_dir)
+
+
 def _open(spec: str, data_dir: Path, download: bool) -> DataSource:
     kind, sep, arg = spec.partition(":")
     if kind == "noise":
         return NoiseSource(_parse_shape(arg)) if sep else NoiseSource()
     if kind in CIFAR_FOLDERS:
-        if sep:
-            return _dataset_source(spec, kind, Path(arg).expanduser())
-        folder = data_dir / CIFAR_FOLDERS[kind]
-        if not folder.is_dir():
-            if not download:
-                raise FileNotFoundError(
-                    f"data source {spec!r}: {folder} not found; put the python-format folder there, "
-                    f"give a path ({kind}:PATH), or allow downloading"
-                )
-            folder = fetch(ARCHIVES[kind], data_dir)
+        folder = Path(arg).expanduser() if sep else _cifar_folder(spec, kind, data_dir, download)
         return _dataset_source(spec, kind, folder)
     if kind == "npz" and sep:
         return _npz_source(spec, Path(arg).expanduser())
