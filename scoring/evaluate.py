@@ -233,13 +233,17 @@ class Scorer:
             members = sorted({m for spec in self.ensembles for m in spec.members})
             cache = self.reference_cache if self.reference_cache is not None else {}
             if not all(cache.get(m) for m in members):
-                size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
-                member_passes = _passes_for(members, ())  # the reference needs the members alone
-                rows = [self._pass_values(arch, *self._cost(arch), member_passes) for arch in self.space.sample(size, self.seed, unique=True)]
-                for m in members:
-                    cache[m] = sorted(row[m] for row in rows)
+                cache.update(self._score_reference(members))
             self._reference = {m: list(cache[m]) for m in members}
         return self._reference
+
+    def _score_reference(self, members: list[str]) -> dict[str, list[float]]:
+        """Score the reference sample (the space's first ``reference_size`` distinct cells drawn with the seed)
+        with the members' passes alone; each member's values, sorted."""
+        size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
+        member_passes = _passes_for(members, ())
+        rows = [self._pass_values(arch, *self._cost(arch), member_passes) for arch in self.space.sample(size, self.seed, unique=True)]
+        return {m: sorted(row[m] for row in rows) for m in members}
 
     def _cost(self, canonical: str) -> tuple[int, int]:
         cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
