@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 import sys
 from pathlib import Path
@@ -89,3 +90,21 @@ def test_a_missing_column_is_named(pair):
     first, second, _ = pair
     with pytest.raises(SystemExit, match="no column 'zico'"):
         score_table.read_scores([first, second], "zico")
+
+
+def test_rows_appended_from_any_stream_of_results_read_back_with_undefined_values_as_minus_inf(tmp_path):
+    from app.scoretable import append_results, open_table
+    from scoring import ArchScore
+
+    out, names = tmp_path / "t.csv", ["naswot", "synflow"]
+    archs = CELLS[:3]
+    results = [ArchScore(a, float(i), 100 + i, 200 + i, 0.1, values={"naswot": float(i), "synflow": -math.inf if i == 1 else i / 2}) for i, a in enumerate(archs)]
+    assert open_table(out, SETTINGS, names) == set(), "a new table starts empty"
+    assert [r.arch for r in append_results(out, iter(results), None, names)] == archs, "each result is yielded as it is written"
+    columns = score_table.read_columns(out)
+    assert list(columns["synflow"]) == archs, "rows keep the order of the stream"
+    with out.open(newline="") as f:
+        raw = list(csv.DictReader(f))
+    assert raw[1]["synflow"] == "" and columns["synflow"][archs[1]] == -math.inf, "an undefined value is written empty and read back as -inf"
+    assert columns["params"][archs[2]] == 102 and columns["naswot"][archs[2]] == 2.0
+    assert open_table(out, SETTINGS, names) == set(archs), "reopening with the same settings resumes after the written cells"
