@@ -1,6 +1,8 @@
-"""The one error type every space raises for a bad architecture encoding."""
+"""The one error type every space raises for a bad architecture encoding, and the check its readers share."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class EncodingError(ValueError):
@@ -25,3 +27,8 @@ class EncodingError(ValueError):
         if hint:
             message += f"; {hint}"
         super().__init__(message)
+
+
+def is_sequence(value: object) -> bool:
+    """A list-like part of an encoding: a sequence that is not text (a string is a sequence too)."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))

@@ -16,7 +16,7 @@ import ast
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import EncodingError
+from ..errors import EncodingError, is_sequence
 from .genotype import CELLS, CONCAT, OPS, STEPS, CellEdges, Genotype, normalise
 
 MAX_TEXT = 10_000
@@ -56,7 +56,7 @@ def check_concat(name: str, values: Any, where: str) -> None:
     """The concatenation, when given, must list nodes 2..5 once each (checked without materialising a huge range or list)."""
     if values is None:
         return
-    if isinstance(values, range) or (isinstance(values, Sequence) and not isinstance(values, (str, bytes))):
+    if is_sequence(values):  # a range is one too
         if _safe_len(values) == len(CONCAT) and sorted(values) == list(CONCAT):
             return
         token: Any = _describe_concat(values)
@@ -95,11 +95,11 @@ def parse_mapping(arch: Mapping[str, Any], ops: Sequence[str]) -> Genotype:
     cells = {}
     for name in CELLS:
         value = arch[name]
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        if not is_sequence(value):
             raise EncodingError(f"{name} must be a list of [op, input] pairs", token=value, position=name)
         raw = []
         for i, edge in enumerate(value):
-            if isinstance(edge, (str, bytes)) or not isinstance(edge, Sequence) or len(edge) != 2:
+            if not is_sequence(edge) or len(edge) != 2:
                 raise EncodingError("an edge is an [op, input] pair", token=edge, position=f"{name}[{i}]")
             raw.append((edge[0], edge[1], f"{name}[{i}]"))
         cells[name] = check_cell(name, raw, ops, name)

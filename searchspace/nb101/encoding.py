@@ -11,10 +11,10 @@ to one representative per isomorphism class (:func:`~searchspace.nb101.graph.can
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from ..errors import EncodingError
+from ..errors import EncodingError, is_sequence
 from .graph import OPS, Cell, Matrix, canonical_cell, check, prune
 
 _FORMAT_HINT = "write ops=input,<op>,...,output;matrix=<row>/<row>/... with 0/1 rows"
@@ -65,16 +65,12 @@ def _as_list(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else value
 
 
-def _is_list(value: Any) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-
-
 def _matrix_rows(matrix: Any) -> Matrix:
     """The adjacency matrix as tuples of integer entries; errors name the row or entry."""
-    if not _is_list(matrix):
+    if not is_sequence(matrix):
         raise EncodingError("matrix must be a list of rows of 0/1 integers", token=matrix, position="matrix")
     for i, row in enumerate(matrix):
-        if not _is_list(row):
+        if not is_sequence(row):
             raise EncodingError("matrix rows must be lists of 0/1 integers", token=row, position=f"matrix[{i}]")
         for j, v in enumerate(row):
             if isinstance(v, bool) or not isinstance(v, int):
@@ -84,7 +80,7 @@ def _matrix_rows(matrix: Any) -> Matrix:
 
 def _vertex_labels(ops: Any) -> tuple[str, ...]:
     """The vertex labels as a tuple of strings; errors name the vertex."""
-    if not _is_list(ops):
+    if not is_sequence(ops):
         raise EncodingError("ops must be a list of vertex labels", token=ops, position="ops")
     for v, op in enumerate(ops):
         if not isinstance(op, str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import EncodingError
+from ..errors import EncodingError, is_sequence
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (source, target) node pairs, in the order edges appear in the arch string
@@ -84,7 +84,7 @@ def _parse_edge(token: str, node: int, where: str) -> tuple[int, int]:
 
 def parse_indices(values: Sequence[Any], *, naming: str = "op index") -> OpIndices:
     """Validate a sequence of 6 canonical op indices (each 0..4)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+    if not is_sequence(values):
         raise EncodingError(f"expected a list of {len(EDGES)} integers", token=values)
     if len(values) != len(EDGES):
         raise EncodingError(f"expected {len(EDGES)} {naming}es, one per edge, found {len(values)}", token=list(values))
