@@ -18,12 +18,13 @@ from typing import Any, TextIO
 
 import httpx
 
-from scoring import Scorer, describe_device, list_scores, open_source, resolve_device
+from scoring import Scorer, describe_device, kernels, list_scores, open_source, resolve_device
 from searchspace import EncodingError, get_space, list_spaces
 
 from . import cli_report, cli_search
 from .client import ApiError
 from .progress import bar, best_note, print_table
+from .settings import gram_kernel_from_env
 
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
 TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
@@ -293,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors print one line naming the bad input and exit 2."""
     args = build_parser().parse_args(argv)
     try:
+        kernels.configure(gram_kernel_from_env())
         return args.func(args)
     except ApiError as exc:
         print(f"naswot: error: {_api_message(exc)}", file=sys.stderr)

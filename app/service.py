@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import Any
 
+from scoring import kernels
+
 from .dispatch import Dispatcher
 from .jobs import JobManager
 from .metrics import Metrics
@@ -27,6 +29,7 @@ class Service:
 
     def __init__(self, settings: Settings, scorer_factory: ScorerFactory | None = None):
         self.settings = settings
+        kernels.configure(settings.gram_kernel)  # process-wide, as the workers of this process share it
         self.metrics = Metrics()
         self.sources = Sources(settings)
         self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
@@ -68,7 +71,7 @@ class Service:
         pool = RayScorePool(
             address=settings.ray_address, actors=settings.ray_actors, threads_per_actor=settings.ray_threads,
             chunk=settings.worker_batch, scorer_cache=settings.scorer_cache, data_dir=str(settings.data_path), download=settings.download,
-            store=shared_location(settings.db_path),
+            store=shared_location(settings.db_path), gram_kernel=settings.gram_kernel,
         )
         worker = RayWorker(pool, capacity=settings.queue_size, batch=settings.worker_batch, on_scored=self.metrics.scored)
         self.metrics.registry.register(ActorMetrics(worker))

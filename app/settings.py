@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from scoring import kernels
 from scoring.data import default_data_dir
 
 PREFIX = "NASWOT_"
@@ -60,6 +61,7 @@ class Settings(BaseModel):
     job_lease_seconds: float = Field(30.0, ge=1, le=3600, description="with a shared (PostgreSQL) database: a replica's hold on a running search, renewed while it runs; another replica takes the search over once it expires")
     replica: str | None = Field(None, description="this replica's name in job leases (default: host:pid)")
     api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
+    gram_kernel: str = Field("auto", description="exact code-product kernel on CPUs: auto (measured once per process), int8 or float32; CUDA keeps float32")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
 
     @field_validator("data")
@@ -79,10 +81,17 @@ class Settings(BaseModel):
                 raise ValueError(f"{name!r} is a built-in source name and cannot be redefined")
         return value
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "gram_kernel", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("gram_kernel")
+    @classmethod
+    def _kernel(cls, value: str) -> str:
+        if value not in kernels.MODES:
+            raise ValueError(f"must be one of {', '.join(kernels.MODES)}, not {value!r}")
+        return value
 
     @field_validator("api_key")
     @classmethod
@@ -130,6 +139,13 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(f"{PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors())
             raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def gram_kernel_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``NASWOT_GRAM_KERNEL`` alone, validated as in :class:`Settings` (for commands that read no other setting)."""
+    env = os.environ if environ is None else environ
+    name = PREFIX + "GRAM_KERNEL"
+    return Settings.from_env({name: env[name]} if name in env else {}).gram_kernel
 
 
 def _parse_bool(raw: str) -> bool | str:

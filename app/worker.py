@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
-from scoring import ArchScore, DataSource, Scorer, describe_device
+from scoring import ArchScore, DataSource, Scorer, describe_device, kernels
 from searchspace import SearchSpace
 
 from .reference import StoredReference, reference_key
@@ -325,6 +325,7 @@ class DeviceWorker:
             if self.device.type == "cuda":
                 torch.cuda.set_device(self.device)
                 torch.zeros(1, device=self.device)
+            kernels.choice(self.device)  # measured (and logged) now, not in the first request
             self.ready = True
             return True
         except Exception as exc:
@@ -462,6 +463,12 @@ def resolve_devices(text: str) -> list[torch.device]:
 def describe_devices(workers: Iterable[DeviceWorker]) -> list[dict[str, Any]]:
     return [
         {"device": w.name, "ready": w.ready and not w.dead, "error": w.error or (w.death if w.dead else None),
-         "queue_depth": w.depth, "busy": w.busy, "restarts": w.restarts}
+         "queue_depth": w.depth, "busy": w.busy, "restarts": w.restarts, "gram_kernel": _kernel_of(w.device)}
         for w in workers
     ]
+
+
+def _kernel_of(device: torch.device) -> dict[str, Any] | None:
+    """The code-product kernel chosen for ``device`` (None until its worker has started)."""
+    made = kernels.cached(device)
+    return None if made is None else made.to_json()

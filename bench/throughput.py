@@ -15,6 +15,9 @@ in blocks, alternating which side runs first, so machine noise hits both.  Const
 on both sides.  The run checks that both give the same ranking (Kendall tau 1 up to ties) and
 scores within 1e-6 relative (exact mode), or prints the rank agreement and largest score difference
 of an opt-in mode (``--precision``, ``--cells-per-pass``).
+The first line names the hardware and the exact product kernel chosen for the device (measured once,
+before any timing; ``--gram-kernel int8|float32`` forces one): ``cpu=MODEL device=NAME
+gram_kernel=KERNEL (how: timings; benchmark cost)``.
 The last line is ``device=NAME cells_per_s=X baseline_cells_per_s=Y speedup=R``.
 
 ``--score NAME`` (any registered score or ensemble) instead times ``Scorer(scores=(NAME,))`` against
@@ -50,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from authors_baseline import authors_score  # noqa: E402
 
-from scoring import Scorer, describe_device, naswot, open_source, resolve_device  # noqa: E402
+from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device  # noqa: E402
 from scoring.evaluate import build_seeded  # noqa: E402
 from searchspace import get_space  # noqa: E402
 
@@ -273,6 +276,11 @@ def joint_ratio(args, space, source, device, archs) -> None:
           f"speedup={per_cell['separate'] / per_cell['joint']:.2f}")
 
 
+def header(device: torch.device) -> str:
+    """The CPU model, the device and its code-product kernel (chosen here, so its benchmark is never timed)."""
+    return f"cpu={cpu_model()} device={describe_device(device)} gram_kernel={kernels.choice(device).describe()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=48, help="number of distinct NB-201 cells")
@@ -284,6 +292,7 @@ def main() -> None:
     parser.add_argument("--cells-per-pass", type=int, default=1, help="stack this many cells per pass (opt-in, not exact)")
     parser.add_argument("--block", type=int, default=4, help="cells per interleaved block")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--gram-kernel", default="auto", choices=kernels.MODES, help="exact product kernel: auto (measured), int8 or float32")
     parser.add_argument("--profile", action="store_true", help="per-stage time breakdown instead of the throughput run")
     parser.add_argument("--score", default=None, help="time this score (or ensemble) per cell against NASWOT alone instead")
     parser.add_argument("--joint", default=None, help="a,b,c: time these scores in one scorer's shared passes against one scorer per score")
@@ -292,10 +301,12 @@ def main() -> None:
         parser.error("--profile breaks down the one-cell path; leave --cells-per-pass at 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    kernels.configure(args.gram_kernel)
     space = get_space("nb201")
     source = open_data(args.data)
     device = resolve_device(args.device)
     archs = space.sample(args.n, seed=args.seed, unique=True)
+    print(header(device), flush=True)
     mode = joint_ratio if args.joint else score_ratio if args.score else profile if args.profile else run
     mode(args, space, source, device, archs)
 

@@ -6,9 +6,9 @@
     Scorer(space, source, scores=("ensemble", "naswot", "synflow"))
 """
 
-from . import measures, naswot  # noqa: F401  (measures registers every score)
+from . import kernels, measures, naswot  # noqa: F401  (measures registers every score)
 from .data import DataSource, open_source
-from .device import describe_device, resolve_device
+from .device import cpu_model, describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
 from .evaluate import ArchScore, Scorer, build_seeded, canonical_score, json_number  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
@@ -22,10 +22,12 @@ __all__ = [
     "Scorer",
     "build_seeded",
     "canonical_score",
+    "cpu_model",
     "definition_name",
     "describe_device",
     "get_score_info",
     "json_number",
+    "kernels",
     "list_scores",
     "naswot",
     "open_source",

@@ -2,8 +2,9 @@
 
 The space runs K architectures at once and hands over every ReLU input with the architectures its
 channel groups belong to; here those become binary codes, per-architecture code Grams (exact
-integer sums) and one batched log-determinant.  Same weights as one network at a time, but where
-the convolution kernels round grouped and dense convolutions differently, scores move by rounding
+integer sums, with the product kernel :mod:`scoring.kernels` chose for the device) and one batched
+log-determinant.  Same weights as one network at a time, but where the convolution kernels round
+grouped and dense convolutions differently, scores move by rounding
 (the tests and ``bench/throughput.py --batched`` report the difference and the rank agreement).
 """
 
@@ -17,7 +18,8 @@ import torch
 
 from searchspace.seeded import StackedNetworks
 
-from .naswot import MIN_INT8_UNITS, kernel_from_gram
+from . import kernels
+from .naswot import kernel_from_gram
 from .precision import forward_precision
 
 
@@ -32,27 +34,13 @@ class _Codes:
         """Codes of ``x`` (B, len(cells) * C, H, W; channel group g belongs to cell cells[g]), counted ``times[g]`` times."""
         b = x.shape[0]
         codes = (x.reshape(b, len(cells), -1) > 0)
-        grams = _grouped_gram(codes)
+        grams = kernels.grouped_gram(codes, kernels.choice(x.device).kernel)
         weight = torch.tensor(times, dtype=torch.float64, device=x.device)[:, None, None]
         index = torch.tensor(cells, device=x.device)
         self.gram.index_add_(0, index, grams * weight)
         n = codes.shape[2]
         for c, t in zip(cells, times):
             self.units[c] += t * n
-
-
-def _grouped_gram(codes: torch.Tensor) -> torch.Tensor:
-    """C_g C_g^T (float64, G x B x B) for bool codes (B, G, n): exact (int8 on the CPU, float32 batched elsewhere)."""
-    b, groups, n = codes.shape
-    if codes.device.type == "cpu" and n >= MIN_INT8_UNITS:
-        c8 = codes.view(torch.int8)
-        return torch.stack([torch._int_mm(c8[:, g], c8[:, g].T) for g in range(groups)]).to(torch.float64)
-    out = torch.zeros(groups, b, b, dtype=torch.float64, device=codes.device)
-    step = 2**24 - 1
-    for start in range(0, n, step):
-        c = codes[:, :, start : start + step].to(torch.float32).transpose(0, 1)
-        out += torch.bmm(c, c.transpose(1, 2))
-    return out
 
 
 def kernel_from_gram_batched(gram: torch.Tensor, units: Sequence[int]) -> torch.Tensor:

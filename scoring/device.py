@@ -1,8 +1,13 @@
-"""Choosing the device a network is scored on."""
+"""Choosing the device a network is scored on, and naming the hardware behind it."""
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
+
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -37,3 +42,15 @@ def describe_device(device: torch.device) -> str:
         index = 0 if device.index is None else device.index
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return str(device)
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s first "model name", else ``platform.processor()``, else ``unknown``)."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor().strip() or "unknown"

@@ -4,10 +4,10 @@ For a minibatch of B inputs, every unit of every ``nn.ReLU`` module yields one b
 c = (pre-activation > 0).  K_H[i, j] = sum over units of [c_i == c_j] = N_A - Hamming(c_i, c_j).
 Per layer with codes C (0/1, shape B x n) and G = C C^T this is n + 2 G - r_i - r_j, where r = diag(G)
 counts each input's active units; so K_H = N_A + 2 G - d_i - d_j with G and d = diag(G) summed over
-layers: one integer Gram product per layer.  The products are exact: int8 codes with int32 sums on
-the CPU, float32 codes (sums exact below 2**24 per chunk) elsewhere.  They are accumulated in float64
-on the network's device and the host synchronises once, after the log-determinant.  The forward
-pass runs in float32 with TF32 off on CUDA unless an opt-in mode of :mod:`scoring.precision` is named.
+layers: one integer Gram product per layer.  The products are exact: int8 codes with int32 sums, or
+float32 codes (sums exact below 2**24 per chunk), whichever :mod:`scoring.kernels` measured faster on
+this CPU (float32 on CUDA).  They are accumulated in float64 on the network's device and the host
+synchronises once, after the log-determinant.  The forward pass runs in float32 with TF32 off on CUDA unless an opt-in mode of :mod:`scoring.precision` is named.
 
 Units are counted once per ``nn.ReLU`` module (the authors' code also hooks wrapper modules
 whose class name contains "ReLU", counting some units twice; rankings barely change).  ReLUs called
@@ -27,15 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import kernels
 from .precision import forward_precision
-
-#: largest per-layer unit count whose 0/1 (or +-1) Gram products float32 represents exactly
-EXACT_FLOAT32_UNITS = 2**24
-#: largest unit count whose int8 Gram products fit int32 sums
-EXACT_INT32_UNITS = 2**31 - 1
-#: below this many units a layer's product is too small for the int8 kernel to pay off (and torch's
-#: CPU ``_int_mm`` returns garbage for a single column), so such layers use float32
-MIN_INT8_UNITS = 64
 
 
 @dataclass(frozen=True)
@@ -51,30 +44,14 @@ def _flat_codes(x: torch.Tensor) -> torch.Tensor:
     return (x.reshape(x.shape[0], -1) > 0)
 
 
-def code_gram(x: torch.Tensor, use_int8: bool | None = None) -> torch.Tensor:
+def code_gram(x: torch.Tensor, kernel: str | None = None) -> torch.Tensor:
     """G = C C^T (float64, B x B) for C = (x > 0) as 0/1 rows: how many units two inputs share switched on.
 
-    Exact: int8 products with int32 sums (the CPU default, much faster there than float32), or
-    float32 products in chunks below 2**24 columns.  ``use_int8=None`` picks int8 on the CPU.
+    Exact with either product kernel of :mod:`scoring.kernels` (``int8`` or ``float32``); ``None`` uses
+    the one chosen for x's device (measured on the CPU, float32 on CUDA).
     """
     codes = _flat_codes(x)
-    n = codes.shape[1]
-    if use_int8 is None:
-        use_int8 = codes.device.type == "cpu"
-    if use_int8 and n >= MIN_INT8_UNITS:
-        step, dtype = EXACT_INT32_UNITS, torch.int8
-    else:
-        step, dtype = EXACT_FLOAT32_UNITS - 1, torch.float32
-    gram = torch.zeros(codes.shape[0], codes.shape[0], dtype=torch.float64, device=codes.device)
-    for start in range(0, n, step):
-        part = codes[:, start : start + step]
-        if dtype == torch.int8:
-            c = part.view(torch.int8)
-            gram += torch._int_mm(c, c.T)
-        else:
-            c = part.to(torch.float32)
-            gram += c @ c.T
-    return gram
+    return kernels.gram(codes, kernel or kernels.choice(codes.device).kernel)
 
 
 def kernel_from_gram(gram: torch.Tensor, units: int) -> torch.Tensor:
@@ -93,18 +70,18 @@ def sign_gram(codes: torch.Tensor) -> torch.Tensor:
 class _CodeAccumulator:
     """Forward pre-hook state: sums the code Gram G over ReLU calls; reuses it when several ReLUs see one tensor."""
 
-    def __init__(self, batch: int, device: torch.device, use_int8: bool | None = None):
+    def __init__(self, batch: int, device: torch.device, kernel: str):
         self.gram = torch.zeros(batch, batch, dtype=torch.float64, device=device)
         self.units = 0
         self.calls = 0
-        self.use_int8 = use_int8
+        self.product_kernel = kernel
         self._recent: list[tuple[torch.Tensor, int, torch.Tensor]] = []
 
     def __call__(self, _module: nn.Module, args: tuple) -> None:
         x = args[0]
         product = next((g for t, v, g in self._recent if t is x and v == x._version), None)
         if product is None:
-            product = code_gram(x.detach(), self.use_int8)
+            product = code_gram(x.detach(), self.product_kernel)
             # keep a strong reference so the identity test cannot match a recycled tensor
             self._recent = [(x, x._version, product), *self._recent[:3]]
         self.gram += product
@@ -136,7 +113,7 @@ def kernel(net: nn.Module, x: torch.Tensor, precision: str = "exact") -> Kernel:
     """
     if x.dim() < 2 or x.shape[0] < 1:
         raise ValueError(f"x must be a batch of inputs, got shape {tuple(x.shape)}")
-    acc = _CodeAccumulator(x.shape[0], x.device)
+    acc = _CodeAccumulator(x.shape[0], x.device, kernels.choice(x.device).kernel)
     was_training = net.training
     net.train()
     try:

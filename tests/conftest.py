@@ -39,6 +39,24 @@ def one_torch_thread():
     torch.set_num_threads(saved)
 
 
+@pytest.fixture(autouse=True)
+def _process_gram_kernel_mode():
+    """Every test starts and ends with the process's kernel mode unchanged (services and the CLI set it)."""
+    from scoring import kernels
+
+    saved = kernels.SELECTOR.mode
+    yield
+    kernels.configure(saved)
+
+
+@pytest.fixture
+def gram_kernel():
+    """``gram_kernel(mode)``: this process's code-product kernel mode for the rest of the test (then restored)."""
+    from scoring import kernels
+
+    return kernels.configure
+
+
 @pytest.fixture
 def revise(monkeypatch):
     """``revise(name)``: the registered score ``name`` as if its definition had been revised once more (undone after the test)."""

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scoring import Scorer, naswot, open_source
+from scoring import Scorer, kernels, naswot, open_source
 from scoring.evaluate import build_seeded
 from searchspace import EncodingError, get_space
 from searchspace.layers.exact_pooling import AvgPool2x2, AvgPool3x3, avg_pool_2x2, avg_pool_3x3_exclude_pad, replica_of
@@ -43,18 +43,26 @@ def naive_gram(x: torch.Tensor) -> np.ndarray:
 
 
 @pytest.mark.parametrize("batch, units", [(1, 5), (2, 1), (5, 1), (17, 3), (8, 63), (8, 64), (3, 200), (16, 1000)])
-@pytest.mark.parametrize("use_int8", [True, False])
-def test_code_gram_is_exact_on_every_path(batch, units, use_int8):
+@pytest.mark.parametrize("kernel", kernels.KERNELS)
+def test_code_gram_is_exact_on_every_path(batch, units, kernel):
     x = torch.randn(batch, units, generator=torch.Generator().manual_seed(batch * 1000 + units))
-    np.testing.assert_array_equal(naswot.code_gram(x, use_int8).numpy(), naive_gram(x))
+    np.testing.assert_array_equal(naswot.code_gram(x, kernel).numpy(), naive_gram(x))
 
 
-def test_float_products_are_chunked_exactly(monkeypatch):
+@pytest.mark.parametrize("kernel", kernels.KERNELS)
+@pytest.mark.parametrize("limit", ["EXACT_FLOAT32_UNITS", "EXACT_INT32_UNITS"])
+def test_products_are_chunked_exactly(monkeypatch, kernel, limit):
     x = torch.randn(9, 3, 50)
-    whole = naswot.code_gram(x, use_int8=False)
-    monkeypatch.setattr(naswot, "EXACT_FLOAT32_UNITS", 8)
-    assert torch.equal(naswot.code_gram(x, use_int8=False), whole)
-    assert torch.equal(naswot.code_gram(x, use_int8=True), whole)
+    whole = naswot.code_gram(x, "float32")
+    monkeypatch.setattr(kernels, limit, 8)
+    assert torch.equal(naswot.code_gram(x, kernel), whole)
+
+
+@pytest.mark.parametrize("kernel", kernels.KERNELS)
+def test_grouped_grams_equal_one_gram_per_group(kernel):
+    codes = torch.randn(6, 3, 70, generator=torch.Generator().manual_seed(5)) > 0
+    expected = torch.stack([kernels.gram(codes[:, g].contiguous(), "float32") for g in range(3)])
+    assert torch.equal(kernels.grouped_gram(codes, kernel), expected)
 
 
 def test_kernel_from_gram_counts_agreeing_units():

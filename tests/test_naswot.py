@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from scoring import naswot
+from scoring import kernels, naswot
 from searchspace import get_space
 
 SPACE = get_space("nb201")
@@ -154,10 +154,13 @@ def test_products_are_reused_only_for_the_same_unmodified_tensor():
     assert naswot.score(Twice(), x.clone()) == pytest.approx(expected, rel=1e-12)
 
 
-def test_wide_layers_are_split_into_exact_chunks(monkeypatch):
+@pytest.mark.parametrize("mode", kernels.KERNELS)
+@pytest.mark.parametrize("limit", ["EXACT_FLOAT32_UNITS", "EXACT_INT32_UNITS"])
+def test_wide_layers_are_split_into_exact_chunks(monkeypatch, gram_kernel, mode, limit):
     x = torch.randn(8, 3, 8, 8)
+    gram_kernel(mode)
     whole = naswot.kernel(_seeded(SmallCNN), x).matrix
-    monkeypatch.setattr(naswot, "EXACT_FLOAT32_UNITS", 7)
+    monkeypatch.setattr(kernels, limit, 7)
     chunked = naswot.kernel(_seeded(SmallCNN), x).matrix
     assert torch.equal(whole, chunked)
 

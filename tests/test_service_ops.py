@@ -11,7 +11,7 @@ import pytest
 from app.client import ApiError, Client
 from app.main import create_app
 from app.settings import Settings, SettingsError
-from scoring import ArchScore
+from scoring import ArchScore, kernels
 from searchspace import get_space, list_spaces
 
 with warnings.catch_warnings():
@@ -22,9 +22,12 @@ KEY = "s3cret-key"
 
 
 def wait_for_data(client: Client, timeout: float = 60.0) -> dict:
-    """/readyz once the default data source has loaded or failed (it loads in the background)."""
+    """/readyz once the default data source has loaded or failed (it loads in the background) and every device
+    worker has started (it measures its product kernel first)."""
     deadline = time.monotonic() + timeout
-    while (ready := client.ready())["data"] is None and ready["data_error"] is None:
+    while ((ready := client.ready())["data"] is None and ready["data_error"] is None) or not all(
+        d["ready"] or d["error"] for d in ready["devices"]
+    ):
         assert time.monotonic() < deadline, ready
         time.sleep(0.05)
     return ready
@@ -94,6 +97,7 @@ def test_health_readiness_and_metrics(tmp_path):
         ready = wait_for_data(client)
         assert ready["ready"] and ready["database"] and ready["data"]["spec"] == "noise" and ready["data"]["synthetic"]
         assert ready["devices"][0]["device"] == "cpu" and ready["devices"][0]["ready"]
+        assert ready["devices"][0]["gram_kernel"] == kernels.choice("cpu").to_json(), "the worker's measured product kernel"
         client.spaces()
         text = client.metrics()
         for name in ("naswot_http_requests_total", "naswot_http_request_seconds", "naswot_queue_depth", "naswot_scores_computed_total",
@@ -101,6 +105,13 @@ def test_health_readiness_and_metrics(tmp_path):
             assert name in text, name
         assert 'naswot_http_requests_total{method="GET",route="/v1/spaces",status="200"} 1.0' in text
         assert http.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("mode", kernels.KERNELS)
+def test_readiness_shows_the_kernel_the_setting_forces(tmp_path, mode):
+    with serve(tmp_path, gram_kernel=mode) as http:
+        device = wait_for_data(Client(http=http))["devices"][0]
+        assert (device["gram_kernel"]["kernel"], device["gram_kernel"]["how"]) == (mode, "override"), device
 
 
 def test_not_ready_while_the_default_data_cannot_be_loaded(tmp_path):

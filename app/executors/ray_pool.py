@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from scoring import ArchScore, Scorer, describe_device, open_source
+from scoring import ArchScore, Scorer, describe_device, kernels, open_source
 from searchspace import get_space
 
 from ..reference import StoredReference, reference_key
@@ -85,9 +85,13 @@ def score_each(scorer: Any, archs: Sequence[str], on_error: Callable[[BaseExcept
 class ScoringActor:
     """Runs inside a Ray actor: builds and keeps scorers on its device and scores chunks with them."""
 
-    def __init__(self, device: str, threads: int | None, scorer_cache: int, data_dir: str | None, download: bool, store: str | None = None):
+    def __init__(
+        self, device: str, threads: int | None, scorer_cache: int, data_dir: str | None, download: bool, store: str | None = None,
+        gram_kernel: str = "auto",
+    ):
         if threads:
             torch.set_num_threads(threads)
+        kernels.configure(gram_kernel)
         self.device = torch.device(device)
         self.scorer_cache = scorer_cache
         self.data_dir = data_dir
@@ -106,6 +110,7 @@ class ScoringActor:
             "pid": os.getpid(),
             "device": describe_device(self.device),
             "threads": torch.get_num_threads(),
+            "gram_kernel": kernels.choice(self.device).to_json(),
         }
 
     def cpu_seconds(self) -> float:
@@ -195,6 +200,7 @@ class RayScorePool:
         data_dir: str | None = None,
         download: bool = False,
         store: str | None = None,
+        gram_kernel: str = "auto",
         init_options: dict[str, Any] | None = None,
     ):
         if chunk < 1 or per_actor < 1:
@@ -209,6 +215,7 @@ class RayScorePool:
         self.data_dir = data_dir
         self.download = download
         self.store = store
+        self.gram_kernel = gram_kernel
         self.init_options = init_options or {}
         self.slots: list[ActorSlot] = []
         self.retried = 0
@@ -229,7 +236,7 @@ class RayScorePool:
             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_restarts=-1, max_task_retries=0
         )
         device = "cuda" if gpus else "cpu"
-        handles = [actor_class.remote(device, self.threads, self.scorer_cache, self.data_dir, self.download, self.store) for _ in range(count)]
+        handles = [actor_class.remote(device, self.threads, self.scorer_cache, self.data_dir, self.download, self.store, self.gram_kernel) for _ in range(count)]
         self.slots = [ActorSlot(f"ray-actor-{i}", h) for i, h in enumerate(handles)]
         for slot, info in zip(self.slots, ray.get([h.describe.remote() for h in handles])):
             slot.info = info
