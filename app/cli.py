@@ -219,11 +219,8 @@ def _search_parser(commands: Any) -> None:
     search.add_argument("--strategy", default="evolution", help="random, evolution or area")
     search.add_argument("--budget", type=int, default=100, help="distinct architectures to score")
     search.add_argument("--top-k", type=int, default=10)
-    search.add_argument("--max-params", type=int, default=None)
-    search.add_argument("--max-flops", type=int, default=None)
     search.add_argument("--exclude-singular", action="store_true")
-    for name in cli_search.STRATEGY_PARAMS:
-        search.add_argument("--" + name.replace("_", "-"), type=int, default=None, help="strategy parameter (see GET /v1/strategies)")
+    cli_search.add_search_options(search)
     search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")
     _add_service_options(search, None)
