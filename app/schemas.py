@@ -162,7 +162,8 @@ class _SearchFields(_ScoreNames):
 
     def strategy_params(self) -> dict[str, Any]:
         """Strategy parameters given in the request (declared ones and extra fields)."""
-        given = {name: getattr(self, name) for name in STRATEGY_PARAMS if getattr(self, name) is not None}
+        declared = [name for name in type(self).model_fields if name not in _SearchFields.model_fields]
+        given = {name: getattr(self, name) for name in declared if getattr(self, name) is not None}
         given.update(self.model_extra or {})
         return given
 
@@ -176,14 +177,16 @@ def strategy_field(param: Param, strategies: tuple[str, ...]) -> tuple[Any, Any]
     )
 
 
-#: every strategy's parameters by name, with the strategies that take them
-STRATEGY_PARAMS = params_by_name()
+def search_request_model() -> type[_SearchFields]:
+    """The search request: the common fields, then every strategy's parameters as their declarations in ``search`` say."""
+    return create_model(
+        "SearchRequest", __base__=_SearchFields, __module__=__name__,
+        __doc__="Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy.",
+        **{name: strategy_field(param, users) for name, (param, users) in params_by_name().items()},
+    )
 
-SearchRequest = create_model(
-    "SearchRequest", __base__=_SearchFields, __module__=__name__,
-    __doc__="Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy.",
-    **{name: strategy_field(param, users) for name, (param, users) in STRATEGY_PARAMS.items()},
-)
+
+SearchRequest = search_request_model()
 
 
 class Evaluated(BaseModel):
