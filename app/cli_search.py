@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from scoring import Scorer, from_json_number, json_number, open_source, resolve_device
-from search import Constraints, Evaluation, params_by_name, run_search
+from search import Constraints, Evaluation, run_search
+from search.options import add_strategy_options, given_params
 from searchspace import get_space
 
 from .client import Client
@@ -27,11 +28,7 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
     """The constraints and every strategy's parameters as options, derived from their declarations in ``search``."""
     for name, info in Constraints.model_fields.items():
         parser.add_argument("--" + name.replace("_", "-"), type=_scalar(info.annotation), default=None, help=f"{info.description} [none]")
-    for param, strategies in params_by_name().values():
-        default = "derived" if param.default is None else param.default
-        parser.add_argument(
-            param.option, type=param.type, default=None, help=f"{', '.join(strategies)}: {param.help}; {param.range_text()} [{default}]"
-        )
+    add_strategy_options(parser)
 
 
 def _scalar(annotation: Any) -> type:
@@ -47,11 +44,6 @@ def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
     return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops, "values": {score_name: score}}
 
 
-def strategy_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The strategy's own parameters given on the command line."""
-    return {name: getattr(args, name) for name in params_by_name() if getattr(args, name) is not None}
-
-
 def constraints(args: argparse.Namespace) -> dict[str, int] | None:
     """``max_params`` / ``max_flops`` as given, or None when neither is."""
     given = {name: getattr(args, name) for name in Constraints.model_fields if getattr(args, name) is not None}
@@ -63,7 +55,7 @@ def search_request(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
         "space": args.space, "strategy": args.strategy, "budget": args.budget, "top_k": args.top_k, "seed": args.seed,
         "batch_size": args.batch_size, "constraints": constraints(args), "exclude_singular": args.exclude_singular,
-        **strategy_params(args),
+        **given_params(args),
     }
     if args.data is not None:
         body["data"] = args.data
@@ -83,7 +75,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=Constraints(**constraints(args) or {}), exclude_singular=args.exclude_singular,
         cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
-        on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **strategy_params(args),
+        on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
                "evaluated": result.evaluated, "budget": result.budget}

@@ -12,6 +12,7 @@ from service_fakes import fake_app
 from app.cli import build_parser
 from app.schemas import SearchRequest, search_request_model
 from search import STRATEGIES, Constraints, Param, Strategy, declared_params, list_strategies
+from search.options import given_params
 from search.params import MAX_INT
 from searchspace import ModelCost
 
@@ -126,3 +127,10 @@ def test_a_bad_constraint_is_refused_naming_it(name):
     with pytest.raises(ValidationError) as caught:
         SearchRequest(constraints={name: 0})
     assert caught.value.errors()[0]["loc"] == ("constraints", name)
+
+
+def test_command_line_parameters_are_passed_only_to_the_strategies_that_take_them():
+    args = build_parser().parse_args(["search", "--population-size", "6", "--init-size", "12", "--max-draws-per-eval", "3"])
+    assert given_params(args, "evolution") == {"population_size": 6}
+    assert given_params(args, "area") == {"population_size": 6, "init_size": 12}
+    assert given_params(args) == {"population_size": 6, "init_size": 12, "max_draws_per_eval": 3}
