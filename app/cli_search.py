@@ -7,14 +7,12 @@ evaluation as ``{step, arch, score, singular, params, flops}`` (``score`` null w
 from __future__ import annotations
 
 import argparse
-import types
-import typing
 from collections.abc import Callable
 from typing import Any
 
 from scoring import Scorer, from_json_number, json_number, open_source, resolve_device
 from search import Constraints, Evaluation, run_search
-from search.options import add_strategy_options, given_params
+from search.options import given_constraints, given_params
 from searchspace import get_space
 
 from .client import Client
@@ -23,38 +21,17 @@ from .client import Client
 OnEvaluation = Callable[[dict[str, Any]], None]
 
 
-
-def add_search_options(parser: argparse.ArgumentParser) -> None:
-    """The constraints and every strategy's parameters as options, derived from their declarations in ``search``."""
-    for name, info in Constraints.model_fields.items():
-        parser.add_argument("--" + name.replace("_", "-"), type=_scalar(info.annotation), default=None, help=f"{info.description} [none]")
-    add_strategy_options(parser)
-
-
-def _scalar(annotation: Any) -> type:
-    """``int`` for ``int | None``: the type an optional field holds."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return next(arg for arg in typing.get_args(annotation) if arg is not type(None))
-    return annotation
-
-
 def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
     """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
     score = json_number(e.score)
     return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops, "values": {score_name: score}}
 
 
-def constraints(args: argparse.Namespace) -> dict[str, int] | None:
-    """``max_params`` / ``max_flops`` as given, or None when neither is."""
-    given = {name: getattr(args, name) for name in Constraints.model_fields if getattr(args, name) is not None}
-    return given or None
-
-
 def search_request(args: argparse.Namespace) -> dict[str, Any]:
     """The search as ``POST /v1/searches`` takes it."""
     body: dict[str, Any] = {
         "space": args.space, "strategy": args.strategy, "budget": args.budget, "top_k": args.top_k, "seed": args.seed,
-        "batch_size": args.batch_size, "constraints": constraints(args), "exclude_singular": args.exclude_singular,
+        "batch_size": args.batch_size, "constraints": given_constraints(args), "exclude_singular": args.exclude_singular,
         **given_params(args),
     }
     if args.data is not None:
@@ -73,7 +50,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     result = run_search(
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
-        constraints=Constraints(**constraints(args) or {}), exclude_singular=args.exclude_singular,
+        constraints=Constraints(**given_constraints(args) or {}), exclude_singular=args.exclude_singular,
         cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
         on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
