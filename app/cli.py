@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import httpx
 
 from scoring import Scorer, describe_device, kernels, list_scores, open_source, resolve_device
+from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, get_space, list_spaces
 
 from . import cli_report, cli_search
@@ -220,11 +221,9 @@ def _search_parser(commands: Any) -> None:
     search.add_argument("--strategy", default="evolution", help="random, evolution or area")
     search.add_argument("--budget", type=int, default=100, help="distinct architectures to score")
     search.add_argument("--top-k", type=int, default=10)
-    search.add_argument("--max-params", type=int, default=None)
-    search.add_argument("--max-flops", type=int, default=None)
     search.add_argument("--exclude-singular", action="store_true")
-    for name in cli_search.STRATEGY_PARAMS:
-        search.add_argument("--" + name.replace("_", "-"), type=int, default=None, help="strategy parameter (see GET /v1/strategies)")
+    add_constraint_options(search)
+    add_strategy_options(search)
     search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")
     _add_service_options(search, None)

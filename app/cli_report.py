@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from scoring import Scorer, describe_device, open_source, resolve_device
+from scoring import Scorer, describe_device, from_json_number, open_source, resolve_device
 from searchspace import SearchSpace, get_space
 
 from . import report, scoretable
@@ -37,7 +36,7 @@ def rows_from_search(args: argparse.Namespace) -> tuple[str, SearchSpace, str, l
     with Client(args.url, api_key=args.api_key) as client:
         job = client.search(args.source)
         evaluations = client.evaluations(args.source)
-    scored = [(e["arch"], -math.inf if e["singular"] else e["score"]) for e in evaluations]
+    scored = [(e["arch"], from_json_number(e["score"])) for e in evaluations]
     return f"search {job['id']} ({job['strategy']}, {len(scored)} evaluations)", get_space(job["space"]), job["request"].get("score", "naswot"), scored
 
 

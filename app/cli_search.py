@@ -7,12 +7,12 @@ evaluation as ``{step, arch, score, singular, params, flops}`` (``score`` null w
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from typing import Any
 
-from scoring import Scorer, open_source, resolve_device
+from scoring import Scorer, from_json_number, json_number, open_source, resolve_device
 from search import Constraints, Evaluation, run_search
+from search.options import given_constraints, given_params
 from searchspace import get_space
 
 from .client import Client
@@ -20,32 +20,19 @@ from .client import Client
 #: called with each new evaluation (as a JSON-ready dict)
 OnEvaluation = Callable[[dict[str, Any]], None]
 
-STRATEGY_PARAMS = ("population_size", "sample_size", "init_size")
-
 
 def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
     """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
-    score = None if e.singular else e.score
+    score = json_number(e.score)
     return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops, "values": {score_name: score}}
-
-
-def strategy_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The strategy's own parameters given on the command line."""
-    return {name: getattr(args, name) for name in STRATEGY_PARAMS if getattr(args, name) is not None}
-
-
-def constraints(args: argparse.Namespace) -> dict[str, int] | None:
-    """``max_params`` / ``max_flops`` as given, or None when neither is."""
-    given = {name: getattr(args, name) for name in ("max_params", "max_flops") if getattr(args, name) is not None}
-    return given or None
 
 
 def search_request(args: argparse.Namespace) -> dict[str, Any]:
     """The search as ``POST /v1/searches`` takes it."""
     body: dict[str, Any] = {
         "space": args.space, "strategy": args.strategy, "budget": args.budget, "top_k": args.top_k, "seed": args.seed,
-        "batch_size": args.batch_size, "constraints": constraints(args), "exclude_singular": args.exclude_singular,
-        **strategy_params(args),
+        "batch_size": args.batch_size, "constraints": given_constraints(args), "exclude_singular": args.exclude_singular,
+        **given_params(args),
     }
     if args.data is not None:
         body["data"] = args.data
@@ -59,14 +46,13 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     space = get_space(args.space)
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
-    limits = constraints(args) or {}
     name = scorer.score_names[0]  # the score the search ranks by
     result = run_search(
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
-        constraints=Constraints(limits.get("max_params"), limits.get("max_flops")), exclude_singular=args.exclude_singular,
+        constraints=Constraints(**given_constraints(args) or {}), exclude_singular=args.exclude_singular,
         cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
-        on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **strategy_params(args),
+        on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
                "evaluated": result.evaluated, "budget": result.budget}
@@ -108,5 +94,5 @@ def follow(client: Client, job_id: str, on_evaluation: OnEvaluation) -> dict[str
 
 def best_of(best: float | None, evaluation: dict[str, Any]) -> float | None:
     """The best score so far after ``evaluation`` (``-inf`` for singular)."""
-    score = -math.inf if evaluation["singular"] else evaluation["score"]
+    score = from_json_number(evaluation["score"])
     return score if best is None or score > best else best

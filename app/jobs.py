@@ -17,7 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from search import Constraints, Evaluation, SearchResult, SearchStopped, list_strategies, run_search
+from search import Evaluation, SearchResult, SearchStopped, list_strategies, run_search
 from searchspace import SearchSpace, get_space, list_spaces
 
 from .dispatch import Dispatcher
@@ -289,7 +289,6 @@ class JobManager:
     def _execute(self, run: _Run) -> SearchResult:
         """``run_search`` with the job's request, scoring through the dispatcher and recording each evaluation."""
         request, spec = run.job.request, run.spec
-        limits = request.constraints
         return run_search(
             request.strategy,
             run.space,
@@ -297,7 +296,7 @@ class JobManager:
             budget=request.budget,
             seed=request.seed,
             top_k=request.top_k,
-            constraints=Constraints(limits.max_params, limits.max_flops) if limits else Constraints(),
+            constraints=request.constraints,
             exclude_singular=request.exclude_singular,
             cost=lambda arch: run.space.cost(arch, spec.num_classes, spec.source.image_shape[1:]),
             on_evaluation=lambda e: self._record(run.job.id, e),

@@ -1,8 +1,8 @@
 """The records that flow through the service: a scored architecture, and a search job with its request.
 
 :class:`ScoredArch` is the one record of a scored architecture, from the device worker through the
-store to the HTTP answer; it holds the only conversion between the score ``-inf`` (singular K_H)
-and ``null`` (what JSON and SQL can carry). :class:`JobRecord` is a stored search job, typed.
+store to the HTTP answer; its score is ``-inf`` when K_H is singular, and ``null`` in JSON and SQL
+(through :mod:`scoring.undefined`). :class:`JobRecord` is a stored search job, typed.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scoring import ArchScore
-from search import Evaluation, SearchResult
+from scoring import ArchScore, from_json_number, json_number
+from search import Constraints, Evaluation, SearchResult
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
 #: job states that have not finished (a restart resumes them)
@@ -44,12 +44,10 @@ class ScoredArch:
     @property
     def nullable_score(self) -> float | None:
         """The score as JSON and SQL carry it: ``None`` when singular."""
-        return None if self.singular else self.score
+        return json_number(self.score)
 
-    @staticmethod
-    def score_from(nullable: float | None) -> float:
-        """The inverse of :attr:`nullable_score`: ``None`` is ``-inf``."""
-        return -math.inf if nullable is None else float(nullable)
+    #: the inverse of :attr:`nullable_score`: ``None`` is ``-inf``
+    score_from = staticmethod(from_json_number)
 
     @classmethod
     def computed(cls, result: ArchScore, device: str) -> ScoredArch:
@@ -78,13 +76,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class SearchLimits(_Frozen):
-    """Resource constraints of a search (architectures over them are never scored)."""
-
-    max_params: int | None = None
-    max_flops: int | None = None
-
-
 class SearchSpec(_Frozen):
     """A search request as accepted and stored: everything needed to run (and replay) it."""
 
@@ -99,7 +90,7 @@ class SearchSpec(_Frozen):
     score: str = "naswot"
     #: further canonical score names computed (and reported) for every evaluated architecture; ``score`` alone ranks
     reported_scores: tuple[str, ...] = ()
-    constraints: SearchLimits | None = None
+    constraints: Constraints | None = None
     exclude_singular: bool = False
     strategy_params: dict[str, Any] = Field(default_factory=dict)
 

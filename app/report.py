@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from scoring import json_number
 from searchspace import get_space
 
 #: ops that carry no weights, in every space's spelling (the cheap signals drift toward them or away)
@@ -67,8 +68,8 @@ def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
 
 def _clean(value: float) -> float | None:
     """A statistic as JSON can carry it: ``None`` when undefined (constant input, too few rows)."""
-    value = float(value)
-    return None if math.isnan(value) else round(value, 4)
+    value = json_number(float(value))
+    return None if value is None else round(value, 4)
 
 
 def _kendall(x: Sequence[float], y: Sequence[float]) -> float:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from scoring import canonical_score
-from search.random_search import MAX_DRAWS_PER_EVAL_LIMIT
+from search import Constraints, Param, params_by_name
+from search.params import MAX_INT
 
 from .records import JobStatus
 
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-#: the largest integer the database stores (SQLite INTEGER); every integer field and parameter is within 0..MAX_INT
-MAX_INT = 2**63 - 1
 #: absolute ceilings, whatever a server's settings allow (each server may set lower ones)
 BATCH_CEILING = 65_536
 BUDGET_CEILING = 1_000_000
@@ -138,13 +137,8 @@ class ScoreResponse(BaseModel):
 # -- searches ----------------------------------------------------------------------------------
 
 
-class ConstraintsModel(_Request):
-    max_params: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more parameters are never scored nor returned")
-    max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
-
-
-class SearchRequest(_ScoreNames):
-    """Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy."""
+class _SearchFields(_ScoreNames):
+    """The fields of every search request; each strategy parameter is added from its declaration (``SearchRequest``)."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -158,15 +152,8 @@ class SearchRequest(_ScoreNames):
     seed: int = SEED
     data: str | None = Field(None, max_length=256, description="data source name, as for /v1/score")
     batch_size: int = BATCH_SIZE
-    constraints: ConstraintsModel | None = None
+    constraints: Constraints | None = None
     exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
-    population_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="evolution, area: population size; at most the budget")
-    sample_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="evolution, area: tournament sample size; at most population_size")
-    init_size: int | None = Field(None, ge=1, le=BUDGET_CEILING, description="area: random architectures scored to seed the population; population_size to the budget")
-    max_draws_per_eval: int | None = Field(
-        None, ge=1, le=MAX_DRAWS_PER_EVAL_LIMIT,
-        description="random: consecutive useless draws (repeats, constraint breakers) allowed per unit of budget before the space counts as used up",
-    )
 
     @field_validator("strategy", "space")
     @classmethod
@@ -175,10 +162,31 @@ class SearchRequest(_ScoreNames):
 
     def strategy_params(self) -> dict[str, Any]:
         """Strategy parameters given in the request (declared ones and extra fields)."""
-        declared = {name: getattr(self, name) for name in ("population_size", "sample_size", "init_size", "max_draws_per_eval")}
-        given = {k: v for k, v in declared.items() if v is not None}
+        declared = [name for name in type(self).model_fields if name not in _SearchFields.model_fields]
+        given = {name: getattr(self, name) for name in declared if getattr(self, name) is not None}
         given.update(self.model_extra or {})
         return given
+
+
+def strategy_field(param: Param, strategies: tuple[str, ...]) -> tuple[Any, Any]:
+    """A strategy parameter as an optional request field: its type and fixed bounds (the strategy checks the relative ones)."""
+    default = "" if param.default is None else f"; default {param.default}"
+    return param.type | None, Field(
+        None, ge=param.minimum, le=MAX_INT if param.maximum is None else param.maximum,
+        description=f"{', '.join(strategies)}: {param.help}; {param.range_text()}{default}",
+    )
+
+
+def search_request_model() -> type[_SearchFields]:
+    """The search request: the common fields, then every strategy's parameters as their declarations in ``search`` say."""
+    return create_model(
+        "SearchRequest", __base__=_SearchFields, __module__=__name__,
+        __doc__="Start a search job. Strategy parameters are flat fields; each must belong to the chosen strategy.",
+        **{name: strategy_field(param, users) for name, (param, users) in params_by_name().items()},
+    )
+
+
+SearchRequest = search_request_model()
 
 
 class Evaluated(BaseModel):
@@ -238,14 +246,34 @@ class EvaluationPage(BaseModel):
     next_after: int | None = Field(None, description="pass as `after` to read the next page; null at the end")
 
 
+class ParamInfo(BaseModel):
+    name: str
+    type: Literal["integer", "number"]
+    default: int | float | None = Field(..., description="null: derived at run time (see help)")
+    minimum: int | float | None
+    maximum: int | float | None
+    at_least: str | None = Field(..., description="another parameter (or `budget`) this one may not be below")
+    at_most: str | None = Field(..., description="another parameter (or `budget`) this one may not exceed")
+    help: str
+
+
 class StrategyInfo(BaseModel):
     name: str
     summary: str = Field(..., description="what the strategy does, in one line")
     params: dict[str, Any] = Field(..., description="the strategy's own parameters and their defaults")
+    parameters: list[ParamInfo] = Field(..., description="each parameter's declaration: type, default, bounds and help")
+
+
+class ConstraintInfo(BaseModel):
+    name: str
+    minimum: int
+    maximum: int
+    help: str
 
 
 class StrategyList(BaseModel):
     strategies: list[StrategyInfo]
+    constraints: list[ConstraintInfo] = Field(..., description="the `constraints` a search request may set (each strategy honours them)")
 
 
 # -- spaces ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import Any
 
 from score_table import describe_tables, read_scores
 from search import SearchResult, run_search
+from search.options import add_strategy_options, given_params
 from searchspace import EncodingError, ModelCost, SearchSpace, get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
 
@@ -251,22 +252,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
     parser.add_argument("--runs", type=int, default=500, help="searches per configuration (seeds 0..R-1)")
     parser.add_argument("--configs", default=",".join(f"{s}:{b}" for s, b in CONFIGS), help="strategy:budget,...")
-    parser.add_argument("--population-size", type=int, default=None)
-    parser.add_argument("--sample-size", type=int, default=None)
-    parser.add_argument("--init-size", type=int, default=None, help="AREA's random phase (default: half the budget)")
+    add_strategy_options(parser)
     parser.add_argument("--mode", choices=("auto", "full", "pool"), default="auto",
                         help="full: search the whole space even with a partial table (every cell a search visits must be in it); default: full when the table covers the space")
     return parser.parse_args()
-
-
-def strategy_params(strategy: str, args: argparse.Namespace) -> dict[str, int]:
-    """The strategy parameters given on the command line that ``strategy`` takes (random takes none)."""
-    if strategy == "random":
-        return {}
-    given = {"population_size": args.population_size, "sample_size": args.sample_size}
-    if strategy == "area":
-        given["init_size"] = args.init_size
-    return {k: v for k, v in given.items() if v is not None}
 
 
 def print_header(args: argparse.Namespace, table: dict[str, float], truth: dict[str, dict[str, float]], space: SearchSpace, mode: str) -> None:
@@ -300,7 +289,7 @@ def main() -> None:
             print(f"skipping {strategy}:{budget}: more than the {space.size} cells available", file=sys.stderr)
             continue
         start = time.perf_counter()
-        results = run_many(strategy, space, scorer, budget, args.runs, **strategy_params(strategy, args))
+        results = run_many(strategy, space, scorer, budget, args.runs, **given_params(args, strategy))
         rows.append(quality(strategy, budget, results, truth, table, time.perf_counter() - start))
         print(f"  {strategy}:{budget} done in {rows[-1].seconds:.1f} s", file=sys.stderr, flush=True)
 

@@ -10,8 +10,9 @@ from . import kernels, measures, naswot  # noqa: F401  (measures registers every
 from .data import DataSource, open_source
 from .device import cpu_model, describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
-from .evaluate import ArchScore, Scorer, build_seeded, canonical_score, json_number  # build_seeded lives in searchspace.seeded
+from .evaluate import ArchScore, Scorer, build_seeded, canonical_score  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
+from .undefined import from_json_number, json_number
 
 __all__ = [
     "DEFAULT_MEMBERS",
@@ -25,6 +26,7 @@ __all__ = [
     "cpu_model",
     "definition_name",
     "describe_device",
+    "from_json_number",
     "get_score_info",
     "json_number",
     "kernels",

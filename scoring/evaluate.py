@@ -27,6 +27,7 @@ from .data import DataSource
 from .device import describe_device
 from .precision import check_precision
 from .registry import get_score_info, pass_of, run_pass
+from .undefined import json_number
 
 __all__ = ["ArchScore", "Scorer", "build_seeded", "canonical_score"]
 
@@ -60,11 +61,6 @@ class ArchScore:
         if self.values:
             out["scores"] = {name: json_number(v) for name, v in self.values.items()}
         return out
-
-
-def json_number(value: float) -> float | None:
-    """A score as JSON carries it: ``-inf`` (undefined) becomes null."""
-    return None if value == -math.inf else value
 
 
 class Scorer:

@@ -5,14 +5,25 @@
     result.best.arch, result.best.score
 """
 
-from .params import ParameterError
+from .params import Param, ParameterError
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
-from .runner import STRATEGIES, Strategy, check_params, describe_strategies, list_strategies, run_search, strategy_params
+from .runner import (
+    STRATEGIES,
+    Strategy,
+    check_params,
+    declared_params,
+    describe_strategies,
+    list_strategies,
+    params_by_name,
+    run_search,
+    strategy_params,
+)
 
 __all__ = [
     "STRATEGIES",
     "Constraints",
     "Evaluation",
+    "Param",
     "ParameterError",
     "Scorer",
     "SearchContext",
@@ -20,8 +31,10 @@ __all__ = [
     "SearchStopped",
     "Strategy",
     "check_params",
+    "declared_params",
     "describe_strategies",
     "list_strategies",
+    "params_by_name",
     "run_search",
     "strategy_params",
 ]

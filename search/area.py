@@ -15,9 +15,19 @@ import random
 from collections import deque
 
 from .base import SearchContext, rank_key
-from .evolution import POPULATION_SIZE, SAMPLE_SIZE, check_evolution, evolve, seed_population
-from .params import require_int
+from .evolution import PARAMS as EVOLUTION_PARAMS
+from .evolution import evolve, seed_population
+from .params import BUDGET, Param
 from .random_search import fill_random
+
+#: AREA's parameters: evolution's, then the size of the random start (see :mod:`search.params`)
+PARAMS = (
+    *EVOLUTION_PARAMS,
+    Param(
+        "init_size", None, "random architectures scored to seed the population (default: half the budget, at least population_size)",
+        minimum=1, at_least="population_size", at_most=BUDGET,
+    ),
+)
 
 
 def default_init_size(budget: int, population_size: int) -> int:
@@ -29,9 +39,9 @@ def area(
     ctx: SearchContext,
     rng: random.Random,
     *,
-    init_size: int | None = None,
-    population_size: int = POPULATION_SIZE,
-    sample_size: int = SAMPLE_SIZE,
+    population_size: int,
+    sample_size: int,
+    init_size: int | None,
 ) -> bool:
     """Random search on ``init_size`` cells (default: half the budget), then evolution from the best of them.
 
@@ -46,14 +56,3 @@ def area(
     if not population:
         return ctx.remaining > 0
     return evolve(ctx, rng, population, population_size=population_size, sample_size=sample_size)
-
-
-def check_area(
-    budget: int, *, init_size: int | None = None, population_size: int = POPULATION_SIZE, sample_size: int = SAMPLE_SIZE
-) -> None:
-    """Raise ValueError naming a bad parameter of :func:`area`."""
-    check_evolution(budget, population_size=population_size, sample_size=sample_size)
-    if init_size is not None:
-        require_int(
-            "init_size", init_size, minimum=population_size, minimum_name="population_size", maximum=budget, maximum_name="the budget"
-        )

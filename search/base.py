@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotated_types import Ge, Le
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+
 from searchspace import ModelCost, SearchSpace
+
+from .params import MAX_INT
 
 #: canonical archs -> scores in the same order (``-inf`` for a singular K_H)
 Scorer = Callable[[Sequence[str]], Sequence[float]]
@@ -28,21 +34,45 @@ class Evaluation:
         return self.score == -math.inf
 
 
-@dataclass(frozen=True)
-class Constraints:
-    """Optional resource budgets; architectures over them are never scored nor returned."""
+class Constraints(BaseModel):
+    """Optional resource budgets; architectures over them are never scored nor returned.
 
-    max_params: int | None = None
-    max_flops: int | None = None
+    The one declaration of the constraints: the HTTP request, the stored job, the job runner
+    and the CLI's options all use this model.  Each field ``max_<cost>`` bounds the
+    :class:`~searchspace.ModelCost` attribute ``<cost>``, so a new constraint is one field here.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_params: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more parameters are never scored nor returned")
+    max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
+
+    def limits(self) -> dict[str, int]:
+        """cost attribute -> its bound, for the constraints given."""
+        return {name.removeprefix("max_"): limit for name, limit in self if limit is not None}
 
     def admits(self, cost: ModelCost) -> bool:
-        return (self.max_params is None or cost.params <= self.max_params) and (
-            self.max_flops is None or cost.flops <= self.max_flops
-        )
+        return all(getattr(cost, attribute) <= limit for attribute, limit in self.limits().items())
 
     @property
     def active(self) -> bool:
-        return self.max_params is not None or self.max_flops is not None
+        return bool(self.limits())
+
+    @classmethod
+    def describe(cls) -> list[dict[str, Any]]:
+        """Each constraint's name, bounds and help, for listings."""
+        return [{"name": name, **_bounds(info), "help": info.description or ""} for name, info in cls.model_fields.items()]
+
+
+def _bounds(info: FieldInfo) -> dict[str, Any]:
+    """The ``minimum`` / ``maximum`` of a numeric pydantic field."""
+    found = {"minimum": None, "maximum": None}
+    for rule in info.metadata:
+        if isinstance(rule, Ge):
+            found["minimum"] = rule.ge
+        elif isinstance(rule, Le):
+            found["maximum"] = rule.le
+    return found
 
 
 class SearchStopped(Exception):

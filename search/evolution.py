@@ -25,7 +25,7 @@ import random
 from collections import deque
 
 from .base import Evaluation, SearchContext, rank_key
-from .params import require_int
+from .params import BUDGET, Param
 from .random_search import fill_random
 
 POPULATION_SIZE = 10
@@ -34,8 +34,14 @@ SAMPLE_SIZE = 3
 #: (on NAS-Bench-201 runs of repeats rarely pass 15 cycles while new neighbours remain)
 STALE_LIMIT = 100
 
+#: regularised evolution's parameters (see :mod:`search.params`); AREA shares them
+PARAMS = (
+    Param("population_size", POPULATION_SIZE, "population size", minimum=1, at_most=BUDGET),
+    Param("sample_size", SAMPLE_SIZE, "tournament sample size", minimum=1, at_most="population_size"),
+)
 
-def evolution(ctx: SearchContext, rng: random.Random, *, population_size: int = POPULATION_SIZE, sample_size: int = SAMPLE_SIZE) -> bool:
+
+def evolution(ctx: SearchContext, rng: random.Random, *, population_size: int, sample_size: int) -> bool:
     """Seed the population with ``population_size`` random architectures, then evolve until the budget is spent.
 
     Returns True when no new admissible architecture could be found before the budget.
@@ -93,9 +99,3 @@ def evolve(
             if len(population) > population_size:
                 population.popleft()
     return False
-
-
-def check_evolution(budget: int, *, population_size: int = POPULATION_SIZE, sample_size: int = SAMPLE_SIZE) -> None:
-    """Raise ValueError naming a bad parameter of :func:`evolution`."""
-    require_int("population_size", population_size, minimum=1, maximum=budget, maximum_name="the budget")
-    require_int("sample_size", sample_size, minimum=1, maximum=population_size, maximum_name="population_size")

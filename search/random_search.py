@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from .base import SearchContext
-from .params import require_int
+from .params import Param
 
 #: candidates handed to the scorer at once (lets a batched scorer work on several networks)
 CHUNK = 16
@@ -13,6 +13,15 @@ CHUNK = 16
 MAX_DRAWS_PER_EVAL = 100
 #: the largest ``max_draws_per_eval`` accepted (beyond it a search could draw for hours)
 MAX_DRAWS_PER_EVAL_LIMIT = 10_000
+
+#: random search's parameters (see :mod:`search.params`)
+PARAMS = (
+    Param(
+        "max_draws_per_eval", MAX_DRAWS_PER_EVAL,
+        "consecutive useless draws (repeats, constraint breakers) allowed per unit of budget before the space counts as used up",
+        minimum=1, maximum=MAX_DRAWS_PER_EVAL_LIMIT,
+    ),
+)
 
 
 def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
@@ -57,14 +66,9 @@ def _used_up(ctx: SearchContext, pending: int = 0) -> bool:
     return size is not None and len(ctx.seen) + len(ctx.rejected_archs) + pending >= size
 
 
-def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> bool:
+def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval: int) -> bool:
     """Draw uniformly until ``ctx.budget`` distinct admissible architectures are scored.
 
     Returns True when the space ran out first (see :func:`fill_random`).
     """
     return fill_random(ctx, rng, ctx.budget, max_draws_per_eval=max_draws_per_eval)
-
-
-def check_random(budget: int, *, max_draws_per_eval: int = MAX_DRAWS_PER_EVAL) -> None:
-    """Raise ValueError naming a bad parameter of :func:`random_search`."""
-    require_int("max_draws_per_eval", max_draws_per_eval, minimum=1, maximum=MAX_DRAWS_PER_EVAL_LIMIT)

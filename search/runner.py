@@ -10,34 +10,39 @@ from typing import Any
 
 from searchspace import ModelCost, SearchSpace
 
-from .area import area, check_area
+from . import area, evolution, random_search
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
-from .evolution import check_evolution, evolution
-from .params import ParameterError, require_int
-from .random_search import check_random, random_search
+from .params import Param, ParameterError, check_all, require_int
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """A search strategy: ``run(ctx, rng, **params)`` returns True when the space ran out before the budget."""
+    """A search strategy: ``run(ctx, rng, **params)`` returns True when the space ran out before the budget.
+
+    ``params`` is the one declaration of its parameters; ``run`` takes exactly those as keywords.
+    """
 
     run: Callable[..., bool]
-    #: ``check(budget, **params)`` raises ValueError naming a bad parameter
-    check: Callable[..., None]
+    params: tuple[Param, ...]
     summary: str
 
-    def params(self) -> dict[str, Any]:
-        """The strategy's own keyword parameters and their defaults."""
-        return {p.name: p.default for p in inspect.signature(self.run).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    def __post_init__(self) -> None:
+        taken = [p.name for p in inspect.signature(self.run).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        if taken != [p.name for p in self.params]:
+            raise TypeError(f"{self.run.__name__} takes {taken}, but its declaration lists {[p.name for p in self.params]}")
+
+    def defaults(self) -> dict[str, Any]:
+        """The strategy's own parameters and their defaults."""
+        return {p.name: p.default for p in self.params}
 
 
 STRATEGIES: dict[str, Strategy] = {
-    "random": Strategy(random_search, check_random, "score distinct uniformly drawn architectures, keep the best (NASWOT-N)"),
+    "random": Strategy(random_search.random_search, random_search.PARAMS, "score distinct uniformly drawn architectures, keep the best (NASWOT-N)"),
     "evolution": Strategy(
-        evolution, check_evolution, "regularised evolution: tournament of sample_size, one-decision mutation, oldest removed"
+        evolution.evolution, evolution.PARAMS, "regularised evolution: tournament of sample_size, one-decision mutation, oldest removed"
     ),
     "area": Strategy(
-        area, check_area, "score init_size random architectures (default half the budget), evolve from the best population_size"
+        area.area, area.PARAMS, "score init_size random architectures (default half the budget), evolve from the best population_size"
     ),
 }
 
@@ -48,12 +53,32 @@ def list_strategies() -> list[str]:
 
 def strategy_params(name: str) -> dict[str, Any]:
     """The strategy's own parameters and their defaults (``None``: derived from the budget, see its docs)."""
-    return _strategy(name).params()
+    return _strategy(name).defaults()
+
+
+def declared_params(name: str) -> tuple[Param, ...]:
+    """The declaration of the strategy's parameters."""
+    return _strategy(name).params
+
+
+def params_by_name() -> dict[str, tuple[Param, tuple[str, ...]]]:
+    """Every strategy parameter by name, with the strategies that take it; TypeError if one name has two declarations."""
+    found: dict[str, tuple[Param, tuple[str, ...]]] = {}
+    for name in list_strategies():
+        for param in STRATEGIES[name].params:
+            earlier, users = found.get(param.name, (param, ()))
+            if earlier != param:
+                raise TypeError(f"strategy parameter {param.name!r} is declared twice, differently ({users[0]} and {name})")
+            found[param.name] = (param, (*users, name))
+    return found
 
 
 def describe_strategies() -> list[dict[str, Any]]:
-    """Name, one-line summary and parameters with defaults of every strategy, for listings."""
-    return [{"name": n, "summary": STRATEGIES[n].summary, "params": strategy_params(n)} for n in list_strategies()]
+    """Name, one-line summary, parameters with defaults, and each parameter's declaration, of every strategy, for listings."""
+    return [
+        {"name": n, "summary": STRATEGIES[n].summary, "params": strategy_params(n), "parameters": [p.describe() for p in STRATEGIES[n].params]}
+        for n in list_strategies()
+    ]
 
 
 def check_params(strategy: str, budget: int, **params: Any) -> dict[str, Any]:
@@ -64,16 +89,14 @@ def check_params(strategy: str, budget: int, **params: Any) -> dict[str, Any]:
     """
     spec = _strategy(strategy)
     require_int("budget", budget, minimum=1)
-    known = spec.params()
+    known = spec.defaults()
     unknown = set(params) - set(known)
     if unknown:
         raise ParameterError(
             sorted(unknown)[0],
             f"unknown parameter(s) for strategy {strategy!r}: {', '.join(sorted(unknown))}; expected {', '.join(known) or 'none'}",
         )
-    full = {**known, **params}
-    spec.check(budget, **full)
-    return full
+    return check_all(spec.params, budget, params)
 
 
 def _strategy(name: str) -> Strategy:

@@ -138,3 +138,18 @@ def test_bad_form_input_is_shown_next_to_the_form(page, tmp_path):
         page.fill("#f-sample_size", "9")
         page.click("#f-submit")
         expect(page.locator("#form-errors")).to_contain_text("sample_size")
+
+
+def test_the_form_fields_follow_the_declared_parameters_and_constraints(page, tmp_path):
+    with live_server(tmp_path, paced_scorers()) as url:
+        page.goto(url + "/")
+        expect(page.locator("#f-strategy option")).not_to_have_count(0)
+        page.select_option("#f-strategy", "random")
+        draws = page.locator("#f-max_draws_per_eval")
+        expect(draws).to_have_attribute("max", "10000")
+        expect(draws).to_have_attribute("placeholder", "100")
+        expect(page.locator("#f-population_size")).to_have_count(0)
+        page.fill("#f-max_flops", "5000000")
+        body = page.evaluate("searchBody()")
+    assert body["constraints"] == {"max_flops": 5_000_000}, "constraint fields come from GET /v1/strategies and go into constraints"
+    assert "max_params" not in body["constraints"], "an empty constraint field is left out"

@@ -9,13 +9,14 @@ import time
 
 import pytest
 
-from app.records import DataRef, JobOutcome, JobRecord, ScoredArch, SearchLimits, SearchSpec
+from app.records import DataRef, JobOutcome, JobRecord, ScoredArch, SearchSpec
 from app.store import CacheKey, StoreBusy, open_store
 from scoring import ArchScore
+from search import Constraints
 
 KEY = CacheKey("nb201", "gaussian:3x8x8", 8, 0, "naswot", "exact")
 REQUEST = SearchSpec(space="nb201", strategy="random", budget=10, top_k=3, seed=1, data="noise", batch_size=8,
-                     constraints=SearchLimits(max_params=10**6), strategy_params={"max_draws_per_eval": 5})
+                     constraints=Constraints(max_params=10**6), strategy_params={"max_draws_per_eval": 5})
 DATA = DataRef(name="noise", spec="noise", identity="gaussian:3x32x32", synthetic=True)
 
 

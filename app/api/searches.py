@@ -10,13 +10,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from search import ParameterError, check_params, describe_strategies, list_strategies, strategy_params
+from search import Constraints, ParameterError, check_params, describe_strategies, list_strategies, strategy_params
 from searchspace import get_space, list_spaces
 
 from ..jobs import JobConflict, TooManyJobs
 from ..notify import TooManyStreams
-from ..records import DataRef, JobRecord, JobStatus, ScoredArch, SearchLimits, SearchSpec
-from ..schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyInfo, StrategyList
+from ..records import DataRef, JobRecord, JobStatus, ScoredArch, SearchSpec
+from ..schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyList
 from ..service import Service
 from ..store import CacheKey
 from .deps import ERRORS, JobDep, ServiceDep, error, invalid, problem
@@ -69,10 +69,9 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     params = _check_params(body)
     _check_limits(service, body)
     name, source = open_data(service, body.data, body.batch_size)
-    limits = SearchLimits(**body.constraints.model_dump()) if body.constraints else None
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
-        batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=limits,
+        batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=body.constraints,
         exclude_singular=body.exclude_singular, strategy_params=params,
     )
     return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
@@ -115,7 +114,8 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
 
 @strategies_router.get("", response_model=StrategyList, summary="Search strategies and their parameters")
 def strategies() -> StrategyList:
-    return StrategyList(strategies=[StrategyInfo(**info) for info in describe_strategies()])
+    """Each strategy with its parameters (as declared in `search/`: type, default, bounds, help), and the constraints every search may set."""
+    return StrategyList.model_validate({"strategies": describe_strategies(), "constraints": Constraints.describe()})
 
 
 @router.post(

@@ -134,26 +134,35 @@ function scoreRow(s) {
   return row;
 }
 
+// The strategies, their parameters and the constraints, as the server declares them (GET /v1/strategies).
 async function loadStrategies() {
-  state.strategies = (await api("/v1/strategies")).strategies;
+  const listing = await api("/v1/strategies");
+  state.strategies = listing.strategies;
   const select = $("#f-strategy");
   select.replaceChildren(...state.strategies.map((s) => new Option(s.name, s.name, s.name === "evolution", s.name === "evolution")));
+  $("#f-constraints").replaceChildren(...listing.constraints.map((c) => numberInput(c, "none", "constraint")));
   showStrategyParams();
 }
 
-// One number field per parameter of the chosen strategy, its default as placeholder.
+// One number field per parameter of the chosen strategy: its bounds, its default as placeholder, its help as tooltip.
 function showStrategyParams() {
   const strategy = state.strategies.find((s) => s.name === $("#f-strategy").value);
-  const fields = Object.entries(strategy ? strategy.params : {}).map(([name, value]) => {
-    const label = document.createElement("label");
-    label.textContent = name.replaceAll("_", " ") + " ";
-    const input = document.createElement("input");
-    Object.assign(input, {type: "number", min: 1, name, id: `f-${name}`, placeholder: value === null ? "default" : String(value)});
-    input.dataset.strategyParam = "1";
-    label.append(input);
-    return label;
-  });
+  const fields = (strategy ? strategy.parameters : []).map((p) => numberInput(p, p.default === null ? "default" : String(p.default), "strategyParam"));
   $("#f-params").replaceChildren(...fields);
+}
+
+// A labelled number input for a declared field (name, minimum, maximum, help), marked with data-<kind>.
+function numberInput(field, placeholder, kind) {
+  const label = document.createElement("label");
+  label.textContent = field.name.replaceAll("_", " ") + " ";
+  label.title = field.help;
+  const input = document.createElement("input");
+  Object.assign(input, {type: "number", name: field.name, id: `f-${field.name}`, placeholder, step: field.type === "number" ? "any" : "1"});
+  if (field.minimum !== null) input.min = field.minimum;
+  if (field.maximum !== null && Number.isSafeInteger(field.maximum)) input.max = field.maximum;
+  input.dataset[kind] = "1";
+  label.append(input);
+  return label;
 }
 
 // -- starting a search ------------------------------------------------------------------------
@@ -172,8 +181,11 @@ function searchBody() {
   if (score && score !== "naswot") body.score = score;  // naswot is every server's default: left out
   const data = $("#f-data").value.trim();
   if (data) body.data = data;
-  const constraints = {max_params: numberField("#f-max_params"), max_flops: numberField("#f-max_flops")};
-  if (constraints.max_params !== null || constraints.max_flops !== null) body.constraints = constraints;
+  const constraints = {};
+  for (const input of document.querySelectorAll("[data-constraint]")) {
+    if (input.value.trim() !== "") constraints[input.name] = Number(input.value);
+  }
+  if (Object.keys(constraints).length) body.constraints = constraints;
   for (const input of document.querySelectorAll("[data-strategy-param]")) {
     if (input.value.trim() !== "") body[input.name] = Number(input.value);
   }

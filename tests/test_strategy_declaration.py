@@ -1,0 +1,136 @@
+"""Strategy parameters and constraints are declared once, in ``search``: the CLI options, the request model and
+``GET /v1/strategies`` are derived from that declaration, so a parameter added there shows up in all three."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from pydantic import ValidationError
+from service_fakes import fake_app
+
+from app.cli import build_parser
+from app.schemas import SearchRequest, search_request_model
+from search import STRATEGIES, Constraints, Param, Strategy, declared_params, list_strategies
+from search.options import given_params
+from search.params import MAX_INT
+from searchspace import ModelCost
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
+    from fastapi.testclient import TestClient
+
+DECLARED = [pytest.param(strategy, param, id=f"{strategy}.{param.name}") for strategy in list_strategies() for param in declared_params(strategy)]
+CONSTRAINTS = list(Constraints.model_fields)
+
+
+def toy(ctx, rng, *, step_size):
+    """A strategy that scores nothing: only its parameter matters here."""
+    return False
+
+
+TOY_PARAM = Param("step_size", 2, "how far a toy strategy steps", minimum=1, maximum=9)
+
+
+@pytest.fixture
+def toy_strategy(monkeypatch):
+    """A fourth strategy whose one parameter is declared nowhere else."""
+    monkeypatch.setitem(STRATEGIES, "toy", Strategy(toy, (TOY_PARAM,), "a toy strategy"))
+
+
+def listing(tmp_path) -> dict:
+    with TestClient(fake_app(tmp_path)) as http:
+        response = http.get("/v1/strategies")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def cli_value(option: str, text: str, name: str):
+    """What ``naswot search OPTION TEXT`` parses into ``name``."""
+    return getattr(build_parser().parse_args(["search", option, text]), name)
+
+
+def search_help(capsys) -> str:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["search", "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def bounds(model: type, name: str) -> tuple:
+    """(ge, le) of a pydantic field."""
+    metadata = model.model_fields[name].metadata
+    return next(m.ge for m in metadata if hasattr(m, "ge")), next(m.le for m in metadata if hasattr(m, "le"))
+
+
+@pytest.mark.parametrize(("strategy", "param"), DECLARED)
+def test_each_declared_parameter_is_a_cli_option_of_its_type_with_its_help(capsys, strategy, param):
+    value = cli_value(param.option, "7", param.name)
+    assert value == 7 and type(value) is param.type, f"{param.option} should parse as {param.type.__name__}"
+    assert " ".join(param.help.split()) in search_help(capsys), f"{param.option}'s help should be the declared one"
+
+
+@pytest.mark.parametrize(("strategy", "param"), DECLARED)
+def test_each_declared_parameter_is_a_request_field_with_its_bounds(strategy, param):
+    assert bounds(SearchRequest, param.name) == (param.minimum, MAX_INT if param.maximum is None else param.maximum)
+    with pytest.raises(ValidationError) as caught:
+        SearchRequest(strategy=strategy, **{param.name: param.minimum - 1})
+    assert caught.value.errors()[0]["loc"] == (param.name,), "the 422 should name the parameter"
+
+
+@pytest.mark.parametrize(("strategy", "param"), DECLARED)
+def test_each_declared_parameter_is_listed_with_type_default_bounds_and_help(tmp_path, strategy, param):
+    (info,) = [s for s in listing(tmp_path)["strategies"] if s["name"] == strategy]
+    assert param.describe() in info["parameters"], f"GET /v1/strategies should list {param.name} as declared"
+    assert info["params"][param.name] == param.default, "params keeps name -> default"
+
+
+def test_a_parameter_added_to_a_declaration_shows_up_in_the_cli_the_request_and_the_listing(toy_strategy, tmp_path):
+    assert cli_value("--step-size", "5", "step_size") == 5
+    model = search_request_model()
+    assert bounds(model, "step_size") == (1, 9)
+    assert model(strategy="toy", step_size=4).strategy_params() == {"step_size": 4}
+    (info,) = [s for s in listing(tmp_path)["strategies"] if s["name"] == "toy"]
+    assert info["parameters"] == [TOY_PARAM.describe()] and info["params"] == {"step_size": 2}
+
+
+def test_a_strategy_whose_function_disagrees_with_its_declaration_is_refused():
+    with pytest.raises(TypeError, match="step_size"):
+        Strategy(toy, (Param("stride", 1, "not what toy takes"),), "mismatched")
+
+
+def test_one_name_declared_two_ways_is_refused(monkeypatch):
+    monkeypatch.setitem(STRATEGIES, "toy", Strategy(toy, (TOY_PARAM,), "a toy strategy"))
+    other = Param("step_size", 3, "the same name, another default", minimum=1, maximum=9)
+    monkeypatch.setitem(STRATEGIES, "toy2", Strategy(toy, (other,), "another toy"))
+    with pytest.raises(TypeError, match="declared twice"):
+        search_request_model()
+
+
+@pytest.mark.parametrize("name", CONSTRAINTS)
+def test_each_constraint_is_a_cli_option_a_listed_field_and_the_stored_type(tmp_path, name):
+    assert cli_value("--" + name.replace("_", "-"), "123", name) == 123
+    listed = {c["name"]: c for c in listing(tmp_path)["constraints"]}
+    assert listed[name]["minimum"] == 1 and listed[name]["help"] == Constraints.model_fields[name].description
+    assert SearchRequest(constraints={name: 5}).constraints == Constraints(**{name: 5}), "the request holds search's own type"
+
+
+@pytest.mark.parametrize("name", CONSTRAINTS)
+def test_each_constraint_bounds_the_cost_it_names(name):
+    attribute = name.removeprefix("max_")
+    limit = Constraints(**{name: 10})
+    assert limit.admits(ModelCost(**{"params": 1, "flops": 1, attribute: 10}))
+    assert not limit.admits(ModelCost(**{"params": 1, "flops": 1, attribute: 11})), f"{name} should bound cost.{attribute}"
+
+
+@pytest.mark.parametrize("name", CONSTRAINTS)
+def test_a_bad_constraint_is_refused_naming_it(name):
+    with pytest.raises(ValidationError) as caught:
+        SearchRequest(constraints={name: 0})
+    assert caught.value.errors()[0]["loc"] == ("constraints", name)
+
+
+def test_command_line_parameters_are_passed_only_to_the_strategies_that_take_them():
+    args = build_parser().parse_args(["search", "--population-size", "6", "--init-size", "12", "--max-draws-per-eval", "3"])
+    assert given_params(args, "evolution") == {"population_size": 6}
+    assert given_params(args, "area") == {"population_size": 6, "init_size": 12}
+    assert given_params(args) == {"population_size": 6, "init_size": 12, "max_draws_per_eval": 3}

@@ -1,0 +1,48 @@
+"""An undefined value (a score's ``-inf``, a statistic's NaN) is JSON's null, made by one function that every output uses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from app import cli_search, report
+from app.records import ScoredArch
+from scoring import ArchScore, from_json_number, json_number
+from search import Evaluation
+
+
+@pytest.mark.parametrize("value", [-math.inf, math.inf, math.nan])
+def test_an_undefined_value_is_null(value):
+    assert json_number(value) is None
+
+
+@pytest.mark.parametrize("value", [0.0, -3.25, 1e300, 7])
+def test_a_finite_value_is_kept_exactly(value):
+    assert json_number(value) == value and type(json_number(value)) is type(value)
+
+
+@pytest.mark.parametrize("value", [-math.inf, 0.0, -3.25])
+def test_null_reads_back_as_minus_infinity_and_a_number_as_itself(value):
+    assert from_json_number(json_number(value)) == value
+
+
+OUTPUTS = {
+    "score API and worker (ArchScore)": lambda v: ArchScore("a", v, 1, 1, 0.0, values={"naswot": v}).to_json()["score"],
+    "score API values (ArchScore)": lambda v: ArchScore("a", v, 1, 1, 0.0, values={"naswot": v}).to_json()["scores"]["naswot"],
+    "API and store record (ScoredArch)": lambda v: ScoredArch("a", v, 1, 1).to_json()["score"],
+    "store column (ScoredArch)": lambda v: ScoredArch("a", v, 1, 1, step=1).nullable_score,
+    "CLI search JSON": lambda v: cli_search.evaluation_json(Evaluation("a", v, 1, 1, 1), "naswot")["score"],
+    "CLI search JSON values": lambda v: cli_search.evaluation_json(Evaluation("a", v, 1, 1, 1), "naswot")["values"]["naswot"],
+}
+
+
+@pytest.mark.parametrize("output", OUTPUTS.values(), ids=OUTPUTS.keys())
+def test_every_output_carries_a_singular_score_as_null_and_a_finite_one_unchanged(output):
+    assert output(-math.inf) is None
+    assert output(-2.5) == -2.5
+
+
+def test_the_report_carries_an_undefined_statistic_as_null_and_a_defined_one_rounded():
+    assert report.rank_correlations([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) == {"kendall": None, "spearman": None}, "constant input: undefined"
+    assert report.rank_correlations([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == {"kendall": 1.0, "spearman": 1.0}
