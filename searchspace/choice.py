@@ -81,7 +81,7 @@ class ChoiceSpace(SearchSpace):
         for allowed in self.choices[key]:
             if _same(arch[key], allowed):
                 return allowed
-        raise EncodingError(f"value outside the choices of key {key!r}:", token=arch[key], position=key, hint=f"one of {json.dumps(list(self.choices[key]))}")
+        raise EncodingError(f"value outside the choices of key {key!r}:", token=arch[key], hint=f"one of {json.dumps(list(self.choices[key]))}")
 
     def canonical(self, arch: Any) -> str:
         return canonical_json(self.config(arch))

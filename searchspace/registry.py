@@ -32,11 +32,9 @@ class SpaceClash(ValueError):
 
 
 def _add(name: str, factory: Callable[[], SearchSpace], source: str) -> None:
-    """Register ``factory`` under ``name``; the same source again is a no-op, another source a :class:`SpaceClash`."""
+    """Register ``factory`` under ``name``; the same source again replaces it (a reload), another source is a :class:`SpaceClash`."""
     with _LOCK:
-        if name in _FACTORIES:
-            if _SOURCES[name] == source:
-                return
+        if name in _FACTORIES and _SOURCES[name] != source:
             raise SpaceClash(f"search space {name!r} from {source} clashes with the one from {_SOURCES[name]}")
         _FACTORIES[name] = factory
         _SOURCES[name] = source
@@ -48,7 +46,8 @@ def discover_plugins() -> None:
     with _LOCK:
         _discovered = True
         for ep in entry_points(group=GROUP):
-            _add(ep.name, lambda ep=ep: _from_entry_point(ep), _describe(ep))
+            if _SOURCES.get(ep.name) != _describe(ep):
+                _add(ep.name, lambda ep=ep: _from_entry_point(ep), _describe(ep))
 
 
 def _describe(ep: EntryPoint) -> str:
@@ -91,14 +90,12 @@ def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[
 
 
 def register_instance(space: SearchSpace, source: str) -> SearchSpace:
-    """Register a ready space (a loaded space file) as coming from ``source``; the one registered under its name.
-
-    Registering the same source again returns the space already registered.
-    """
+    """Register a ready space (a loaded space file) as coming from ``source``; the same source again replaces it."""
     _ensure_discovered()
     with _LOCK:
         _add(space.name, lambda: space, source)
-        return _INSTANCES.setdefault(space.name, space)
+        _INSTANCES[space.name] = space
+        return space
 
 
 def unregister_space(name: str) -> None:

@@ -10,7 +10,7 @@
 
 ``builder`` names an importable ``module:function``, called as ``function(config, num_classes)``
 and returning an ``nn.Module``; it is imported when the file is loaded, so a bad one stops the
-load. Every error is a :class:`SpaceFileError` naming the file, the key and the reason.
+load. A module that is not installed is looked for beside the space file. Every error is a :class:`SpaceFileError` naming the file, the key and the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -184,7 +185,7 @@ def import_builder(name: str, origin: str) -> Callable[..., Any]:
     """The builder function ``module:function`` names, imported now; SpaceFileError on ``builder`` when it cannot be."""
     module_name, _, attr = name.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_beside(module_name, Path(origin).parent)
     except Exception as exc:  # noqa: BLE001 - any failure to import is the file's problem, reported with it
         raise SpaceFileError(origin, "builder", f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
     function = module
@@ -193,6 +194,20 @@ def import_builder(name: str, origin: str) -> Callable[..., Any]:
     if function is None or not callable(function):
         raise SpaceFileError(origin, "builder", f"module {module_name!r} has no callable {attr!r}")
     return function
+
+
+def _import_beside(module_name: str, folder: Path):  # noqa: ANN202 - a module
+    """``import module_name``; when it is not installed but lies in ``folder``, ``folder`` joins the end of ``sys.path``."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        if exc.name != top or not ((folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()):
+            raise
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    importlib.invalidate_caches()
+    return importlib.import_module(module_name)
 
 
 def builder_identity(name: str, function: Callable[..., Any]) -> str:
