@@ -29,12 +29,16 @@ class BasicBlock(nn.Module):
 
 
 class ResNetLike(nn.Module):
-    """Stem, ``stages`` stages of ``depth`` blocks (width doubling, resolution halving after the first), pooled head."""
+    """Stem, ``stages`` stages of ``depth`` blocks (width doubling, resolution halving after the first), pooled head.
+
+    The blocks are the one ``nn.Sequential`` directly under the network: scores that look at a network
+    block by block (AZ-NAS) take the longest such sequence as its blocks.
+    """
 
     def __init__(self, config: dict, num_classes: int):
         super().__init__()
         width, kernel = config["width"], config["kernel"]
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        self.stem_conv, self.stem_bn, self.stem_relu = nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
         blocks, channels = [], width
         for stage in range(config["stages"]):
             for b in range(config["depth"]):
@@ -42,11 +46,12 @@ class ResNetLike(nn.Module):
                 blocks.append(BasicBlock(channels, out, kernel, 2 if stage > 0 and b == 0 else 1))
                 channels = out
         self.blocks = nn.Sequential(*blocks)
-        pool = nn.AdaptiveAvgPool2d(1) if config["pool"] == "avg" else nn.AdaptiveMaxPool2d(1)
-        self.head = nn.Sequential(pool, nn.Flatten(), nn.Linear(channels, num_classes))
+        self.pool = nn.AdaptiveAvgPool2d(1) if config["pool"] == "avg" else nn.AdaptiveMaxPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x):
-        return self.head(self.blocks(self.stem(x)))
+        x = self.blocks(self.stem_relu(self.stem_bn(self.stem_conv(x))))
+        return self.classifier(self.pool(x).flatten(1))
 
 
 def build(config: dict, num_classes: int) -> nn.Module:
