@@ -26,6 +26,7 @@ from . import cli_report, cli_search
 from .client import ApiError
 from .progress import bar, best_note, print_table
 from .settings import gram_kernel_from_env
+from .spacefiles import load_cli_spaces
 
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
 TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
@@ -183,9 +184,19 @@ def score_names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _add_space_options(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
+    """``--space`` (the registered names) and ``--space-file`` (read before parsing: see :func:`main`)."""
+    parser.add_argument("--space", default="nb201", choices=list_spaces(), help=help_text)
+    _add_space_file_option(parser)
+
+
+def _add_space_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space-file", action="append", default=[], metavar="PATH", help="a space file (JSON/YAML) to load beside $NASWOT_SPACES (repeatable)")
+
+
 def _add_scoring_options(parser: argparse.ArgumentParser, *, data_default: str | None = "auto") -> None:
     """Options every in-process scoring command shares: space, data, batch, seed, device."""
-    parser.add_argument("--space", default="nb201", choices=list_spaces())
+    _add_space_options(parser)
     parser.add_argument("--data", default=data_default, help="data source: cifar10, cifar100, cifar10:PATH, npz:PATH, noise, auto")
     parser.add_argument("--data-dir", default=None, help="folder holding (or receiving) data sets [$NASWOT_DATA_DIR]")
     parser.add_argument("--download", action="store_true", help="download CIFAR from its public home if missing")
@@ -234,12 +245,13 @@ def _search_parser(commands: Any) -> None:
 def _small_parsers(commands: Any) -> None:
     """The ``sample``, ``spaces``, ``scores`` and ``serve`` subcommands."""
     sample = commands.add_parser("sample", help="architectures drawn uniformly; one canonical encoding per line")
-    sample.add_argument("--space", default="nb201", choices=list_spaces())
+    _add_space_options(sample)
     sample.add_argument("--n", type=int, default=10)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--unique", action="store_true", help="no architecture twice")
     sample.set_defaults(func=_sample)
     spaces = commands.add_parser("spaces", help="the search spaces; one JSON object per line")
+    _add_space_file_option(spaces)
     spaces.set_defaults(func=_spaces)
     scores = commands.add_parser("scores", help="the training-free scores; one JSON object per line")
     scores.set_defaults(func=_scores)
@@ -264,7 +276,7 @@ def _report_parser(commands: Any) -> None:
     report = commands.add_parser("report", help="size-bias report of a score table or a search: PNG plots, report.md, JSON on stdout")
     report.add_argument("source", metavar="TABLE_OR_SEARCH_ID", help="a score table CSV, or the id of a search on --url")
     report.add_argument("--score", default=None, help="the table's score column [naswot, else score]")
-    report.add_argument("--space", default="nb201", choices=list_spaces(), help="the table's space when it has no meta file")
+    _add_space_options(report, "the table's space when it has no meta file")
     report.add_argument("--accuracy", type=Path, default=None, help="ground truth CSV (arch and accuracy columns), e.g. nb201-accuracy.csv")
     report.add_argument("--accuracy-column", default="cifar10_test")
     report.add_argument("--top-k", type=int, default=None, help="top-k for the op shares [a tenth of the rows]")
@@ -291,6 +303,11 @@ def _api_message(exc: ApiError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors print one line naming the bad input and exit 2."""
+    try:
+        load_cli_spaces(argv)  # before parsing: --space lists the loaded spaces
+    except ValueError as exc:
+        print(f"naswot: error: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         kernels.configure(gram_kernel_from_env())

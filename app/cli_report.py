@@ -58,7 +58,7 @@ def run_report(args: argparse.Namespace) -> int:
     label, space, column, rows, folder = load_rows(args)
     if not rows:
         raise ValueError(f"{args.source}: no scored architectures to report on")
-    figures = report.bias_report(rows, report.base_archs(space.name), top_k=args.top_k, score_name=column)
+    figures = report.bias_report(space, rows, report.base_archs(space.name), top_k=args.top_k, score_name=column)
     out = args.out_dir or folder
     plots = report.write_plots(rows, figures, out)
     (out / "report.md").write_text(report.markdown(figures, label, plots))

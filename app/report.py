@@ -2,15 +2,15 @@
 
 Pure functions over rows of (arch, score, params, flops[, accuracy]): rank correlations of the
 score with #params and FLOPs; with ground truth, the partial correlation with accuracy given
-#params and the mean Kendall inside equal-#params groups; how often each op appears among the
-top-k against the space's base rate. ``write_report`` adds PNG plots (matplotlib) and Markdown.
+#params and the mean Kendall inside equal-#params groups; how often each value of each decision
+appears among the top-k against the space's base rate (the space decomposes its encodings itself,
+:meth:`searchspace.SearchSpace.decisions`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import re
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -23,15 +23,7 @@ import numpy as np
 from scipy import stats
 
 from scoring import json_number
-from searchspace import get_space
-
-#: ops that carry no weights, in every space's spelling (the cheap signals drift toward them or away)
-PARAMETER_FREE = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3", "maxpool3x3"})
-
-_NB201_OP = re.compile(r"\|([a-z0-9_]+)~\d+")
-_DARTS_OP = re.compile(r"\('([a-z0-9_]+)',\s*\d+\)")
-_NB101_OPS = re.compile(r"^ops=([^;]+);")
-_CHANNELS = re.compile(r"^\d+(:\d+)+$")
+from searchspace import SearchSpace, get_space
 
 
 @dataclass(frozen=True)
@@ -43,19 +35,6 @@ class Row:
     params: int
     flops: int
     accuracy: float | None = None
-
-
-def arch_ops(arch: str) -> list[str]:
-    """The decisions an encoding makes, one token each: edge ops (NB-201, DARTS, NB-101) or channel counts (size space)."""
-    if found := _NB201_OP.findall(arch):
-        return found
-    if found := _DARTS_OP.findall(arch):
-        return found
-    if match := _NB101_OPS.match(arch):
-        return [op for op in match.group(1).split(",") if op not in ("input", "output")]
-    if _CHANNELS.match(arch):
-        return [f"{c} channels" for c in arch.split(":")]
-    return []
 
 
 def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
@@ -145,11 +124,27 @@ def accuracy_figures(rows: Sequence[Row]) -> dict[str, Any] | None:
     }
 
 
-def op_rates(archs: Iterable[str]) -> dict[str, float]:
-    """Share of all decisions taken by each op (or channel count) over the given architectures."""
-    counts = Counter(op for arch in archs for op in arch_ops(arch))
-    total = sum(counts.values())
-    return {op: count / total for op, count in sorted(counts.items())} if total else {}
+@dataclass(frozen=True)
+class Shares:
+    """How a set of architectures decides: each value's share of its position's decisions, and the parameter-free share."""
+
+    rates: dict[tuple[str, object], float]  # (position, value) -> share among that position's decisions, positions in order
+    free: float | None  # share of all decisions taking a parameter-free value (None: no decisions)
+
+
+def decision_shares(space: SearchSpace, archs: Iterable[str]) -> Shares:
+    """The :class:`Shares` of ``archs``, read through the space's own :meth:`~searchspace.SearchSpace.decisions`."""
+    counts: Counter[tuple[str, object]] = Counter()
+    per_position: Counter[str] = Counter()
+    for arch in archs:
+        for position, value in space.decisions(arch):
+            counts[position, value] += 1
+            per_position[position] += 1
+    order = {p: i for i, p in enumerate(per_position)}
+    keys = sorted(counts, key=lambda pv: (order[pv[0]], str(pv[1])))
+    total = sum(per_position.values())
+    free = sum(c for (_, v), c in counts.items() if v in space.parameter_free) / total if total else None
+    return Shares({k: counts[k] / per_position[k[0]] for k in keys}, free)
 
 
 def top_rows(rows: Sequence[Row], k: int) -> list[Row]:
@@ -157,18 +152,18 @@ def top_rows(rows: Sequence[Row], k: int) -> list[Row]:
     return sorted(rows, key=lambda r: -r.score)[:k]
 
 
-def op_frequencies(rows: Sequence[Row], base_archs: Sequence[str], k: int) -> dict[str, Any]:
-    """How often each op appears among the top-k rows against its base rate in ``base_archs`` (a uniform sample of the space)."""
-    top, base = op_rates(r.arch for r in top_rows(rows, k)), op_rates(base_archs)
+def op_frequencies(space: SearchSpace, rows: Sequence[Row], base_archs: Sequence[str], k: int) -> dict[str, Any]:
+    """How often each value of each decision appears among the top-k rows against its base rate in ``base_archs``
+    (a uniform sample of the space), and the same for the parameter-free values taken together."""
+    top, base = decision_shares(space, (r.arch for r in top_rows(rows, k))), decision_shares(space, base_archs)
     ops = [
-        {"op": op, "top_rate": round(top.get(op, 0.0), 4), "base_rate": round(rate, 4), "ratio": _clean(top.get(op, 0.0) / rate)}
-        for op, rate in base.items()
+        {"position": p, "value": v, "top_rate": round(top.rates.get((p, v), 0.0), 4), "base_rate": round(rate, 4), "ratio": _clean(top.rates.get((p, v), 0.0) / rate)}
+        for (p, v), rate in base.rates.items()
     ]
-    free = [o for o in ops if o["op"] in PARAMETER_FREE]
+    free_values = sorted({v for (_, v) in base.rates if v in space.parameter_free}, key=str)
     parameter_free = None
-    if free:
-        top_free, base_free = sum(o["top_rate"] for o in free), sum(o["base_rate"] for o in free)
-        parameter_free = {"ops": [o["op"] for o in free], "top_rate": round(top_free, 4), "base_rate": round(base_free, 4), "ratio": _clean(top_free / base_free)}
+    if free_values and base.free and top.free is not None:
+        parameter_free = {"values": free_values, "top_rate": round(top.free, 4), "base_rate": round(base.free, 4), "ratio": _clean(top.free / base.free)}
     return {"top_k": min(k, len(rows)), "ops": ops, "parameter_free": parameter_free}
 
 
@@ -193,7 +188,7 @@ def default_top_k(n: int) -> int:
     return max(1, n // 10)
 
 
-def bias_report(rows: Sequence[Row], base_archs: Sequence[str], *, top_k: int | None = None, score_name: str = "naswot") -> dict[str, Any]:
+def bias_report(space: SearchSpace, rows: Sequence[Row], base_archs: Sequence[str], *, top_k: int | None = None, score_name: str = "naswot") -> dict[str, Any]:
     """Every figure of the report, JSON-ready."""
     k = top_k or default_top_k(len(rows))
     return {
@@ -202,7 +197,7 @@ def bias_report(rows: Sequence[Row], base_archs: Sequence[str], *, top_k: int | 
         "singular": sum(1 for r in rows if r.score == -math.inf),
         "size": size_bias(rows),
         "accuracy": accuracy_figures(rows),
-        "ops": op_frequencies(rows, base_archs, k),
+        "ops": op_frequencies(space, rows, base_archs, k),
     }
 
 
@@ -290,9 +285,9 @@ def plot_accuracy(rows: Sequence[Row], score_name: str, path: Path) -> Path:
 
 
 def plot_ops(ops: dict[str, Any], path: Path) -> Path:
-    """Each op's share among the top-k beside its base rate in the space."""
-    plt, fig, ax = _figure(f"ops among the top {ops['top_k']} against the space's base rate", "op", "share of decisions")
-    names = [o["op"] for o in ops["ops"]]
+    """Each decision value's share among the top-k beside its base rate in the space."""
+    plt, fig, ax = _figure(f"decisions among the top {ops['top_k']} against the space's base rate", "position=value", "share of the position's decisions")
+    names = [f"{o['position']}={o['value']}" for o in ops["ops"]]
     x = np.arange(len(names))
     ax.bar(x - 0.2, [o["base_rate"] for o in ops["ops"]], width=0.4, label="space (uniform)", color="#9aa5b1")
     ax.bar(x + 0.2, [o["top_rate"] for o in ops["ops"]], width=0.4, label=f"top {ops['top_k']}", color="#d9480f")
@@ -350,11 +345,11 @@ def _accuracy_lines(report: dict[str, Any]) -> list[str]:
 
 
 def _ops_lines(ops: dict[str, Any]) -> list[str]:
-    """Markdown rows: each op's share among the top-k against the space."""
-    lines = [f"| op | top {ops['top_k']} | space | ratio |", "|---|---|---|---|"]
-    lines += [f"| {o['op']} | {o['top_rate']:.3f} | {o['base_rate']:.3f} | {_fmt(o['ratio'])} |" for o in ops["ops"]]
+    """Markdown rows: each decision value's share among the top-k against the space."""
+    lines = [f"| position | value | top {ops['top_k']} | space | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| {o['position']} | {o['value']} | {o['top_rate']:.3f} | {o['base_rate']:.3f} | {_fmt(o['ratio'])} |" for o in ops["ops"]]
     if free := ops["parameter_free"]:
-        lines.append(f"| parameter-free ({', '.join(free['ops'])}) | {free['top_rate']:.3f} | {free['base_rate']:.3f} | {_fmt(free['ratio'])} |")
+        lines.append(f"| parameter-free | {', '.join(map(str, free['values']))} | {free['top_rate']:.3f} | {free['base_rate']:.3f} | {_fmt(free['ratio'])} |")
     return lines
 
 

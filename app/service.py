@@ -13,6 +13,7 @@ from .jobs import JobManager
 from .metrics import Metrics
 from .notify import JobNotifier
 from .settings import Settings
+from .spacefiles import load_spaces
 from .sources import SourceUnavailable, Sources, describe
 from .records import ACTIVE, TERMINAL
 from .store import open_store, shared_location
@@ -30,6 +31,7 @@ class Service:
     def __init__(self, settings: Settings, scorer_factory: ScorerFactory | None = None):
         self.settings = settings
         kernels.configure(settings.gram_kernel)  # process-wide, as the workers of this process share it
+        self.spaces = load_spaces(settings.spaces, settings.max_params)  # a bad space file stops the start here
         self.metrics = Metrics()
         self.sources = Sources(settings)
         self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)

@@ -41,6 +41,8 @@ class Settings(BaseModel):
     download: bool = Field(False, description="download CIFAR-10/100 from their public home when missing")
     data_retry_seconds: float = Field(60.0, ge=0, le=86_400, description="seconds before a data source that failed to load is tried again")
     data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
+    spaces: list[str] = Field(default_factory=list, description="space files (JSON or YAML) to load beside the installed spaces, comma-separated paths; a bad one stops the service")
+    max_params: int = Field(200_000_000, ge=1, description="largest network a space file's builder may make, in parameters (counted on the meta device before it gets device memory)")
     devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
     db_busy_timeout: float = Field(5.0, gt=0, le=600, description="seconds a database write waits for another connection's lock before it fails (503)")
     queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")
@@ -132,7 +134,7 @@ class Settings(BaseModel):
             raw = env.get(PREFIX + name.upper())
             if raw is None or raw == "":
                 continue
-            values[name] = _parse_sources(raw) if name == "data_sources" else _parse_bool(raw) if name == "download" else raw
+            values[name] = PARSERS.get(name, str)(raw)
         values.update(overrides)
         try:
             return cls(**values)
@@ -157,6 +159,11 @@ def _parse_bool(raw: str) -> bool | str:
     return raw  # pydantic reports it
 
 
+def _parse_paths(raw: str) -> list[str]:
+    """``path,path`` -> the non-empty paths."""
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
 def _parse_sources(raw: str) -> dict[str, str] | str:
     """``name=spec,name=spec`` -> {name: spec}; specs may contain ``:`` but not ``,``."""
     out: dict[str, str] = {}
@@ -168,3 +175,7 @@ def _parse_sources(raw: str) -> dict[str, str] | str:
             raise SettingsError(f"invalid settings: {PREFIX}DATA_SOURCES: entry {part!r} is not name=spec")
         out[name.strip()] = spec.strip()
     return out
+
+
+#: how a field's environment variable is read when it is not plain text (pydantic converts and checks the rest)
+PARSERS = {"data_sources": _parse_sources, "download": _parse_bool, "spaces": _parse_paths}

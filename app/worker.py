@@ -60,7 +60,7 @@ class ScoreSpec:
     @property
     def settings_key(self) -> tuple[str, str, str, int, int, str]:
         """What a scorer shares apart from its score names: tasks alike in this may be scored jointly."""
-        return (self.space.name, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
+        return (self.space.identity, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
 
     @property
     def scorer_key(self) -> tuple[Any, ...]:
@@ -73,12 +73,12 @@ class ScoreSpec:
     @cached_property
     def cache_key(self) -> CacheKey:
         """Where ``score``'s values are cached (built once per spec: the dispatcher reads it for every architecture)."""
-        return CacheKey.for_score(self.space.name, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
+        return CacheKey.for_score(self.space.identity, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
 
     @property
     def reference_key(self) -> ReferenceKey:
         """Where the ensemble reference sample of this spec's scorers is stored."""
-        return reference_key(self.space.name, self.source.identity, self.batch_size, self.seed, self.precision)
+        return reference_key(self.space.identity, self.source.identity, self.batch_size, self.seed, self.precision)
 
     @property
     def num_classes(self) -> int:

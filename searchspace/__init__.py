@@ -4,21 +4,31 @@
     space = get_space("nb201")
     archs = space.sample(10, seed=0)
     net = space.build(archs[0], num_classes=10)
+
+Spaces come from the ``naswot.spaces`` entry points (the built-in ones too, see ``pyproject.toml``),
+each imported on first use, and from space files (:mod:`searchspace.spacefile`).
 """
 
-from . import darts, nats_sss, nb101, nb201  # noqa: F401  (each registers its space)
 from .base import SearchSpace
+from .choice import ChoiceSpace
 from .cost import ModelCost, count_flops, count_params
-from .errors import EncodingError
-from .registry import get_space, list_spaces, register_space
+from .errors import ArchitectureError, EncodingError
+from .registry import SpaceClash, get_space, list_spaces, register_instance, register_space
+from .spacefile import SpaceFileError, load_space_file
 
 __all__ = [
+    "ArchitectureError",
+    "ChoiceSpace",
     "EncodingError",
     "ModelCost",
     "SearchSpace",
+    "SpaceClash",
+    "SpaceFileError",
     "count_flops",
     "count_params",
     "get_space",
     "list_spaces",
+    "load_space_file",
+    "register_instance",
     "register_space",
 ]

@@ -33,6 +33,8 @@ class SearchSpace(ABC):
     example: str
     #: input image shape (C, H, W) the space's networks are defined for by default
     input_shape: tuple[int, int, int] = (3, 32, 32)
+    #: decision values that carry no weights (skips, poolings): the size-bias report sums their shares
+    parameter_free: frozenset[object] = frozenset()
 
     @property
     @abstractmethod
@@ -54,6 +56,15 @@ class SearchSpace(ABC):
     @abstractmethod
     def build(self, arch: Any, num_classes: int = 10) -> nn.Module:
         """The PyTorch network for ``arch``, initialised from torch's global RNG."""
+
+    @property
+    def identity(self) -> str:
+        """What caches key this space's scores by: its name (a space file adds its content digest)."""
+        return self.name
+
+    def decisions(self, arch: Any) -> list[tuple[str, object]]:
+        """``arch`` decomposed into (position, value) pairs, one per decision it makes (the size-bias report's op shares)."""
+        raise NotImplementedError(f"space {self.name!r} does not decompose its encodings into decisions")
 
     def network_source(self, num_classes: int, seed: int, device: torch.device, *, pruned: bool = False) -> NetworkSource:
         """Seeded networks of this space on ``device``, each as ``build_seeded`` gives it (weights drawn on the CPU).

@@ -32,3 +32,10 @@ class EncodingError(ValueError):
 def is_sequence(value: object) -> bool:
     """A list-like part of an encoding: a sequence that is not text (a string is a sequence too)."""
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+class ArchitectureError(ValueError):
+    """One architecture whose network cannot be built or run (a space file's builder failed on it, or it is too large).
+
+    Only that architecture fails: the service answers 422 naming its index and this message.
+    """

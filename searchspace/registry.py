@@ -1,36 +1,128 @@
-"""Name -> search space, in the manner of timm's model registry."""
+"""Name -> search space, in the manner of timm's model registry, filled from the ``naswot.spaces`` entry points.
+
+Installed packages contribute spaces through the entry-point group ``naswot.spaces``, as this
+project registers its own (``pyproject.toml``). An entry point's object is a path to a space
+file, a :class:`SearchSpace`, or a zero-argument factory returning one; it is loaded on the first
+:func:`get_space` of its name, and each space is one shared instance. Space files loaded by the
+operator (:func:`register_instance`) and the :func:`register_space` decorator add to the same
+table; a name given twice is an error naming both sources.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 
 from .base import SearchSpace
 
+#: the entry-point group installed packages register spaces under
+GROUP = "naswot.spaces"
+
 _FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
+_SOURCES: dict[str, str] = {}  # name -> where the space came from (named in clash errors)
 _INSTANCES: dict[str, SearchSpace] = {}
+_LOCK = threading.RLock()
+_discovered = False
+
+
+class SpaceClash(ValueError):
+    """Two sources give a space of the same name."""
+
+
+def _add(name: str, factory: Callable[[], SearchSpace], source: str) -> None:
+    """Register ``factory`` under ``name``; the same source again replaces it (a reload), another source is a :class:`SpaceClash`."""
+    with _LOCK:
+        if name in _FACTORIES and _SOURCES[name] != source:
+            raise SpaceClash(f"search space {name!r} from {source} clashes with the one from {_SOURCES[name]}")
+        _FACTORIES[name] = factory
+        _SOURCES[name] = source
+
+
+def discover_plugins() -> None:
+    """Register every ``naswot.spaces`` entry point not registered yet (call again after installing a plugin)."""
+    global _discovered
+    with _LOCK:
+        _discovered = True
+        for ep in entry_points(group=GROUP):
+            if _SOURCES.get(ep.name) != _describe(ep):
+                _add(ep.name, lambda ep=ep: _from_entry_point(ep), _describe(ep))
+
+
+def _describe(ep: EntryPoint) -> str:
+    dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+    return f"entry point {ep.name} = {ep.value} ({dist})"
+
+
+def _from_entry_point(ep: EntryPoint) -> SearchSpace:
+    """The space an entry point gives: a space file path, a SearchSpace, or a factory of one; its name must match."""
+    obj = ep.load()
+    if isinstance(obj, (str, os.PathLike)):
+        from .spacefile import load_space_file
+
+        space = load_space_file(obj)
+    elif isinstance(obj, SearchSpace):
+        space = obj
+    elif callable(obj):
+        space = obj()
+    else:
+        raise TypeError(f"{_describe(ep)}: expected a space file path, a SearchSpace or a factory, got {type(obj).__name__}")
+    if not isinstance(space, SearchSpace) or space.name != ep.name:
+        raise TypeError(f"{_describe(ep)}: gave {space!r}, not a SearchSpace named {ep.name!r}")
+    return space
+
+
+def _ensure_discovered() -> None:
+    if not _discovered:
+        discover_plugins()
 
 
 def register_space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
-    """Decorator: register a zero-argument factory under ``name``."""
+    """Decorator: register a zero-argument factory under ``name`` (a plugin's entry point is the preferred way)."""
 
     def wrap(factory: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
-        if name in _FACTORIES:
-            raise ValueError(f"search space {name!r} is already registered")
-        _FACTORIES[name] = factory
+        _ensure_discovered()
+        _add(name, factory, f"register_space in {getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}")
         return factory
 
     return wrap
 
 
+def register_instance(space: SearchSpace, source: str) -> SearchSpace:
+    """Register a ready space (a loaded space file) as coming from ``source``; the same source again replaces it."""
+    _ensure_discovered()
+    with _LOCK:
+        _add(space.name, lambda: space, source)
+        _INSTANCES[space.name] = space
+        return space
+
+
+def unregister_space(name: str) -> None:
+    """Forget ``name`` (tests and reloads); unknown names are ignored."""
+    with _LOCK:
+        for table in (_FACTORIES, _SOURCES, _INSTANCES):
+            table.pop(name, None)
+
+
+def space_source(name: str) -> str:
+    """Where the space ``name`` came from (an entry point, a space file, a decorator)."""
+    _ensure_discovered()
+    return _SOURCES[name]
+
+
 def list_spaces() -> list[str]:
     """Names of all registered spaces, sorted."""
+    _ensure_discovered()
     return sorted(_FACTORIES)
 
 
 def get_space(name: str) -> SearchSpace:
     """The space registered as ``name`` (one shared instance); ``KeyError`` names the choices."""
-    if name not in _FACTORIES:
-        raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
-    if name not in _INSTANCES:
-        _INSTANCES[name] = _FACTORIES[name]()
-    return _INSTANCES[name]
+    _ensure_discovered()
+    with _LOCK:
+        if name not in _FACTORIES:
+            raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
+        if name not in _INSTANCES:
+            _INSTANCES[name] = _FACTORIES[name]()
+        return _INSTANCES[name]

@@ -24,23 +24,24 @@ SPACE = get_space("nb201")
 
 
 @pytest.mark.parametrize(
-    ("space", "expected"),
+    ("space", "arch", "expected"),
     [
-        ("nb201", ["nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_3x3"]),
-        ("nats-sss", ["8 channels", "8 channels", "8 channels", "16 channels", "40 channels"]),
+        ("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+         [("edge 0->1", "nor_conv_3x3"), ("edge 0->2", "nor_conv_3x3"), ("edge 1->2", "nor_conv_3x3"),
+          ("edge 0->3", "skip_connect"), ("edge 1->3", "nor_conv_3x3"), ("edge 2->3", "nor_conv_3x3")]),
+        ("nats-sss", "8:8:8:16:40", [("c1", 8), ("c2", 8), ("c3", 8), ("c4", 16), ("c5", 40)]),
     ],
 )
-def test_arch_ops_lists_each_decision(space, expected):
-    arch = {"nb201": "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", "nats-sss": "8:8:8:16:40"}[space]
-    assert report.arch_ops(get_space(space).canonical(arch)) == expected
+def test_a_space_decomposes_an_encoding_into_its_decisions(space, arch, expected):
+    assert get_space(space).decisions(arch) == expected
 
 
-@pytest.mark.parametrize(("space", "decisions"), [("darts", 16), ("nb101", None)])
-def test_arch_ops_reads_every_space_encoding(space, decisions):
-    ops = report.arch_ops(get_space(space).sample(1, seed=0)[0])
-    assert ops, f"no decisions read from a {space} encoding"
-    if decisions is not None:
-        assert len(ops) == decisions, "DARTS: 8 edges in each of the two cells"
+@pytest.mark.parametrize(("space", "count"), [("darts", 32), ("nb101", None)])
+def test_every_space_decomposes_its_encodings(space, count):
+    decisions = get_space(space).decisions(get_space(space).sample(1, seed=0)[0])
+    assert decisions and all(isinstance(p, str) for p, _ in decisions), f"no (position, value) decisions from a {space} encoding"
+    if count is not None:
+        assert len(decisions) == count, "DARTS: an op and an input for each of 8 edges in each of the two cells"
 
 
 def test_a_score_that_is_size_correlates_one_with_it_and_singular_ranks_last():
@@ -80,16 +81,17 @@ def test_op_shares_compare_the_top_k_with_the_base_rate():
     skip = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
     conv = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     rows = [Row(skip, 5.0, 1, 1), Row(conv, 1.0, 2, 2)]
-    ops = report.op_frequencies(rows, [skip, conv], k=1)
-    shares = {o["op"]: (o["top_rate"], o["base_rate"], o["ratio"]) for o in ops["ops"]}
-    assert shares == {"skip_connect": (1.0, 0.5, 2.0), "nor_conv_3x3": (0.0, 0.5, 0.0)}
-    assert ops["parameter_free"] == {"ops": ["skip_connect"], "top_rate": 1.0, "base_rate": 0.5, "ratio": 2.0}
+    ops = report.op_frequencies(SPACE, rows, [skip, conv], k=1)
+    assert len(ops["ops"]) == 12, "two values at each of the six edges"
+    shares = {o["value"]: (o["top_rate"], o["base_rate"], o["ratio"]) for o in ops["ops"]}
+    assert shares == {"skip_connect": (1.0, 0.5, 2.0), "nor_conv_3x3": (0.0, 0.5, 0.0)}, "the same shares at every edge"
+    assert ops["parameter_free"] == {"values": ["skip_connect"], "top_rate": 1.0, "base_rate": 0.5, "ratio": 2.0}
 
 
 def test_the_base_rate_of_nb201_is_uniform_over_its_five_ops():
-    rates = report.op_rates(report.base_archs("nb201"))
-    assert sorted(rates) == ["avg_pool_3x3", "none", "nor_conv_1x1", "nor_conv_3x3", "skip_connect"]
-    assert all(rate == pytest.approx(0.2) for rate in rates.values()), "the whole space: each op on a fifth of the edges"
+    rates = report.decision_shares(SPACE, report.base_archs("nb201")).rates
+    assert sorted({value for _, value in rates}) == ["avg_pool_3x3", "none", "nor_conv_1x1", "nor_conv_3x3", "skip_connect"]
+    assert len(rates) == 30 and all(rate == pytest.approx(0.2) for rate in rates.values()), "the whole space: each op on a fifth of each edge"
 
 
 @pytest.mark.parametrize(("header", "wanted", "column"), [(["arch", "score"], None, "score"), (["arch", "score", "naswot"], None, "naswot"), (["arch", "naswot", "synflow"], "synflow", "synflow")])
@@ -115,7 +117,7 @@ def test_real_ground_truth_size_alone_ranks_like_the_published_figure(nb201_accu
 def test_the_report_files_are_written(tmp_path):
     archs = SPACE.sample(40, seed=3, unique=True)
     rows = [Row(a, math.log(SPACE.params(a)), SPACE.params(a), SPACE.flops(a), float(i)) for i, a in enumerate(archs)]
-    figures = report.bias_report(rows, report.base_archs("nb201"))
+    figures = report.bias_report(SPACE, rows, report.base_archs("nb201"))
     plots = report.write_plots(rows, figures, tmp_path)
     assert [p.name for p in plots] == ["score-vs-params.png", "score-vs-flops.png", "ops-top-k.png", "accuracy-vs-score.png"]
     text = report.markdown(figures, "a test table", plots)

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
+from searchspace import get_space
+
 from ..report import Row, base_archs, bias_report
 from ..service import Service
 from .deps import JobDep, ServiceDep
@@ -39,5 +41,5 @@ async def search_report(
     rows = await run_in_threadpool(job_rows, service, job.id)
     request = job.request
     base = await run_in_threadpool(base_archs, request.space)
-    figures = await run_in_threadpool(bias_report, rows, base, top_k=top_k, score_name=request.score)
+    figures = await run_in_threadpool(bias_report, get_space(request.space), rows, base, top_k=top_k, score_name=request.score)
     return {"id": job.id, "status": job.status, "space": request.space, **figures}

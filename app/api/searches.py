@@ -103,9 +103,9 @@ def evaluation_rows(service: Service, job: JobRecord, evaluations: list[ScoredAr
 def _cached_values(service: Service, job: JobRecord, score: str, archs: list[str]) -> dict[str, float | None]:
     """arch -> its ``score`` value from the score cache, where the job's runner put it (searches score at the exact precision)."""
     request = job.request
-    if job.data is None or not archs:
+    if job.data is None or not archs or request.space not in list_spaces():
         return {}
-    key = CacheKey.for_score(request.space, job.data.identity, request.batch_size, request.seed, score, "exact")
+    key = CacheKey.for_score(get_space(request.space).identity, job.data.identity, request.batch_size, request.seed, score, "exact")
     return {arch: hit.nullable_score for arch, hit in service.store.get_scores(key, archs).items()}
 
 

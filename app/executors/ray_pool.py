@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from scoring import ArchScore, Scorer, describe_device, kernels, open_source
-from searchspace import get_space
+from searchspace import ArchitectureError, SearchSpace, get_space
+from searchspace.spacefile import SpaceSource, load_space_text
 
 from ..reference import StoredReference, reference_key
 from ..store import Store, open_shared
@@ -48,6 +49,11 @@ class ScorerKey:
     seed: int
     precision: str = "exact"
     scores: tuple[str, ...] = ("naswot",)  # the scores each result carries (names as scoring.list_scores)
+    space_file: SpaceSource | None = None  # a space file's text, which the actor loads (its builder imported there)
+
+    def search_space(self) -> SearchSpace:
+        """The space, as the actor rebuilds it: from its file's text, else the installed space of that name."""
+        return load_space_text(self.space_file) if self.space_file is not None else get_space(self.space)
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class ItemFailed:
     """One architecture that could not be scored; the others of its batch are unaffected."""
 
     arch: str
-    kind: str  # "out_of_memory", "error" or ACTOR_DIED
+    kind: str  # "out_of_memory", "invalid" (the architecture's network cannot be built or run), "error" or ACTOR_DIED
     message: str
 
 
@@ -77,7 +83,7 @@ def score_each(scorer: Any, archs: Sequence[str], on_error: Callable[[BaseExcept
                 rest.pop(0)
         except Exception as exc:  # noqa: BLE001 - any failure is reported for its one item
             on_error(exc)
-            kind = "out_of_memory" if is_out_of_memory(exc) else "error"
+            kind = "out_of_memory" if is_out_of_memory(exc) else "invalid" if isinstance(exc, ArchitectureError) else "error"
             outcomes.append(ItemFailed(rest.pop(0), kind, f"{type(exc).__name__}: {exc}"))
     return outcomes
 
@@ -132,23 +138,24 @@ class ScoringActor:
         source = open_source(key.data, self.data_dir, download=self.download)
         if source.identity != key.identity:
             raise DataMismatch(f"data source {key.data!r} here is {source.identity}, the caller's is {key.identity}")
+        space = key.search_space()
         scorer = Scorer(
-            get_space(key.space), source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores,
-            **self._reference_options(key),
+            space, source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores,
+            **self._reference_options(key, space.identity),
         )
         self._scorers[key] = scorer
         while len(self._scorers) > self.scorer_cache:
             self._scorers.popitem(last=False)
         return scorer
 
-    def _reference_options(self, key: ScorerKey) -> dict[str, Any]:
+    def _reference_options(self, key: ScorerKey, space: str) -> dict[str, Any]:
         """Scorer arguments that keep ensemble reference samples in the service's store (none when this host cannot reach it)."""
         if not self._store_opened and self.store_location is not None:
             self._store = open_shared(self.store_location)
             self._store_opened = True
         if self._store is None:
             return {}
-        reference = StoredReference(self._store, reference_key(key.space, key.identity, key.batch_size, key.seed, key.precision))
+        reference = StoredReference(self._store, reference_key(space, key.identity, key.batch_size, key.seed, key.precision))
         return reference.scorer_options()
 
     def _recover(self, exc: BaseException) -> None:

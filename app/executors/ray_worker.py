@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from scoring import ArchScore
+from searchspace import ArchitectureError, ChoiceSpace
 
 from ..worker import DeviceWorker, JointGroup, ScoreSpec
 from .ray_pool import ACTOR_DIED, ItemFailed, Outcome, RayScorePool, ScorerKey
@@ -28,7 +29,8 @@ class ActorLost(RuntimeError):
 
 def scorer_key(spec: ScoreSpec) -> ScorerKey:
     """A score spec in the form an actor can rebuild it from."""
-    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, spec.scores)
+    space_file = spec.space.spec.source if isinstance(spec.space, ChoiceSpace) else None
+    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, spec.scores, space_file)
 
 
 def as_result(outcome: Outcome) -> ArchScore | BaseException:
@@ -39,6 +41,8 @@ def as_result(outcome: Outcome) -> ArchScore | BaseException:
         return torch.cuda.OutOfMemoryError(f"out of memory on a Ray actor: {outcome.message}")
     if outcome.kind == ACTOR_DIED:
         return ActorLost(outcome.message)
+    if outcome.kind == "invalid":
+        return ArchitectureError(outcome.message)
     return RuntimeError(outcome.message)
 
 

@@ -25,7 +25,7 @@ class StoreBusy(StoreError):
 class CacheKey:
     """Everything that determines a score except the architecture."""
 
-    space: str
+    space: str  # the space's identity: its name (a space file's adds a digest of the file and its builder)
     data: str  # the data source's identity digest
     batch_size: int
     seed: int

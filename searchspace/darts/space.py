@@ -7,7 +7,6 @@ import random
 from typing import Any
 
 from ..base import SearchSpace
-from ..registry import register_space
 from .encoding import parse
 from .genotype import CELL_OPS, CELLS, OPS, STEPS, CellEdges, Genotype, normalise, to_string
 from .network import NetworkCIFAR
@@ -32,6 +31,7 @@ class DartsSpace(SearchSpace):
     """
 
     name = "darts"
+    parameter_free = frozenset({"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3"})
     description = (
         "DARTS cell space: a normal and a reduction cell, each 4 nodes summing two ops (sep/dil conv 3x3/5x5, "
         "max/avg pool 3x3, skip) from two distinct earlier states, in the DARTS CIFAR network."
@@ -77,6 +77,16 @@ class DartsSpace(SearchSpace):
             cells.append(normalise(tuple(edges)))
         return to_string(Genotype(*cells))
 
+    def decisions(self, arch: Any) -> list[tuple[str, object]]:
+        """Each edge's op and input, per cell: ("normal edge 0 op", "sep_conv_3x3"), ("normal edge 0 input", 0), ..."""
+        g = parse(arch, self.ops)
+        return [
+            pair
+            for which in CELLS
+            for e, (op, source) in enumerate(g.cell(which))
+            for pair in ((f"{which} edge {e} op", op), (f"{which} edge {e} input", source))
+        ]
+
     def neighbours(self, arch: Any) -> list[str]:
         """All genotypes one decision away: one edge's op, or one edge's input (kept distinct from its sibling's)."""
         g = parse(arch, self.ops)
@@ -116,6 +126,3 @@ def _steps(g: Genotype, ops: tuple[str, ...]):
             for cell in changed:
                 cell = normalise(cell)
                 yield Genotype(cell, g.reduce) if which == "normal" else Genotype(g.normal, cell)
-
-
-register_space("darts")(DartsSpace)

@@ -11,7 +11,6 @@ from typing import Any
 from ..base import SearchSpace, as_hw
 from ..cost import ModelCost, measure
 from ..nb201.network import ResNetBasicblock
-from ..registry import register_space
 from .encoding import CHANNELS, NUM_LAYERS, Channels, index_of, parse, to_string
 from .network import FIXED_CELL, FIXED_CELL_STRING, DynamicShapeTinyNet, InferCell, make_stem
 
@@ -52,6 +51,10 @@ class NATSSizeSpace(SearchSpace):
         layer = rng.randrange(NUM_LAYERS)
         channels[layer] = rng.choice([c for c in CHANNELS if c != channels[layer]])
         return to_string(channels)
+
+    def decisions(self, arch: Any) -> list[tuple[str, object]]:
+        """Each layer's channel count: ("c1", 64), ..., ("c5", 8)."""
+        return [(f"c{i}", c) for i, c in enumerate(parse(arch), 1)]
 
     def neighbours(self, arch: Any) -> list[str]:
         """All 35 configurations differing from ``arch`` in one channel count."""
@@ -102,6 +105,3 @@ def _block_cost(c_in: int, c_out: int, h: int, w: int) -> ModelCost:
 def _head_cost(c: int, num_classes: int) -> ModelCost:
     # BatchNorm (2c) plus the classifier; one multiply-accumulate per weight and one per bias
     return ModelCost(2 * c + c * num_classes + num_classes, c * num_classes + num_classes)
-
-
-register_space("nats-sss")(NATSSizeSpace)

@@ -7,7 +7,6 @@ from typing import Any
 
 from ..base import SearchSpace
 from ..errors import EncodingError
-from ..registry import register_space
 from .encoding import parse, to_string
 from .graph import INPUT, MAX_VERTICES, OPS, OUTPUT, Cell, canonical_cell, graph_hash, prune, uniform_cell
 from .network import NB101Network
@@ -48,6 +47,7 @@ class NB101Space(SearchSpace):
         "relabelled so that isomorphic cells share one canonical string."
     )
     example = EXAMPLE
+    parameter_free = frozenset({"maxpool3x3"})
 
     def __init__(self, stem_channels: int = 128, num_stacks: int = 3, cells_per_stack: int = 3):
         self.stem_channels = stem_channels
@@ -77,6 +77,13 @@ class NB101Space(SearchSpace):
         its draws keep all 7 vertices, against 85% of the space).
         """
         return to_string(uniform_cell(rng))
+
+    def decisions(self, arch: Any) -> list[tuple[str, object]]:
+        """The cell's size and its interior ops: ("vertices", n), ("edges", e), then ("op", label) per interior vertex
+        (vertices of isomorphic cells have no fixed position, so every op shares one)."""
+        cell = parse(arch)
+        interior = [("op", op) for op in cell.ops[1:-1]]
+        return [("vertices", cell.num_vertices), ("edges", len(cell.edges)), *interior]
 
     def neighbours(self, arch: Any) -> list[str]:
         """Every distinct valid cell one step from ``arch``, sorted.
@@ -166,6 +173,3 @@ def _vertex_insertions(m: list[list[int]], ops: tuple[str, ...]):
 
 def _freeze(matrix: list[list[int]]) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(row) for row in matrix)
-
-
-register_space("nb101")(NB101Space)

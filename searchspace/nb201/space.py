@@ -12,7 +12,6 @@ import torch
 
 from ..base import SearchSpace, as_hw
 from ..cost import ModelCost, measure
-from ..registry import register_space
 from .encoding import EDGES, OPS, OpIndices, parse, to_string
 from .network import TinyNetwork
 from .pool import NB201Networks
@@ -28,6 +27,7 @@ class NB201Space(SearchSpace):
         + "; or 6 op indices in that op order and edge order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3; "
         "or {\"naslib\": [6 ints]} for NASLib's op_indices."
     )
+    parameter_free = frozenset({"none", "skip_connect", "avg_pool_3x3"})
     example = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
     def __init__(self, C: int = 16, N: int = 5):
@@ -54,6 +54,10 @@ class NB201Space(SearchSpace):
         edge = rng.randrange(len(EDGES))
         ops[edge] = rng.choice([op for op in range(len(OPS)) if op != ops[edge]])
         return to_string(ops)
+
+    def decisions(self, arch: Any) -> list[tuple[str, object]]:
+        """Each edge's op: ("edge 0->1", "nor_conv_3x3"), ..."""
+        return [(f"edge {src}->{dst}", OPS[op]) for (src, dst), op in zip(EDGES, parse(arch))]
 
     def neighbours(self, arch: Any) -> list[str]:
         """All 24 cells one edge away from ``arch``."""
@@ -105,6 +109,3 @@ class NB201Space(SearchSpace):
     def stacked_networks(self, num_classes: int, seed: int) -> StackedNB201:
         """Many cells per pass as grouped convolutions (:mod:`searchspace.nb201.stacked`)."""
         return StackedNB201(self, num_classes, seed)
-
-
-register_space("nb201")(NB201Space)

@@ -454,7 +454,7 @@ function showReport(report) {
     return row;
   }));
   const chart = state.charts.ops;
-  chart.data.labels = report.ops.ops.map((o) => o.op);
+  chart.data.labels = report.ops.ops.map((o) => `${o.position}=${o.value}`);
   chart.data.datasets[0].data = report.ops.ops.map((o) => o.base_rate);
   chart.data.datasets[1].data = report.ops.ops.map((o) => o.top_rate);
   chart.data.datasets[1].label = `top ${report.ops.top_k}`;

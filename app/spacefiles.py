@@ -1,0 +1,45 @@
+"""The operator's space files (``NASWOT_SPACES``, ``--space-file``): loaded and registered before any work starts.
+
+A file that cannot be used (bad content, a builder that does not import, a name another space has)
+stops the service or the command with a :class:`~searchspace.SpaceFileError` naming the file, the
+key and the reason. Builders come only from here, never from a request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+
+from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, load_space_file, register_instance
+
+from .settings import Settings
+
+
+def load_spaces(paths: Sequence[str], max_params: int | None = None) -> list[ChoiceSpace]:
+    """Load each space file and register its space beside the installed ones."""
+    loaded = []
+    for path in paths:
+        space = load_space_file(path, max_params)
+        origin = space.spec.source.origin
+        try:
+            loaded.append(register_instance(space, f"space file {origin}"))
+        except SpaceClash as exc:
+            raise SpaceFileError(origin, "name", str(exc)) from None
+    return loaded
+
+
+def cli_space_files(argv: Sequence[str] | None) -> list[str]:
+    """The ``--space-file`` paths of a command line, read before the full parser is built (it lists the spaces)."""
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)  # else --space would read as --space-file
+    early.add_argument("--space-file", action="append", default=[])
+    known, _ = early.parse_known_args(argv)
+    return known.space_file
+
+
+def load_cli_spaces(argv: Sequence[str] | None, environ: Mapping[str, str] | None = None) -> list[ChoiceSpace]:
+    """The space files of ``NASWOT_SPACES`` and the command line's ``--space-file``, with ``NASWOT_MAX_PARAMS``."""
+    env = os.environ if environ is None else environ
+    wanted = {k: env[k] for k in ("NASWOT_SPACES", "NASWOT_MAX_PARAMS") if env.get(k)}
+    settings = Settings.from_env(wanted)
+    return load_spaces([*settings.spaces, *cli_space_files(argv)], settings.max_params)

@@ -1,0 +1,221 @@
+"""Space files: a user's own search space as JSON (or YAML), validated and turned into a :class:`ChoiceSpace`.
+
+    {
+      "name": "mycnn",
+      "description": "plain conv stacks",
+      "builder": "mypkg.models:build",
+      "choices": {"depth": [1, 2, 3], "width": [8, 16, 24], "kernel": [3, 5]},
+      "input": {"channels": 3, "resolution": 32}
+    }
+
+``builder`` names an importable ``module:function``, called as ``function(config, num_classes)``
+and returning an ``nn.Module``; it is imported when the file is loaded, so a bad one stops the
+load. A module that is not installed is looked for beside the space file. Every error is a :class:`SpaceFileError` naming the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+#: the keys a space file may have; those without a default are required
+KEYS = ("name", "description", "builder", "choices", "input")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DEFAULT_INPUT = {"channels": 3, "resolution": 32}
+
+
+class SpaceFileError(ValueError):
+    """A space file that cannot be used: names the file, the key and the reason."""
+
+    def __init__(self, origin: str, key: str, reason: str):
+        self.origin, self.key, self.reason = origin, key, reason
+        super().__init__(f"space file {origin}: {key}: {reason}")
+
+
+@dataclass(frozen=True)
+class SpaceSource:
+    """A space file as it travels to another process (a Ray actor): where it was read and its text; never a builder."""
+
+    origin: str
+    text: str
+    max_params: int | None = None
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """A validated space file."""
+
+    name: str
+    description: str
+    builder: str  # "module:function"
+    choices: tuple[tuple[str, tuple[Any, ...]], ...]  # (key, its values), keys sorted
+    input_shape: tuple[int, int, int]
+    source: SpaceSource
+
+
+def load_space_file(path: str | os.PathLike, max_params: int | None = None) -> Any:
+    """The :class:`~searchspace.choice.ChoiceSpace` a file describes (JSON, or YAML by its suffix)."""
+    origin = str(Path(path).resolve())
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SpaceFileError(origin, "(file)", f"cannot be read: {exc.strerror or exc}") from None
+    return load_space_text(SpaceSource(origin, text, max_params))
+
+
+@lru_cache(maxsize=64)
+def load_space_text(source: SpaceSource) -> Any:
+    """The space of a file's text (one shared instance per source: what a Ray actor rebuilds from)."""
+    from .choice import ChoiceSpace
+
+    spec = parse_spec(source)
+    return ChoiceSpace(spec, import_builder(spec.builder, source.origin))
+
+
+def parse_spec(source: SpaceSource) -> SpaceSpec:
+    """Validate a space file's text; :class:`SpaceFileError` on the first problem."""
+    raw = _decode(source)
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise SpaceFileError(source.origin, unknown[0], f"unknown key; a space file has {', '.join(KEYS)}")
+    return SpaceSpec(
+        name=_name(source.origin, raw.get("name")),
+        description=_text(source.origin, "description", raw.get("description", "")),
+        builder=_builder_name(source.origin, raw.get("builder")),
+        choices=_choices(source.origin, raw.get("choices")),
+        input_shape=_input(source.origin, raw.get("input", DEFAULT_INPUT)),
+        source=source,
+    )
+
+
+def _decode(source: SpaceSource) -> dict[str, Any]:
+    """The file's top-level object: YAML for a .yaml/.yml file (PyYAML needed), else JSON."""
+    if source.origin.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise SpaceFileError(source.origin, "(file)", "YAML space files need PyYAML (pip install pyyaml); or write it as JSON") from None
+        try:
+            raw = yaml.safe_load(source.text)
+        except yaml.YAMLError as exc:
+            raise SpaceFileError(source.origin, "(file)", f"not valid YAML: {exc}") from None
+    else:
+        try:
+            raw = json.loads(source.text)
+        except json.JSONDecodeError as exc:
+            raise SpaceFileError(source.origin, "(file)", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(raw, dict):
+        raise SpaceFileError(source.origin, "(file)", f"must hold one object with the keys {', '.join(KEYS)}")
+    return raw
+
+
+def _name(origin: str, value: Any) -> str:
+    if value is None:
+        raise SpaceFileError(origin, "name", "missing: every space needs a name")
+    if not isinstance(value, str) or not NAME.match(value):
+        raise SpaceFileError(origin, "name", f"{value!r} is not a plain name (letters, digits, '_', '.', '-'; at most 64)")
+    return value
+
+
+def _text(origin: str, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise SpaceFileError(origin, key, f"must be text, got {type(value).__name__}")
+    return value
+
+
+def _builder_name(origin: str, value: Any) -> str:
+    if value is None:
+        raise SpaceFileError(origin, "builder", "missing: name the function that builds a network, as module:function")
+    module, sep, function = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if not (sep and module and function):
+        raise SpaceFileError(origin, "builder", f"{value!r} is not module:function")
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    """A JSON scalar: text, a finite number, true/false or null."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (str, int, bool))
+
+
+def _choices(origin: str, value: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    if not isinstance(value, Mapping) or not value:
+        raise SpaceFileError(origin, "choices", "must be a non-empty object of key: [values]")
+    out = []
+    for key in sorted(value):
+        values = value[key]
+        where = f"choices.{key}"
+        if not isinstance(values, list) or not values:
+            raise SpaceFileError(origin, where, "empty choices: list at least one value")
+        for i, v in enumerate(values):
+            if not _is_scalar(v):
+                raise SpaceFileError(origin, f"{where}[{i}]", f"{json.dumps(v)} is not a JSON scalar (text, number, true/false, null)")
+        texts = [json.dumps(v) for v in values]
+        if len(set(texts)) != len(texts):
+            raise SpaceFileError(origin, where, f"a value is listed twice in {json.dumps(values)}")
+        out.append((key, tuple(values)))
+    return tuple(out)
+
+
+def _input(origin: str, value: Any) -> tuple[int, int, int]:
+    """(channels, resolution, resolution) of the networks' input; both positive integers."""
+    if not isinstance(value, Mapping) or set(value) - {"channels", "resolution"}:
+        raise SpaceFileError(origin, "input", 'must be {"channels": C, "resolution": R}')
+    shape = {**DEFAULT_INPUT, **value}
+    for key in ("channels", "resolution"):
+        v = shape[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise SpaceFileError(origin, f"input.{key}", f"must be a positive integer, got {v!r}")
+    return (shape["channels"], shape["resolution"], shape["resolution"])
+
+
+def import_builder(name: str, origin: str) -> Callable[..., Any]:
+    """The builder function ``module:function`` names, imported now; SpaceFileError on ``builder`` when it cannot be."""
+    module_name, _, attr = name.partition(":")
+    try:
+        module = _import_beside(module_name, Path(origin).parent)
+    except Exception as exc:  # noqa: BLE001 - any failure to import is the file's problem, reported with it
+        raise SpaceFileError(origin, "builder", f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
+    function = module
+    for part in attr.split("."):
+        function = getattr(function, part, None)
+    if function is None or not callable(function):
+        raise SpaceFileError(origin, "builder", f"module {module_name!r} has no callable {attr!r}")
+    return function
+
+
+def _import_beside(module_name: str, folder: Path):  # noqa: ANN202 - a module
+    """``import module_name``; when it is not installed but lies in ``folder``, ``folder`` joins the end of ``sys.path``."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        if exc.name != top or not ((folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()):
+            raise
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    importlib.invalidate_caches()
+    return importlib.import_module(module_name)
+
+
+def builder_identity(name: str, function: Callable[..., Any]) -> str:
+    """The builder's name and a digest of its module's source: a changed builder is a different cache identity."""
+    module = inspect.getmodule(function)
+    path = getattr(module, "__file__", None)
+    try:
+        code = Path(path).read_bytes() if path else b""
+    except OSError:
+        code = b""
+    return f"{name}#{hashlib.sha256(code).hexdigest()}"

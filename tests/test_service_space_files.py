@@ -1,0 +1,168 @@
+"""A space file served: listed, scored and searched over HTTP, bad encodings and misbehaving builders as 422s,
+a bad file refusing the start, the cache keyed by the file, the CLI, a Ray actor rebuilding the space from its text."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from spacefile_support import forget_spaces, write_space  # noqa: F401  (fixture)
+
+from app.cli import main
+from app.executors.ray_pool import ScoringActor, key_for
+from app.executors.ray_worker import as_result, scorer_key
+from app.main import create_app
+from app.report import Row, base_archs, bias_report
+from app.settings import Settings
+from app.spacefiles import load_spaces
+from app.worker import ScoreSpec
+from scoring import Scorer, list_scores, open_source
+from searchspace import ArchitectureError, SpaceFileError
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "resnetlike" / "space.json"
+SMALL = {"depth": 1, "width": 16, "kernel": 3, "stages": 2, "pool": "avg"}
+BAD_AT_ONE = [{"width": 16, "depth": 1, "act": "relu"}, {"width": 8, "depth": 1, "act": "relu"}]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("spaces")
+    odd = [write_space(folder, name=name, builder=f"space_builders:{name}") for name in ("raises", "not_module", "bad_forward", "huge")]
+    return [EXAMPLE, *odd]
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory, files):
+    folder = tmp_path_factory.mktemp("svc")
+    settings = Settings(db=folder / "db.sqlite", data="noise", data_dir=folder, spaces=[str(f) for f in files], max_params=10_000_000)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def score(http, space: str, archs: list, **extra):
+    return http.post("/v1/score", json={"space": space, "archs": archs, "data": "noise", "batch_size": 8, **extra})
+
+
+def test_the_example_is_listed_with_its_input_and_scored_then_cached(http):
+    listed = {s["name"]: s for s in http.get("/v1/spaces").json()["spaces"]}
+    assert listed["resnetlike"]["size"] == 72 and listed["resnetlike"]["input_shape"] == [3, 32, 32]
+    assert {"nb201", "darts"} <= set(listed), "beside the built-in spaces"
+    first, again = score(http, "resnetlike", [SMALL]), score(http, "resnetlike", [json.dumps(SMALL)])
+    assert first.status_code == 200, first.text
+    result = first.json()["results"][0]
+    assert result["arch"] == '{"depth":1,"kernel":3,"pool":"avg","stages":2,"width":16}' and isinstance(result["score"], float)
+    assert again.json()["results"][0]["cached"] is True and again.json()["results"][0]["score"] == result["score"]
+
+
+def test_the_cache_key_holds_the_file_identity_and_built_in_keys_are_unchanged(http):
+    from searchspace import get_space
+
+    source = open_source("noise")
+    mine, builtin = (ScoreSpec(get_space(n), source, 8, 0) for n in ("resnetlike", "nb201"))
+    assert mine.cache_key.space == get_space("resnetlike").identity != "resnetlike"
+    assert builtin.cache_key.space == "nb201" and builtin.reference_key.space == "nb201"
+
+
+@pytest.mark.parametrize(
+    ("arch", "key", "reason"),
+    [
+        ({**SMALL, "colour": "red"}, "colour", "unknown key"),
+        ({k: v for k, v in SMALL.items() if k != "pool"}, "pool", "missing key"),
+        ({**SMALL, "depth": 9}, "depth", "value outside the choices"),
+    ],
+)
+def test_a_bad_encoding_is_a_422_naming_the_key(http, arch, key, reason):
+    answer = score(http, "resnetlike", [SMALL, arch])
+    assert answer.status_code == 422, answer.text
+    [item] = answer.json()["detail"]
+    assert item["loc"] == ["body", "archs", 1] and reason in item["msg"] and key in item["msg"]
+
+
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [
+        ("raises", "RuntimeError: width 8 is not supported by this family"),
+        ("not_module", "returned str"),
+        ("bad_forward", "fails in the forward pass"),
+        ("huge", "more than the limit of 10,000,000 (NASWOT_MAX_PARAMS)"),
+    ],
+)
+def test_a_misbehaving_builder_fails_only_its_architecture_and_the_worker_lives_on(http, space, message):
+    answer = score(http, space, BAD_AT_ONE)
+    assert answer.status_code == 422, answer.text
+    [item] = answer.json()["detail"]
+    assert item["loc"] == ["body", "archs", 1] and message in item["msg"], item
+    assert score(http, space, BAD_AT_ONE[:1]).status_code == 200, "the same worker scores the next request"
+    assert http.get("/readyz").json()["ready"] is True
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution", "area"])
+def test_every_strategy_searches_the_example_within_the_constraints(http, strategy):
+    limit = 300_000
+    body = {"space": "resnetlike", "strategy": strategy, "budget": 12, "top_k": 3, "seed": 1, "data": "noise", "batch_size": 8,
+            "constraints": {"max_params": limit}}
+    job = http.post("/v1/searches", json=body)
+    assert job.status_code in (200, 201, 202), job.text
+    from app.client import Client
+
+    done = Client(http=http).wait(job.json()["id"], timeout=300, poll=0.1)
+    assert done["status"] == "done", done
+    evaluations = Client(http=http).evaluations(job.json()["id"])
+    assert 0 < len(evaluations) <= 12 and all(e["params"] <= limit for e in evaluations)
+    assert all(json.loads(e["arch"]).keys() == SMALL.keys() for e in evaluations)
+
+
+def test_a_bad_space_file_stops_the_service_from_starting(tmp_path, monkeypatch, capsys, forget_spaces):
+    bad = write_space(tmp_path, name="broken", builder="nowhere_to_be_found:build")
+    with pytest.raises(SpaceFileError, match=f"space file {bad}: builder: cannot import module"):
+        create_app(Settings(db=tmp_path / "db.sqlite", spaces=[str(bad)]))
+    monkeypatch.setenv("NASWOT_SPACES", str(bad))
+    monkeypatch.setenv("NASWOT_DB", ":memory:")
+    assert main(["serve", "--port", "0"]) == 2
+    assert f"space file {bad}: builder" in capsys.readouterr().err
+
+
+def test_every_registered_score_and_the_ensemble_score_the_example(forget_spaces):
+    [space] = load_spaces([EXAMPLE])
+    names = [info.name for info in list_scores()] + ["ensemble"]
+    scorer = Scorer(space, open_source("noise"), batch_size=8, scores=names, reference_size=8)
+    result = scorer.score_one(SMALL)
+    assert set(result.values) == set(names), sorted(set(names) - set(result.values))
+
+
+def test_the_cli_scores_and_searches_the_example_and_a_bad_encoding_exits_non_zero(capsys):
+    common = ["--space-file", str(EXAMPLE), "--space", "resnetlike", "--data", "noise", "--batch-size", "8"]
+    assert main(["score", *common, "--arch", json.dumps(SMALL)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["space"] == "resnetlike" and isinstance(row["score"], float)
+    assert main(["search", *common, "--strategy", "evolution", "--budget", "12", "--top-k", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["score", *common, "--arch", json.dumps({**SMALL, "width": 7})]) == 2
+    assert "value outside the choices of key 'width'" in capsys.readouterr().err
+
+
+def test_a_ray_actor_rebuilds_the_space_from_the_file_text(files, forget_spaces):
+    spaces = load_spaces([files[1]])  # "raises"
+    spec = ScoreSpec(spaces[0], open_source("noise"), 8, 0)
+    key = scorer_key(spec)
+    assert key.space_file is not None and key.space_file.text == files[1].read_text()
+    good, bad = ScoringActor("cpu", 1, 2, None, False).score(key, [spaces[0].canonical(a) for a in BAD_AT_ONE])
+    assert isinstance(good.score, float)
+    assert bad.kind == "invalid" and isinstance(as_result(bad), ArchitectureError) and "width 8 is not supported" in bad.message
+    assert key_for("nb201", open_source("noise"), 8, 0).space_file is None
+
+
+def test_the_size_bias_report_shares_each_key_value(forget_spaces):
+    [space] = load_spaces([EXAMPLE])
+    archs = space.sample(20, seed=0, unique=True)
+    rows = [Row(a, float(json.loads(a)["width"]), space.params(a), space.flops(a)) for a in archs]
+    ops = bias_report(space, rows, base_archs("resnetlike"), top_k=5)["ops"]
+    shares = {(o["position"], o["value"]): o["base_rate"] for o in ops["ops"]}
+    assert shares[("width", 16)] == pytest.approx(1 / 3, abs=1e-4) and shares[("pool", "max")] == 0.5, "the whole space as the base"
+    assert {o["top_rate"] for o in ops["ops"] if o["position"] == "width" and o["value"] == 32} == {1.0}, "the top 5 are all width 32"

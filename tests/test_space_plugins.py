@@ -1,0 +1,69 @@
+"""Spaces from the ``naswot.spaces`` entry points: the built-in ones, and a plugin distribution listed and scored."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import warnings
+
+import pytest
+from spacefile_support import forget_spaces  # noqa: F401  (fixture)
+
+from app.main import create_app
+from app.settings import Settings
+from searchspace import SpaceClash, get_space, list_spaces, register_space
+from searchspace.registry import discover_plugins, space_source
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+PLUGIN_MODULE = '''
+from pathlib import Path
+from searchspace import load_space_file
+
+SPACE_FILE = str(Path(__file__).with_name("plugfile.json"))
+
+def make():
+    return load_space_file(Path(__file__).with_name("plugfactory.json"))
+'''
+
+
+@pytest.mark.parametrize("name", ["nb201", "nats-sss", "nb101", "darts"])
+def test_the_built_in_spaces_are_entry_points(name):
+    assert space_source(name).startswith(f"entry point {name} = searchspace."), space_source(name)
+    assert get_space(name) is get_space(name), "one shared instance"
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch, forget_spaces):
+    """A throw-away distribution on sys.path whose entry points give a space file and a factory."""
+    dist = tmp_path / "naswot_plugdemo-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: naswot-plugdemo\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[naswot.spaces]\nplugfile = plugdemo:SPACE_FILE\nplugfactory = plugdemo:make\n")
+    (tmp_path / "plugdemo.py").write_text(PLUGIN_MODULE)
+    for name in ("plugfile", "plugfactory"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"name": name, "builder": "space_builders:tiny", "choices": {"width": [8, 16]}}))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    discover_plugins()
+
+
+def test_a_plugin_space_is_listed_and_scored(plugin, tmp_path):
+    assert {"plugfile", "plugfactory"} <= set(list_spaces())
+    assert "(naswot-plugdemo)" in space_source("plugfile")
+    with TestClient(create_app(Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path))) as http:
+        listed = {s["name"] for s in http.get("/v1/spaces").json()["spaces"]}
+        answer = http.post("/v1/score", json={"space": "plugfile", "archs": [{"width": 16}], "data": "noise", "batch_size": 8})
+        factory = http.post("/v1/score", json={"space": "plugfactory", "archs": ['{"width": 8}'], "data": "noise", "batch_size": 8})
+    assert {"plugfile", "plugfactory"} <= listed
+    assert answer.status_code == 200, answer.text
+    [result] = answer.json()["results"]
+    assert result["arch"] == '{"width":16}' and isinstance(result["score"], float) and result["params"] > 0
+    assert factory.status_code == 200 and factory.json()["results"][0]["arch"] == '{"width":8}', factory.text
+
+
+def test_a_name_registered_twice_names_both_sources(forget_spaces):
+    with pytest.raises(SpaceClash, match=r"'nb201' from register_space in .* clashes with the one from entry point nb201 = searchspace\.nb201"):
+        register_space("nb201")(lambda: get_space("nb201"))
