@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from scoring import Scorer, open_source, resolve_device
+from scoring import Scorer, cost_for, open_source, resolve_device
 from search import Constraints, Evaluation, run_search
 from searchspace import get_space
 
@@ -65,7 +65,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=Constraints(limits.get("max_params"), limits.get("max_flops")), exclude_singular=args.exclude_singular,
-        cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
+        cost=lambda arch: cost_for(space, source, arch, scorer.num_classes),
         on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **strategy_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,

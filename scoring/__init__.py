@@ -10,6 +10,7 @@ from . import measures, naswot  # noqa: F401  (measures registers every score)
 from .data import DataSource, open_source
 from .device import describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
+from .inputs import InputMismatch, check_pairing, cost_for
 from .evaluate import ArchScore, Scorer, build_seeded, canonical_score, json_number  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
 
@@ -18,10 +19,13 @@ __all__ = [
     "REFERENCE_SIZE",
     "ArchScore",
     "DataSource",
+    "InputMismatch",
     "ScoreInfo",
     "Scorer",
     "build_seeded",
     "canonical_score",
+    "check_pairing",
+    "cost_for",
     "definition_name",
     "describe_device",
     "get_score_info",

@@ -6,7 +6,7 @@
     net = space.build(archs[0], num_classes=10)
 """
 
-from . import darts, nats_sss, nb101, nb201  # noqa: F401  (each registers its space)
+from . import darts, nats_sss, nb101, nb201, ofa  # noqa: F401  (each registers its space)
 from .base import SearchSpace
 from .cost import ModelCost, count_flops, count_params
 from .errors import EncodingError
