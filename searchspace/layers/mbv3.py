@@ -171,23 +171,37 @@ class MobileNetV3(nn.Module):
         super().__init__()
         if not setting:
             raise ValueError("the inverted residual setting must not be empty")
-        last_in = setting[-1].out_channels
         self.features = nn.Sequential(
-            ConvNormActivation(in_channels, setting[0].input_channels, 3, 2, norm_layer=norm_layer, activation_layer=nn.Hardswish),
+            stem(in_channels, setting[0].input_channels, norm_layer),
             *(InvertedResidual(cnf, norm_layer) for cnf in setting),
-            ConvNormActivation(last_in, 6 * last_in, 1, norm_layer=norm_layer, activation_layer=nn.Hardswish),
+            last_conv(setting[-1].out_channels, norm_layer),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(
-            nn.Linear(6 * last_in, head.last_channel, bias=head.bias),
-            nn.Hardswish(inplace=True),
-            nn.Dropout(p=head.dropout, inplace=True),
-            nn.Linear(head.last_channel, num_classes),
-        )
+        self.classifier = classifier(6 * setting[-1].out_channels, head, num_classes)
         initialise(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def stem(c_in: int, c_out: int, norm_layer: Callable[[int], nn.Module]) -> ConvNormActivation:
+    """The first layer: conv 3x3 stride 2, norm, hard swish."""
+    return ConvNormActivation(c_in, c_out, 3, 2, norm_layer=norm_layer, activation_layer=nn.Hardswish)
+
+
+def last_conv(c_in: int, norm_layer: Callable[[int], nn.Module]) -> ConvNormActivation:
+    """The last feature layer: conv 1x1 to six times the width, norm, hard swish."""
+    return ConvNormActivation(c_in, 6 * c_in, 1, norm_layer=norm_layer, activation_layer=nn.Hardswish)
+
+
+def classifier(c_in: int, head: HeadConfig, num_classes: int) -> nn.Sequential:
+    """Linear -> hard swish -> dropout -> linear, on the pooled features."""
+    return nn.Sequential(
+        nn.Linear(c_in, head.last_channel, bias=head.bias),
+        nn.Hardswish(inplace=True),
+        nn.Dropout(p=head.dropout, inplace=True),
+        nn.Linear(head.last_channel, num_classes),
+    )
 
 
 def initialise(net: nn.Module) -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..base import SearchSpace
+from torch import nn
+
+from ..base import SearchSpace, as_hw
+from ..cost import ModelCost
 from ..registry import register_space
+from .cost import subnet_cost
 from .encoding import DEPTHS, EXPANDS, KERNELS, RESOLUTIONS, STAGES, Subnet, parse
 from .network import build_network
 
@@ -72,8 +76,14 @@ class OFAMobileNetV3Space(SearchSpace):
             out += [(f"{key}[{i}][{b}]", v) for i, stage in enumerate(stages) for b, v in enumerate(stage)]
         return [*out, ("r", s.resolution)]
 
-    def build(self, arch: Any, num_classes: int = 10):
+    def build(self, arch: Any, num_classes: int = 10) -> nn.Module:
         return build_network(parse(arch), num_classes, in_channels=self.input_shape[0])
+
+    def cost(self, arch: Any, num_classes: int = 10, input_size: int | tuple[int, int] | None = None) -> ModelCost:
+        """Parameters and FLOPs at ``input_size``, by default the subnet's own resolution (summed per part, see :mod:`.cost`)."""
+        subnet = parse(arch)
+        hw = (subnet.resolution, subnet.resolution) if input_size is None else as_hw(input_size)
+        return subnet_cost(subnet, num_classes, self.input_shape[0], hw)
 
 
 def _choices_at(position: str) -> tuple[int, ...]:
