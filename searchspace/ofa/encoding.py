@@ -44,23 +44,29 @@ class Subnet:
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
+def _short(value: Any, limit: int = 80) -> Any:
+    """``value`` for an error message, or the start of its repr when that is long (errors never echo a huge input)."""
+    text = repr(value)
+    return value if len(text) <= limit else text[:limit] + "..."
+
+
 def _choice(value: Any, choices: Sequence[int], where: str) -> int:
     """``value`` when it is an integer among ``choices`` (a bool is not); EncodingError naming ``where`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
-        raise EncodingError("value not in the space", token=value, position=where, hint=f"expected one of {', '.join(map(str, choices))}")
+        raise EncodingError("value not in the space", token=_short(value), position=where, hint=f"expected one of {', '.join(map(str, choices))}")
     return int(value)
 
 
 def _list(value: Any, length: int, where: str) -> Sequence[Any]:
     if not is_sequence(value) or len(value) != length:
-        raise EncodingError(f"expected a list of {length}", token=value, position=where)
+        raise EncodingError(f"expected a list of {length}", token=_short(value), position=where)
     return value
 
 
 def _check_keys(obj: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str]) -> None:
     for key in obj:
         if key not in allowed:
-            raise EncodingError("unknown key", token=key, hint=f"expected the keys {', '.join(allowed)}")
+            raise EncodingError("unknown key", token=_short(key), hint=f"expected the keys {', '.join(allowed)}")
     for key in required:
         if key not in obj:
             raise EncodingError("missing key", token=key, hint=f"expected the keys {', '.join(allowed)}")
@@ -115,8 +121,10 @@ def parse(arch: Any) -> Subnet:
             arch = json.loads(arch)
         except json.JSONDecodeError as exc:
             raise EncodingError(f"not JSON ({exc.msg})", position=f"character {exc.pos}") from None
+        except (ValueError, RecursionError) as exc:  # an integer past Python's digit limit; nesting past the recursion limit
+            raise EncodingError(f"not a usable JSON object ({type(exc).__name__})") from None
     if not isinstance(arch, Mapping):
-        raise EncodingError("expected a JSON object with the keys d, e, k, r", token=arch)
+        raise EncodingError("expected a JSON object with the keys d, e, k, r", token=_short(arch))
     return _from_flat(arch) if "ks" in arch else _from_nested(arch)
 
 
