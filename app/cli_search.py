@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from scoring import Scorer, from_json_number, json_number, open_source, resolve_device
+from scoring import Scorer, cost_for, from_json_number, json_number, open_source, resolve_device
 from search import Constraints, Evaluation, run_search
 from search.options import given_constraints, given_params
 from searchspace import get_space
@@ -51,7 +51,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=Constraints(**given_constraints(args) or {}), exclude_singular=args.exclude_singular,
-        cost=lambda arch: space.cost(arch, scorer.num_classes, source.image_shape[1:]),
+        cost=lambda arch: cost_for(space, source, arch, scorer.num_classes),
         on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,

@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from scoring import cost_for
 from search import Evaluation, SearchResult, SearchStopped, list_strategies, run_search
 from searchspace import SearchSpace, get_space, list_spaces
 
@@ -298,7 +299,7 @@ class JobManager:
             top_k=request.top_k,
             constraints=request.constraints,
             exclude_singular=request.exclude_singular,
-            cost=lambda arch: run.space.cost(arch, spec.num_classes, spec.source.image_shape[1:]),
+            cost=lambda arch: cost_for(run.space, spec.source, arch, spec.num_classes),
             on_evaluation=lambda e: self._record(run.job.id, e),
             should_stop=run.control.should_stop,
             **request.strategy_params,

@@ -10,6 +10,7 @@ from . import kernels, measures, naswot  # noqa: F401  (measures registers every
 from .data import DataSource, open_source
 from .device import cpu_model, describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
+from .inputs import InputMismatch, check_pairing, cost_for
 from .evaluate import ArchScore, Scorer, build_seeded, canonical_score  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
 from .undefined import from_json_number, json_number
@@ -19,11 +20,14 @@ __all__ = [
     "REFERENCE_SIZE",
     "ArchScore",
     "DataSource",
+    "InputMismatch",
     "ScoreInfo",
     "Scorer",
     "build_seeded",
     "canonical_score",
     "cpu_model",
+    "check_pairing",
+    "cost_for",
     "definition_name",
     "describe_device",
     "from_json_number",

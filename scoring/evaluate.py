@@ -25,6 +25,7 @@ from .batched import BatchedNaswot
 from .ensemble import REFERENCE_SIZE, EnsembleSpec, combine, definition_name, parse_ensemble
 from .data import DataSource
 from .device import describe_device
+from .inputs import Minibatches, cost_for
 from .precision import check_precision
 from .registry import get_score_info, pass_of, run_pass
 from .undefined import json_number
@@ -107,7 +108,8 @@ class Scorer:
         self.reference_cache = reference_cache
         self.cells_per_pass = cells_per_pass
         self.num_classes = max(source.num_classes, 1)
-        self.x = source.minibatch(batch_size, seed).to(self.device)
+        self.inputs = Minibatches(space, source, batch_size, seed, self.device)
+        self.x = self.inputs.native  # the data's own minibatch; each network's input is self.inputs.for_arch(arch)
         self.y = _labels_for(source, batch_size, seed, self.passes, self.device)
         self.networks = space.network_source(self.num_classes, seed, self.device, pruned=True)  # NASWOT reads codes only
         self.batched = BatchedNaswot(stacked) if stacked is not None else None
@@ -131,14 +133,13 @@ class Scorer:
         """Start scoring one architecture; its score stays on the device (no host synchronisation)."""
         start = time.perf_counter()
         with self.networks.network(canonical) as net:
-            value = naswot.log_abs_det(naswot.kernel(net, self.x, self.mode))
+            value = naswot.log_abs_det(naswot.kernel(net, self.inputs.for_arch(canonical), self.mode))
         return value, start
 
     def _finish(self, canonical: str, value: torch.Tensor, start: float) -> ArchScore:
         score = float(value.item())  # the one host synchronisation per architecture
         seconds = time.perf_counter() - start
-        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
-        return ArchScore(canonical, score, cost.params, cost.flops, seconds)
+        return ArchScore(canonical, score, *self._cost(canonical), seconds)
 
     def score_one(self, arch: Any) -> ArchScore:
         canonical = self.space.canonical(arch)
@@ -199,20 +200,19 @@ class Scorer:
         values = self.batched.scores(canonicals, self.x, self.mode).tolist()  # one host sync per pass
         seconds = (time.perf_counter() - start) / len(canonicals)
         for canonical, value in zip(canonicals, values):
-            cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
-            yield ArchScore(canonical, value, cost.params, cost.flops, seconds)
+            yield ArchScore(canonical, value, *self._cost(canonical), seconds)
 
     def _score_named(self, canonical: str) -> ArchScore:
         """Every requested score of one architecture: each needed pass once, then the ensembles."""
         start = time.perf_counter()
-        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
-        values = self._pass_values(canonical, cost.params, cost.flops)
+        params, flops = self._cost(canonical)
+        values = self._pass_values(canonical, params, flops)
         if self.ensembles:
             reference = self.reference()
             values.update((spec.name, combine(spec, values, reference)) for spec in self.ensembles)
         ordered = {name: values[name] for name in self.score_names}
         seconds = time.perf_counter() - start
-        return ArchScore(canonical, ordered[self.score_name], cost.params, cost.flops, seconds, values=ordered)
+        return ArchScore(canonical, ordered[self.score_name], params, flops, seconds, values=ordered)
 
     def _pass_values(self, canonical: str, params: int, flops: int, passes: Mapping[str, frozenset[str]] | None = None) -> dict[str, float]:
         """The values of ``passes`` (default: every pass this scorer needs) for one architecture."""
@@ -242,7 +242,8 @@ class Scorer:
         return {m: sorted(row[m] for row in rows) for m in members}
 
     def _cost(self, canonical: str) -> tuple[int, int]:
-        cost = self.space.cost(canonical, self.num_classes, self.source.image_shape[1:])
+        """(parameters, FLOPs) of ``canonical``'s network at the input shape it is scored on."""
+        cost = cost_for(self.space, self.source, canonical, self.num_classes)
         return cost.params, cost.flops
 
     def __call__(self, archs: Iterable[Any]) -> list[ArchScore]:
@@ -288,7 +289,7 @@ class _ArchProbe:
 
     def __init__(self, scorer: Scorer, canonical: str, params: int, flops: int):
         self._scorer, self._canonical = scorer, canonical
-        self.x, self.y, self.seed = scorer.x, scorer.y, scorer.seed
+        self.x, self.y, self.seed = scorer.inputs.for_arch(canonical), scorer.y, scorer.seed
         self.num_classes, self.params, self.flops = scorer.num_classes, params, flops
         self.precision = scorer.mode
 

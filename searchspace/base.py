@@ -35,6 +35,10 @@ class SearchSpace(ABC):
     input_shape: tuple[int, int, int] = (3, 32, 32)
     #: decision values that carry no weights (skips, poolings): the size-bias report sums their shares
     parameter_free: frozenset[object] = frozenset()
+    #: True when a network takes only the resolution :meth:`input_shape_of` gives (scoring data is resized to
+    #: it); False when any resolution works (global pooling before the classifier, as in the benchmark spaces),
+    #: so networks see the data's own resolution, as they always have
+    fixed_resolution: bool = False
 
     @property
     @abstractmethod
@@ -65,6 +69,10 @@ class SearchSpace(ABC):
     def decisions(self, arch: Any) -> list[tuple[str, object]]:
         """``arch`` decomposed into (position, value) pairs, one per decision it makes (the size-bias report's op shares)."""
         raise NotImplementedError(f"space {self.name!r} does not decompose its encodings into decisions")
+    def input_shape_of(self, canonical: str) -> tuple[int, int, int]:
+        """The input shape (C, H, W) of one architecture: ``input_shape`` unless the resolution is part of the
+        architecture (as in ``ofa-mbv3``).  The channel count is always ``input_shape[0]``."""
+        return self.input_shape
 
     def network_source(self, num_classes: int, seed: int, device: torch.device, *, pruned: bool = False) -> NetworkSource:
         """Seeded networks of this space on ``device``, each as ``build_seeded`` gives it (weights drawn on the CPU).
@@ -102,9 +110,11 @@ class SearchSpace(ABC):
         return list(seen)
 
     def cost(self, arch: Any, num_classes: int = 10, input_size: int | tuple[int, int] | None = None) -> ModelCost:
-        """Parameter count and FLOPs per image of ``arch`` (see :mod:`searchspace.cost`)."""
-        hw = self.input_shape[1:] if input_size is None else as_hw(input_size)
-        return _cached_cost(self, self.canonical(arch), num_classes, hw)
+        """Parameter count and FLOPs per image of ``arch`` (see :mod:`searchspace.cost`), at ``input_size``
+        or else at the architecture's own resolution (:meth:`input_shape_of`); parameters do not depend on it."""
+        canonical = self.canonical(arch)
+        hw = self.input_shape_of(canonical)[1:] if input_size is None else as_hw(input_size)
+        return _cached_cost(self, canonical, num_classes, hw)
 
     def params(self, arch: Any, num_classes: int = 10) -> int:
         """Number of trainable parameters of the network built for ``arch``."""
@@ -123,6 +133,7 @@ class SearchSpace(ABC):
             "example": self.example,
             "size": self.size,
             "input_shape": list(self.input_shape),
+            "fixed_resolution": self.fixed_resolution,
         }
 
     def __repr__(self) -> str:

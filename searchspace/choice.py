@@ -39,6 +39,9 @@ def _same(a: Any, b: Any) -> bool:
 class ChoiceSpace(SearchSpace):
     """Every combination of the space file's choices, built by its builder ``function(config, num_classes)``."""
 
+    #: the file declares its input (default 3x32x32): scoring data comes at that resolution, resized when needed
+    fixed_resolution = True
+
     def __init__(self, spec: SpaceSpec, builder: Callable[[dict[str, Any], int], nn.Module]):
         self.spec = spec
         self.builder = builder

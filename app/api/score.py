@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 
+from scoring import InputMismatch, check_pairing
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
 from ..dispatch import NoWorker, QueueFull
@@ -61,6 +62,14 @@ def open_data(service: Service, name: str | None, batch_size: int) -> tuple[str,
     return resolved, source
 
 
+def check_input(space: SearchSpace, name: str, source: Any) -> None:
+    """A 422 naming ``space`` and ``data`` when the source's images cannot feed the space's networks (channel counts)."""
+    try:
+        check_pairing(space, source)
+    except InputMismatch as exc:
+        raise invalid(*(error(("body", field), str(exc), "input_mismatch", value) for field, value in (("space", space.name), ("data", name)))) from None
+
+
 def canonical_archs(space: SearchSpace, archs: list[Any]) -> list[str]:
     """Canonical encodings; every bad item is reported (index, token, reason) in one 422."""
     out: list[str] = []
@@ -83,6 +92,7 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
         raise invalid(error(("body", "archs"), f"at most {service.settings.max_archs} architectures per request on this server (NASWOT_MAX_ARCHS), got {len(body.archs)}", "too_long"))
     archs = canonical_archs(space, body.archs)
     name, source = open_data(service, body.data, body.batch_size)
+    check_input(space, name, source)
     specs = [ScoreSpec(space, source, body.batch_size, body.seed, score=score) for score in body.scores]
     return Prepared(specs, archs, describe(name, source))
 

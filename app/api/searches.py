@@ -21,7 +21,7 @@ from ..service import Service
 from ..store import CacheKey
 from .deps import ERRORS, JobDep, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
-from .score import check_space, open_data
+from .score import check_input, check_space, open_data
 
 router = APIRouter(prefix="/v1/searches", tags=["searches"], route_class=StrictJSONRoute)
 strategies_router = APIRouter(prefix="/v1/strategies", tags=["searches"], route_class=StrictJSONRoute)
@@ -63,12 +63,13 @@ def _check_limits(service: Service, body: SearchRequest) -> None:
 
 def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, DataRef]:
     """(request as stored, data used) after checking every field against this server."""
-    check_space(body.space)
+    space = check_space(body.space)
     if body.strategy not in list_strategies():
         raise invalid(error(("body", "strategy"), f"unknown strategy {body.strategy!r}; this server offers: {', '.join(list_strategies())}", "value_error", body.strategy))
     params = _check_params(body)
     _check_limits(service, body)
     name, source = open_data(service, body.data, body.batch_size)
+    check_input(space, name, source)
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
         batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=body.constraints,
