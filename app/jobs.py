@@ -122,13 +122,13 @@ class JobManager:
 
     def _orphaned(self, slot: JobSlot) -> None:
         """The job of a dead thread: queued again after a store error, else failed with the reason; its slot freed."""
-        job_id = slot.job_id
+        job_id, job = slot.job_id, slot.job  # read now: the slot is reset when its thread restarts
         if job_id is None:
             return
         with self._lock:
             self._controls.pop(job_id, None)
         if isinstance(slot.fatal, StoreError):
-            self._marks.write(job_id, lambda: self._requeue(job_id, slot.job), "queued")
+            self._marks.write(job_id, lambda: self._requeue(job_id, job), "queued")
         else:
             self._finish(job_id, "failed", error=f"{slot.death}; see the server log")
 
