@@ -131,6 +131,30 @@ def test_a_dead_job_thread_is_reported_then_replaced_and_its_search_failed_with_
         assert http.get("/readyz").status_code == 200
 
 
+def test_a_job_thread_killed_by_a_store_error_leaves_its_search_queued_to_run_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(app.service, "SUPERVISE_SECONDS", 3600)  # the test supervises by hand
+    with serve(tmp_path, FakeScorers(), max_running_jobs=1) as http:
+        client, service = Client(http=http), service_of(http)
+        jobs, runner = service.jobs, service.jobs.runner
+        execute = runner.execute
+
+        def outage(_run):
+            raise StoreBusy("the database stayed locked by another connection for 0.1 s")
+
+        def broken_pause(_job_id, _job, exc):
+            raise exc  # a fault in the pause itself: the store error ends the thread
+
+        monkeypatch.setattr(runner, "execute", outage)
+        monkeypatch.setattr(jobs, "_pause", broken_pause)
+        job = client.start_search(**BODY, budget=8, seed=1)
+        until(lambda: jobs.problems() != [])
+        monkeypatch.setattr(runner, "execute", execute)
+        assert service.supervise() == ["naswot-job-0"]
+        final = client.wait(job["id"], timeout=30, poll=0.05)
+        assert (final["status"], final["resumed"]) == ("done", 1), final
+        assert history(client, job["id"]) == want_history(8, 1)
+
+
 def test_only_the_leases_of_jobs_making_progress_are_held(tmp_path):
     scorers = FakeScorers(gated=True)
     with serve(tmp_path, scorers, job_stall_seconds=0.3) as http:
