@@ -166,13 +166,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .main import create_app
     from .settings import Settings, SettingsError
+    from .store import DatabaseInUse
 
     try:
         settings = Settings.from_env()
         host = args.host or settings.host
         port = settings.port if args.port is None else args.port
         app = create_app(settings)
-    except (SettingsError, ValueError) as exc:
+    except (SettingsError, ValueError, DatabaseInUse) as exc:
         print(f"naswot: error: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=_log_config(settings.log_level), timeout_graceful_shutdown=10)

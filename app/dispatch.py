@@ -4,6 +4,8 @@ The same (cache key, architecture) is never computed twice at once: a second req
 in flight waits on the first one's future. A result is written to the cache before it leaves the
 in-flight table, so a request always finds it in one or the other. A result the cache cannot take
 (the database stays locked) fails only the architectures it concerns, with :class:`StoreError`.
+Work is tagged with who waits for it (a search job's id, or ``None`` for a request), so a cancelled
+search's queued work leaves every device queue at once, unless someone else still waits for it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Dispatcher:
         self.workers = list(workers)
         self.metrics = metrics
         self._inflight: dict[tuple, Future[ScoredArch]] = {}
+        self._owners: dict[tuple, set[str | None]] = {}  # who waits for each task in flight (a job id; None: a request)
         self._lock = threading.Lock()
 
     @property
@@ -84,13 +87,34 @@ class Dispatcher:
         futures, device = self.submit_all([spec], archs, block=block, abort=abort)
         return futures[0], device
 
+    def withdraw(self, owner: str) -> int:
+        """Drop from every queue the tasks no one but ``owner`` (a cancelled search) waits for; how many were dropped."""
+        stopped = WorkerStopped(f"search {owner} was cancelled")
+        with self._lock:
+            orphaned = set()
+            for key, owners in self._owners.items():
+                if owner in owners:
+                    owners.discard(owner)
+                    if not owners:
+                        orphaned.add(key)
+            if not orphaned:
+                return 0
+            dropped = [t for w in self.workers for t in w.withdraw(lambda t: t.spec.cache_key.of(t.arch) in orphaned)]
+            futures = [self._forget(t.spec.cache_key.of(t.arch)) for t in dropped]
+        for future in futures:
+            if future is not None and not future.done():
+                future.set_exception(stopped)
+        return len(dropped)
+
     def submit_all(
-        self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None
+        self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None,
+        owner: str | None = None,
     ) -> tuple[list[list[Future[ScoredArch]]], str]:
         """:meth:`submit` for several scores of the same settings: a list of futures per spec.
 
         New tasks are queued architecture by architecture, so a worker takes an architecture's
         scores together and computes them in shared passes; each score is still cached on its own.
+        ``owner`` is the search job waiting for them (``None``: a request, whose work is never withdrawn).
         """
         unique = list(dict.fromkeys(archs))
         futures = [self._cached(spec.cache_key, unique) for spec in specs]
@@ -100,7 +124,7 @@ class Dispatcher:
             worker = self._worker()
             device = worker.name
             with self._lock:
-                new = self._claim(specs, missing, futures)
+                new = self._claim(specs, missing, futures, owner)
                 if new and not block:
                     self._offer(worker, new)
             if new and block:
@@ -113,7 +137,9 @@ class Dispatcher:
         self.metrics.cache_hits.inc(len(hits))
         return {arch: _resolved(hit) for arch, hit in hits.items()}
 
-    def _claim(self, specs: Sequence[ScoreSpec], missing: list[tuple[int, str]], futures: list[dict[str, Future[ScoredArch]]]) -> list[Task]:
+    def _claim(
+        self, specs: Sequence[ScoreSpec], missing: list[tuple[int, str]], futures: list[dict[str, Future[ScoredArch]]], owner: str | None,
+    ) -> list[Task]:
         """Under the lock: share work in flight, take late cache hits, and claim the rest as new tasks.
 
         ``missing`` holds (index into ``specs``, architecture) pairs; ``futures[index]`` receives each one's future.
@@ -125,12 +151,14 @@ class Dispatcher:
             shared = self._inflight.get(key)
             if shared is not None:
                 futures[k][arch] = shared
+                self._owners[key].add(owner)
                 self.metrics.deduplicated.inc()
             elif arch in late_hits[k]:
                 futures[k][arch] = _resolved(late_hits[k][arch])
                 self.metrics.cache_hits.inc()
             else:
                 futures[k][arch] = self._inflight[key] = Future()
+                self._owners[key] = {owner}
                 new.append(Task(specs[k], arch, self._done))
         return new
 
@@ -156,7 +184,12 @@ class Dispatcher:
 
     def _release(self, tasks: list[Task]) -> None:
         for task in tasks:
-            del self._inflight[task.spec.cache_key.of(task.arch)]
+            self._forget(task.spec.cache_key.of(task.arch))
+
+    def _forget(self, key: tuple) -> Future[ScoredArch] | None:
+        """Under the lock: a task leaves the in-flight table; its future (``None`` when it had already left)."""
+        self._owners.pop(key, None)
+        return self._inflight.pop(key, None)
 
     def _put_waiting(self, new: list[Task], worker: DeviceWorker, abort: Callable[[], bool] | None) -> None:
         """Queue ``new`` one at a time, waiting for room; settle every unqueued future when that fails, so no waiter hangs."""
@@ -181,10 +214,10 @@ class Dispatcher:
 
     def score_all_blocking(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], abort: Callable[[], bool] | None = None,
-        on_each: Callable[[], None] | None = None,
+        on_each: Callable[[], None] | None = None, owner: str | None = None,
     ) -> list[list[ScoredArch]]:
         """:meth:`score_blocking` for several scores scored jointly: a list of results per spec; ``on_each`` follows the first."""
-        futures, _device = self.submit_all(specs, archs, block=True, abort=abort)
+        futures, _device = self.submit_all(specs, archs, block=True, abort=abort, owner=owner)
         if on_each is not None:
             for future in futures[0]:
                 future.add_done_callback(lambda _f: on_each())
@@ -202,7 +235,7 @@ class Dispatcher:
         if isinstance(result, BaseException):
             self.metrics.score_errors.labels(error_kind(result)).inc()
         with self._lock:
-            future = self._inflight.pop(key.of(task.arch), None)
+            future = self._forget(key.of(task.arch))
         if future is None or future.done():
             return
         if isinstance(result, BaseException):

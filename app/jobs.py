@@ -6,6 +6,11 @@ same trajectory, every architecture scored before comes back from the cache at o
 stored evaluations are rewritten with identical values. A job whose cancel was requested before
 the restart ends ``cancelled``. A job that cannot be resumed (its strategy or space is gone, its
 data changed) is marked ``interrupted`` and keeps its partial results.
+
+A store error pauses a search instead of failing it: its thread waits for the database with bounded
+backoff, then re-queues it (``resumed`` + 1) to replay from its start, every score from the cache;
+only an outage longer than ``outage_seconds`` ends it ``interrupted``. Job threads are supervised
+(:mod:`app.jobslots`): whatever ends one, its job is left ``queued`` or ``failed``, never ``running``.
 """
 
 from __future__ import annotations
@@ -15,20 +20,19 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
 
-from scoring import cost_for
-from search import Evaluation, SearchResult, SearchStopped, list_strategies, run_search
-from searchspace import SearchSpace, get_space, list_spaces
+from search import SearchResult
 
 from .dispatch import Dispatcher
+from .jobrun import Control, SearchRunner, Unresumable, unresumable
+from .jobslots import Backoff, JobSlot, PendingMarks
 from .leases import JobLeases, default_owner
 from .metrics import Metrics
 from .notify import JobNotifier
-from .records import DataRef, JobOutcome, JobRecord, ScoredArch, SearchSpec
+from .records import DataRef, JobOutcome, JobRecord, SearchSpec
 from .sources import Sources
-from .store import Store
-from .worker import ScoreSpec, WorkerStopped, is_out_of_memory
+from .store import Store, StoreError
 
 log = logging.getLogger("naswot.jobs")
 
@@ -41,40 +45,13 @@ class JobConflict(RuntimeError):
     """The job is in a state that does not allow the operation."""
 
 
-class Unresumable(RuntimeError):
-    """The job cannot run here any more (the message says why); it ends ``interrupted``."""
-
-
-class _Control:
-    """Stop flags a running job polls."""
-
-    def __init__(self, shutdown: threading.Event):
-        self.cancelled = threading.Event()
-        self.shutdown = shutdown
-
-    def should_stop(self) -> bool:
-        return self.cancelled.is_set() or self.shutdown.is_set()
-
-
-@dataclass(frozen=True)
-class _Run:
-    """What a job thread needs to run one search."""
-
-    job: JobRecord
-    space: SearchSpace
-    spec: ScoreSpec
-    control: _Control
-    #: the scores computed for every candidate besides the ranking one (cached, shown with each evaluation)
-    reported: tuple[ScoreSpec, ...] = ()
-
-
 class JobManager:
     """Queues, runs, cancels and resumes search jobs; at most ``max_running`` run at once."""
 
     def __init__(
         self, store: Store, dispatcher: Dispatcher, sources: Sources, metrics: Metrics, *,
         max_running: int, max_queued: int, notifier: JobNotifier | None = None,
-        owner: str | None = None, lease_seconds: float = 30.0,
+        owner: str | None = None, lease_seconds: float = 30.0, outage_seconds: float = 300.0, stall_seconds: float = 600.0,
     ):
         self.store = store
         self.dispatcher = dispatcher
@@ -83,17 +60,20 @@ class JobManager:
         self.max_running = max_running
         self.max_queued = max_queued
         self.notifier = notifier or JobNotifier(max_streams=64)
+        self.outage_seconds = outage_seconds
+        self.stall_seconds = stall_seconds
         self._queue: queue.Queue[str | None] = queue.Queue()
-        self._queued = 0
-        self._controls: dict[str, _Control] = {}
-        self._scoring: dict[str, tuple[int, int]] = {}
+        self._waiting: Counter[str] = Counter()  # job id -> its entries in the local queue
+        self._controls: dict[str, Control] = {}
+        self.runner = SearchRunner(store, dispatcher, sources, self._bump)
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, name=f"naswot-job-{i}", daemon=True) for i in range(max_running)]
+        self._slots = [JobSlot(i, self._loop) for i in range(max_running)]
+        self._marks = PendingMarks()  # job states the store could not take yet
         #: with a shared database, jobs are claimed under leases instead of all resumed at start
         self._leases = JobLeases(
             store, owner=owner or default_owner(), seconds=lease_seconds,
-            has_room=self._has_room, take=self._take_leased, cancelled=self._cancel_flagged,
+            has_room=self._has_room, take=self._take_leased, cancelled=self._cancel_flagged, held=self.held,
         ) if store.shared else None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -103,20 +83,54 @@ class JobManager:
             self._leases.start()
         else:
             self.recover()
-        for thread in self._threads:
-            thread.start()
+        for slot in self._slots:
+            slot.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop running jobs where they stand; they stay resumable (status ``queued``) for the next start."""
         self._shutdown.set()
         if self._leases is not None:
             self._leases.stop()
-        for _ in self._threads:
+        for slot in self._slots:
+            slot.stop()
             self._queue.put(None)
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join(max(0.0, deadline - time.monotonic()))
+        for slot in self._slots:
+            slot.join(max(0.0, deadline - time.monotonic()))
+
+    def supervise(self) -> list[str]:
+        """Write the job states still pending; restart dead job threads, each one's job settled first; the names restarted."""
+        for job_id in self._marks.flush():
+            self._bump(job_id)
+        restarted = []
+        for slot in self._slots:
+            if slot.dead and not self._shutdown.is_set():
+                self._orphaned(slot)
+                slot.restart()
+                restarted.append(slot.name)
+        return restarted
+
+    def problems(self) -> list[str]:
+        """Why job threads cannot run searches now (for /readyz): the dead ones not yet replaced."""
+        return [f"{slot.name}: {slot.death}; restarting it" for slot in self._slots if slot.dead]
+
+    def held(self) -> list[str]:
+        """The jobs whose leases to renew: waiting here for a thread, or run by a live thread that made progress lately."""
+        with self._lock:
+            running = [slot.job_id for slot in self._slots if slot.job_id is not None and slot.progressing(self.stall_seconds)]
+            return [*self._waiting, *running]  # type: ignore[list-item]
+
+    def _orphaned(self, slot: JobSlot) -> None:
+        """The job of a dead thread: queued again after a store error, else failed with the reason; its slot freed."""
+        job_id, job = slot.job_id, slot.job  # read now: the slot is reset when its thread restarts
+        if job_id is None:
+            return
+        with self._lock:
+            self._controls.pop(job_id, None)
+        if isinstance(slot.fatal, StoreError):
+            self._marks.write(job_id, lambda: self._requeue(job_id, job), "queued")
+        else:
+            self._finish(job_id, "failed", error=f"{slot.death}; see the server log")
 
     def recover(self) -> list[str]:
         """Re-queue the jobs a previous process left unfinished; end the cancelled and the unresumable ones."""
@@ -136,7 +150,7 @@ class JobManager:
             self.store.finish_job(job.id, "cancelled")
             log.info("search %s cancelled: its cancel was requested before the restart", job.id)
             return True
-        reason = self._unresumable(job)
+        reason = unresumable(job)
         if reason is not None:
             self.store.finish_job(job.id, "interrupted", error=reason)
             log.warning("search %s interrupted: %s", job.id, reason)
@@ -151,7 +165,8 @@ class JobManager:
     def _has_room(self) -> bool:
         """A job thread is free for one more leased job."""
         with self._lock:
-            return self._queued + len(self._controls) < self.max_running
+            busy = sum(slot.job_id is not None for slot in self._slots)
+            return sum(self._waiting.values()) + busy < self.max_running
 
     def _cancel_flagged(self, job_id: str) -> None:
         """A cancel requested on another replica, for a job running here."""
@@ -159,22 +174,14 @@ class JobManager:
             control = self._controls.get(job_id)
         if control is not None:
             control.cancelled.set()
-
-    @staticmethod
-    def _unresumable(job: JobRecord) -> str | None:
-        request = job.request
-        if request.strategy not in list_strategies():
-            return f"server restarted and strategy {request.strategy!r} no longer exists; partial results kept"
-        if request.space not in list_spaces():
-            return f"server restarted and space {request.space!r} no longer exists; partial results kept"
-        return None
+            self.dispatcher.withdraw(job_id)
 
     # -- requests ----------------------------------------------------------------------------
 
     def submit(self, request: SearchSpec, data: DataRef) -> JobRecord:
         """Persist a new job as ``queued`` and queue it; raises :class:`TooManyJobs` when the queue is full."""
         with self._lock:
-            waiting = self._queued if self._leases is None else self.store.count_jobs().get("queued", 0)
+            waiting = sum(self._waiting.values()) if self._leases is None else self.store.count_jobs().get("queued", 0)
             if waiting >= self.max_queued:
                 raise TooManyJobs(f"{waiting} searches are already waiting (at most {self.max_queued}); retry later")
             job = JobRecord(id=uuid.uuid4().hex, status="queued", request=request, data=data, created_at=time.time())
@@ -195,6 +202,7 @@ class JobManager:
                 control = self._controls.get(job_id)
             if control is not None:
                 control.cancelled.set()
+            self.dispatcher.withdraw(job_id)  # its architectures still queued on a device are dropped now
         elif before not in ("queued", "cancelled"):
             raise JobConflict(f"search {job_id} is already {before}; only queued or running searches can be cancelled")
         self._bump(job_id)
@@ -206,8 +214,7 @@ class JobManager:
 
     def scoring(self, job_id: str) -> dict[str, int] | None:
         """The batch a running job is waiting on: architectures scored so far and its size (they count as evaluated once all are in)."""
-        state = self._scoring.get(job_id)
-        return None if state is None else {"scored": state[0], "size": state[1]}
+        return self.runner.scoring(job_id)
 
     def counts(self) -> dict[str, int]:
         return self.store.count_jobs()
@@ -216,32 +223,46 @@ class JobManager:
 
     def _enqueue(self, job_id: str) -> None:
         with self._lock:
-            self._queued += 1
+            self._waiting[job_id] += 1
         self._queue.put(job_id)
 
     def _bump(self, job_id: str) -> None:
         self.notifier.bump(job_id)
 
-    def _loop(self) -> None:
+    def _loop(self, slot: JobSlot) -> None:
+        """A job thread's body: run queued jobs until shutdown (a job left by a thread that dies is settled by :meth:`supervise`)."""
         while (job_id := self._queue.get()) is not None:
             with self._lock:
-                self._queued -= 1
-            if self._shutdown.is_set():
-                continue  # stays queued in the database: the next start resumes it
-            try:
-                self._run(job_id)
-            except Exception as exc:  # never lose the job thread; the job itself is marked failed
-                log.exception("search %s crashed", job_id)
-                self._finish(job_id, "failed", error=f"internal error ({type(exc).__name__}); see the server log")
+                self._waiting[job_id] -= 1
+                if self._waiting[job_id] <= 0:
+                    del self._waiting[job_id]
+                slot.take(job_id)
+            if not self._shutdown.is_set():  # at shutdown it stays queued in the database: the next start resumes it
+                self._attend(slot, job_id)
+            slot.take(None)
             if self._leases is not None:
                 self._leases.poke()  # a slot came free
 
-    def _run(self, job_id: str) -> None:
+    def _attend(self, slot: JobSlot, job_id: str) -> None:
+        """Run a job; whatever it raises, leave it in a defined state: paused and re-queued on a store error, else failed."""
+        try:
+            self._run(slot, job_id)
+        except StoreError as exc:
+            self._pause(job_id, slot.job, exc)
+        except Exception as exc:  # never lose the job thread; the job itself is marked failed
+            log.exception("search %s crashed", job_id)
+            self._finish(job_id, "failed", error=f"internal error ({type(exc).__name__}); see the server log")
+
+    def _run(self, slot: JobSlot, job_id: str) -> None:
         """Run a queued job to its end (or its pause at shutdown)."""
         job = self.store.get_job(job_id)
         if job is None or job.status != "queued":
             return
-        control = _Control(self._shutdown)
+        slot.job = job
+        if job.cancel_requested:  # cancelled while it was paused by a store error
+            self._finish(job_id, "cancelled")
+            return
+        control = Control(self._shutdown, slot.touch)
         with self._lock:
             self._controls[job_id] = control
         try:
@@ -254,98 +275,70 @@ class JobManager:
                 self._controls.pop(job_id, None)
             self._bump(job_id)
 
-    def _search(self, job: JobRecord, control: _Control) -> None:
+    def _pause(self, job_id: str, job: JobRecord | None, exc: StoreError) -> None:
+        """A store error stopped the search: wait for the store with bounded backoff, then re-queue the search (it
+        replays from its start, every score from the cache); past ``outage_seconds`` it ends ``interrupted``."""
+        log.warning("search %s paused: %s", job_id, exc)
+        deadline = time.monotonic() + self.outage_seconds
+        for delay in Backoff().delays():
+            if self._shutdown.is_set():
+                return  # left active in the database: the next start resumes it
+            try:
+                self._requeue(job_id, job)
+                return
+            except StoreError as again:
+                exc = again
+            if time.monotonic() + delay > deadline:
+                break
+            self._shutdown.wait(delay)
+        error = f"the database stayed unavailable for over {self.outage_seconds:g} s ({exc}); partial results kept"
+        log.warning("search %s interrupted: %s", job_id, error)
+        self._finish(job_id, "interrupted", error=error)
+
+    def _requeue(self, job_id: str, job: JobRecord | None) -> None:
+        """Queued again after a store error, to run from its start; ``resumed`` + 1 when it had run (a lease claim counts it)."""
+        resumed = None if job is None or self._leases is not None else job.resumed + 1
+        if not self.store.requeue_job(job_id, resumed=resumed):
+            return  # it ended meanwhile (cancelled while queued)
+        log.info("search %s re-queued after a database error; it resumes from the cache", job_id)
+        self._bump(job_id)
+        if self._leases is None:
+            self._enqueue(job_id)
+        else:
+            self._leases.poke()
+
+    def _search(self, job: JobRecord, control: Control) -> None:
         """Prepare, run and settle one search."""
         try:
-            run = self._prepare(job, control)
+            run = self.runner.prepare(job, control)
         except Unresumable as exc:
             self._finish(job.id, "interrupted", error=str(exc))
             return
         try:
-            result = self._execute(run)
+            result = self.runner.execute(run)
+        except StoreError:
+            raise  # a pause, not a failure (see _attend)
         except Exception as exc:
-            message = self._failure_message(job, exc)
+            message = self.runner.failure_message(job, exc)
             log.warning("search %s failed: %s", job.id, message)
             self._finish(job.id, "failed", error=message)
             return
         self._settle(job.id, result, control)
 
-    def _prepare(self, job: JobRecord, control: _Control) -> _Run:
-        """The space, data and score spec of a job; :class:`Unresumable` when they are gone or changed."""
-        reason = self._unresumable(job)
-        if reason is not None:
-            raise Unresumable(reason)
-        request, data = job.request, job.data
-        assert data is not None, "every job is stored with its data source"
-        try:
-            source = self.sources.open_spec(data.spec)
-        except ValueError as exc:
-            raise Unresumable(f"{exc}; partial results kept") from None
-        if source.identity != data.identity:
-            raise Unresumable(f"data source {data.spec!r} changed since the search started; partial results kept")
-        space = get_space(request.space)
-        specs = [ScoreSpec(space, source, request.batch_size, request.seed, score=name) for name in request.scores]
-        return _Run(job, space, specs[0], control, tuple(specs[1:]))
-
-    def _execute(self, run: _Run) -> SearchResult:
-        """``run_search`` with the job's request, scoring through the dispatcher and recording each evaluation."""
-        request, spec = run.job.request, run.spec
-        return run_search(
-            request.strategy,
-            run.space,
-            lambda archs: self._score(run, archs),
-            budget=request.budget,
-            seed=request.seed,
-            top_k=request.top_k,
-            constraints=request.constraints,
-            exclude_singular=request.exclude_singular,
-            cost=lambda arch: cost_for(run.space, spec.source, arch, spec.num_classes),
-            on_evaluation=lambda e: self._record(run.job.id, e),
-            should_stop=run.control.should_stop,
-            **request.strategy_params,
-        )
-
-    def _score(self, run: _Run, archs: list[str]) -> list[float]:
-        """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored."""
-        job_id = run.job.id
-        self._scoring[job_id] = (0, len(archs))
-
-        def tick() -> None:
-            scored, size = self._scoring.get(job_id, (0, len(archs)))
-            self._scoring[job_id] = (scored + 1, size)
-            self._bump(job_id)
-
-        try:
-            # the reported scores go into the cache, where each evaluation's values are read from
-            scored, *_reported = self.dispatcher.score_all_blocking((run.spec, *run.reported), archs, run.control.should_stop, tick)
-            return [s.score for s in scored]
-        except WorkerStopped:
-            if run.control.should_stop():
-                raise SearchStopped from None
-            raise
-        finally:
-            self._scoring.pop(job_id, None)
-
-    def _record(self, job_id: str, evaluation: Evaluation) -> None:
-        self.store.add_evaluation(job_id, ScoredArch.evaluated(evaluation))
-        self._bump(job_id)
-
-    @staticmethod
-    def _failure_message(job: JobRecord, exc: Exception) -> str:
-        if is_out_of_memory(exc):
-            return f"out of memory on the device while scoring (batch_size {job.request.batch_size}); lower batch_size"
-        return f"{type(exc).__name__}: {exc}"
-
-    def _settle(self, job_id: str, result: SearchResult, control: _Control) -> None:
+    def _settle(self, job_id: str, result: SearchResult, control: Control) -> None:
         """A search that returned: cancelled, paused by shutdown (resumed by the next start) or done."""
         if control.cancelled.is_set():
             self._finish(job_id, "cancelled", outcome=JobOutcome.of(result))
         elif result.stopped and self._shutdown.is_set():
-            self.store.requeue_job(job_id)
+            try:
+                self.store.requeue_job(job_id)
+            except StoreError as exc:  # left running in the database, which the next start resumes as well
+                log.warning("search %s: could not record its pause at shutdown: %s", job_id, exc)
             log.info("search %s paused by shutdown after %d evaluations", job_id, result.evaluated)
         else:
             self._finish(job_id, "done", outcome=JobOutcome.of(result))
 
     def _finish(self, job_id: str, status: str, *, error: str | None = None, outcome: JobOutcome | None = None) -> None:
-        self.store.finish_job(job_id, status, error=error, outcome=outcome)  # type: ignore[arg-type]
+        """End a job; when the store refuses, the state is kept and retried with backoff (:meth:`supervise`), never raised."""
+        self._marks.write(job_id, lambda: self.store.finish_job(job_id, status, error=error, outcome=outcome), status)  # type: ignore[arg-type]
         self._bump(job_id)

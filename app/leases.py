@@ -4,7 +4,8 @@ With a shared store (PostgreSQL) no replica re-queues every unfinished job at st
 process does; instead each one claims a job whenever it has a free job slot (the oldest job nobody
 holds, or one whose holder stopped renewing its lease), and a heartbeat renews the leases it holds
 and carries cancel requests made on other replicas. A replica killed mid-search stops renewing; once
-its lease expires another replica takes the search over and resumes it as a restart would.
+its lease expires another replica takes the search over and resumes it as a restart would. So does a
+replica whose job thread died or stopped making progress: only the leases of jobs ``held()`` are renewed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from .records import JobRecord
 from .store import Store, StoreError
@@ -32,6 +33,7 @@ class JobLeases:
     def __init__(
         self, store: Store, *, owner: str, seconds: float,
         has_room: Callable[[], bool], take: Callable[[JobRecord], None], cancelled: Callable[[str], None],
+        held: Callable[[], Collection[str]],
     ):
         self.store = store
         self.owner = owner
@@ -39,6 +41,7 @@ class JobLeases:
         self.has_room = has_room
         self.take = take
         self.cancelled = cancelled
+        self.held = held
         self.poll = min(1.0, seconds / 4)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -71,8 +74,11 @@ class JobLeases:
         return True
 
     def renew(self) -> None:
-        """Extend the leases held; forward cancel requests made on any replica."""
-        for job_id, cancel_requested in self.store.renew_leases(self.owner, self.seconds).items():
+        """Extend the leases of the jobs ``held()`` (alive and making progress here); forward cancel requests made on any replica."""
+        held = self.held()
+        if not held:
+            return
+        for job_id, cancel_requested in self.store.renew_leases(self.owner, self.seconds, held).items():
             if cancel_requested:
                 self.cancelled(job_id)
 

@@ -16,7 +16,7 @@ from .settings import Settings
 from .spacefiles import load_spaces
 from .sources import SourceUnavailable, Sources, describe
 from .records import ACTIVE, TERMINAL
-from .store import open_store, shared_location
+from .store import hold_database, open_store, shared_location
 from .worker import DeviceWorker, ScorerFactory, describe_devices, resolve_devices, stored_scorer_factory
 
 log = logging.getLogger("naswot.service")
@@ -34,7 +34,12 @@ class Service:
         self.spaces = load_spaces(settings.spaces, settings.max_params)  # a bad space file stops the start here
         self.metrics = Metrics()
         self.sources = Sources(settings)
-        self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
+        self.owner = hold_database(settings.db_path)  # one server per SQLite file: a second one refuses to start
+        try:
+            self.store = open_store(settings.db_path, busy_timeout=settings.db_busy_timeout)
+        except BaseException:
+            self.owner.release()
+            raise
         factory = scorer_factory or stored_scorer_factory(self.store)  # ensemble reference samples kept in the store
         self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
@@ -43,6 +48,7 @@ class Service:
             max_running=settings.max_running_jobs, max_queued=settings.max_queued_jobs,
             notifier=JobNotifier(settings.max_event_streams),
             owner=settings.replica, lease_seconds=settings.job_lease_seconds,
+            outage_seconds=settings.store_outage_seconds, stall_seconds=settings.job_stall_seconds,
         )
         for worker in self.workers:
             self.metrics.track_queue(worker.name, lambda w=worker: w.depth)
@@ -97,10 +103,11 @@ class Service:
         for worker in self.workers:
             worker.stop()
         self.store.close()
+        self.owner.release()
 
     def supervise(self) -> list[str]:
-        """Restart every worker whose thread died; the names of those restarted."""
-        restarted = []
+        """Restart every worker and job thread that died (job states not yet written retried); the names of those restarted."""
+        restarted = self.jobs.supervise()
         for worker in self.workers:
             if worker.dead:
                 worker.restart()
@@ -109,7 +116,10 @@ class Service:
 
     def _supervise_loop(self) -> None:
         while not self._stopping.wait(SUPERVISE_SECONDS):
-            self.supervise()
+            try:
+                self.supervise()
+            except Exception:  # noqa: BLE001 - the supervisor itself must outlive anything it supervises
+                log.exception("supervising the worker and job threads failed")
 
     def _load_default_data(self) -> None:
         """Load the default data source in the background; /readyz reports it."""
@@ -122,7 +132,7 @@ class Service:
 
     def readiness(self) -> dict[str, Any]:
         """Whether the service can do its work now, and if not, why (never waits on the database)."""
-        reasons = [*self._device_problems(), *self._data_problems()]
+        reasons = [*self._device_problems(), *(f"job thread {p}" for p in self.jobs.problems()), *self._data_problems()]
         database = self.store.problem()
         if database is not None:
             reasons.append(f"database: {database}")

@@ -61,6 +61,8 @@ class Settings(BaseModel):
     ray_actors: int | None = Field(None, ge=1, description="Ray scoring actors (default: one per GPU of the cluster, else one per CPU)")
     ray_threads: int = Field(1, ge=1, description="torch threads of each Ray CPU actor")
     job_lease_seconds: float = Field(30.0, ge=1, le=3600, description="with a shared (PostgreSQL) database: a replica's hold on a running search, renewed while it runs; another replica takes the search over once it expires")
+    store_outage_seconds: float = Field(300.0, gt=0, le=86_400, description="seconds a search stays paused (retrying with backoff) while the database is busy or unreachable; past them it ends interrupted, its results kept")
+    job_stall_seconds: float = Field(600.0, gt=0, le=86_400, description="with a shared (PostgreSQL) database: a running search's lease is renewed only while it made progress (an architecture scored or recorded) within this many seconds")
     replica: str | None = Field(None, description="this replica's name in job leases (default: host:pid)")
     api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
     gram_kernel: str = Field("auto", description="exact code-product kernel on CPUs: auto (measured once per process), int8 or float32; CUDA keeps float32")

@@ -279,6 +279,17 @@ class DeviceWorker:
             self._push(task, priority)
             self._cond.notify_all()
 
+    def withdraw(self, drop: Callable[[Task], bool]) -> list[Task]:
+        """Take the queued tasks ``drop`` picks (a cancelled search's) out of the queue; they are returned undelivered."""
+        with self._cond:
+            taken = [e.task for e in self._heap if drop(e.task)]
+            if taken:
+                self._heap = [e for e in self._heap if not drop(e.task)]
+                heapq.heapify(self._heap)
+                self._waiting = Counter(_unit(e.task) for e in self._heap)
+                self._cond.notify_all()  # room for waiting producers
+        return taken
+
     def retry_after(self, workers: int = 1) -> int:
         """Seconds a refused client should wait: the queue's expected drain time, 1..60."""
         estimate = (self.load * self.mean_seconds) / max(workers, 1)

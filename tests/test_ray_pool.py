@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import Counter
 
 import pytest
 
-from app.executors.ray_pool import ItemFailed, RayScorePool, ScoringActor, key_for, score_each
+from app.executors.ray_pool import WITHDRAWN, ItemFailed, RayScorePool, ScoringActor, key_for, score_each
 from scoring import ArchScore, Scorer, open_source
 from searchspace import get_space
 
@@ -93,3 +95,24 @@ def test_killing_an_actor_mid_batch_still_completes_every_item_exactly_once(pool
     assert sorted(landed) == list(range(CELLS)) and set(landed.values()) == {1}, f"items not landed exactly once: {landed}"
     expected = Scorer(get_space("nb201"), open_source("noise"), batch_size=BATCH, seed=1)(cells)
     assert [o.score for o in outcomes] == [r.score for r in expected], "a retried item's score differs"
+
+
+def test_withdrawn_chunks_leave_the_actors_backlogs_and_are_never_sent(pool, cells_and_reference):
+    cells, reference = cells_and_reference
+    withdrawn = set(cells[8:])  # each actor runs one chunk of cells[:8]; the next one waits in its backlog, the rest unsent
+
+    def withdraw_once_queued():
+        deadline = time.monotonic() + 30
+        while len(pool._backlog) < 4 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        pool.withdraw(withdrawn)
+
+    before = pool.withdrawn
+    canceller = threading.Thread(target=withdraw_once_queued)
+    canceller.start()
+    outcomes = pool.score(key_for("nb201", open_source("noise"), BATCH, 0), cells)
+    canceller.join()
+    dropped = {o.arch for o in outcomes if isinstance(o, ItemFailed) and o.kind == WITHDRAWN}
+    assert dropped == withdrawn, f"{len(withdrawn - dropped)} withdrawn cells were scored anyway"
+    assert pool.withdrawn - before == 6, "not two backlog chunks and four unsent ones"
+    assert [o.score for o in outcomes[:8]] == [r.score for r in reference[:8]], "the cells kept were not scored as before"

@@ -5,6 +5,7 @@ device), keyed as the local device workers key theirs: space, data, batch size, 
 A batch is cut into chunks that go to the least loaded actors; results come back in input order.
 An error fails only its architecture (an out-of-memory frees the actor's scorers first); an actor
 that dies has the chunks it held retried once on another actor, so no item is lost or returned twice.
+:meth:`RayScorePool.withdraw` takes a cancelled search's chunks out of the actors' backlogs (and those not sent yet).
 Ensemble reference samples are read from (and written to) the service's database when the actor's
 host reaches it: PostgreSQL, or the SQLite file on the service's own host.
 ``ray`` is an optional dependency (``pip install '.[ray]'``), imported only when a pool starts.
@@ -12,161 +13,21 @@ host reaches it: PostgreSQL, or the SQLite file on the service's own host.
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
 import threading
-import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+from .ray_actor import ACTOR_DIED, WITHDRAWN, DataMismatch, ItemFailed, Outcome, ScorerKey, ScoringActor, score_each
 
-from scoring import ArchScore, Scorer, describe_device, kernels, open_source
-from searchspace import ArchitectureError, SearchSpace, get_space
-from searchspace.spacefile import SpaceSource, load_space_text
-
-from ..reference import StoredReference, reference_key
-from ..store import Store, open_shared
-from ..worker import is_out_of_memory
+__all__ = [
+    "ACTOR_DIED", "WITHDRAWN", "ActorSlot", "DataMismatch", "ItemFailed", "Outcome", "RayScorePool", "ScorerKey", "ScoringActor",
+    "key_for", "score_each",
+]
 
 log = logging.getLogger("naswot.ray")
-
-#: the error kind of an item whose actor died twice while holding it
-ACTOR_DIED = "actor_died"
-
-
-@dataclass(frozen=True)
-class ScorerKey:
-    """What determines a score apart from the architecture, in a form that travels to another process."""
-
-    space: str
-    data: str  # the source's spec, opened by the actor
-    identity: str  # the digest the actor's copy of the data must have
-    batch_size: int
-    seed: int
-    precision: str = "exact"
-    scores: tuple[str, ...] = ("naswot",)  # the scores each result carries (names as scoring.list_scores)
-    space_file: SpaceSource | None = None  # a space file's text, which the actor loads (its builder imported there)
-
-    def search_space(self) -> SearchSpace:
-        """The space, as the actor rebuilds it: from its file's text, else the installed space of that name."""
-        return load_space_text(self.space_file) if self.space_file is not None else get_space(self.space)
-
-
-@dataclass(frozen=True)
-class ItemFailed:
-    """One architecture that could not be scored; the others of its batch are unaffected."""
-
-    arch: str
-    kind: str  # "out_of_memory", "invalid" (the architecture's network cannot be built or run), "error" or ACTOR_DIED
-    message: str
-
-
-Outcome = ArchScore | ItemFailed
-
-
-class DataMismatch(RuntimeError):
-    """The actor's copy of a data source differs from the caller's (another file on another host)."""
-
-
-def score_each(scorer: Any, archs: Sequence[str], on_error: Callable[[BaseException], None]) -> list[Outcome]:
-    """Every architecture's outcome in order: an exception fails only the item it happened on."""
-    outcomes: list[Outcome] = []
-    rest = list(archs)
-    while rest:
-        try:
-            for result in scorer.score_many(list(rest)):
-                outcomes.append(result)
-                rest.pop(0)
-        except Exception as exc:  # noqa: BLE001 - any failure is reported for its one item
-            on_error(exc)
-            kind = "out_of_memory" if is_out_of_memory(exc) else "invalid" if isinstance(exc, ArchitectureError) else "error"
-            outcomes.append(ItemFailed(rest.pop(0), kind, f"{type(exc).__name__}: {exc}"))
-    return outcomes
-
-
-class ScoringActor:
-    """Runs inside a Ray actor: builds and keeps scorers on its device and scores chunks with them."""
-
-    def __init__(
-        self, device: str, threads: int | None, scorer_cache: int, data_dir: str | None, download: bool, store: str | None = None,
-        gram_kernel: str = "auto",
-    ):
-        if threads:
-            torch.set_num_threads(threads)
-        kernels.configure(gram_kernel)
-        self.device = torch.device(device)
-        self.scorer_cache = scorer_cache
-        self.data_dir = data_dir
-        self.download = download
-        self.store_location = store
-        self._store: Store | None = None
-        self._store_opened = False
-        self._scorers: OrderedDict[ScorerKey, Scorer] = OrderedDict()
-
-    def describe(self) -> dict[str, Any]:
-        """Where this actor runs: host, process, device, torch threads."""
-        import ray
-
-        return {
-            "node": ray.util.get_node_ip_address(),
-            "pid": os.getpid(),
-            "device": describe_device(self.device),
-            "threads": torch.get_num_threads(),
-            "gram_kernel": kernels.choice(self.device).to_json(),
-        }
-
-    def cpu_seconds(self) -> float:
-        """CPU time this actor's process has used: against wall time, the share of a core it got."""
-        return time.process_time()
-
-    def score(self, key: ScorerKey, archs: list[str]) -> list[Outcome]:
-        """Outcomes of ``archs`` in order; a scorer that cannot be built fails every item."""
-        try:
-            scorer = self._scorer(key)
-        except Exception as exc:  # noqa: BLE001 - reported per item to the caller
-            return [ItemFailed(a, "error", f"{type(exc).__name__}: {exc}") for a in archs]
-        return score_each(scorer, archs, self._recover)
-
-    def _scorer(self, key: ScorerKey) -> Scorer:
-        if key in self._scorers:
-            self._scorers.move_to_end(key)
-            return self._scorers[key]
-        source = open_source(key.data, self.data_dir, download=self.download)
-        if source.identity != key.identity:
-            raise DataMismatch(f"data source {key.data!r} here is {source.identity}, the caller's is {key.identity}")
-        space = key.search_space()
-        scorer = Scorer(
-            space, source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores,
-            **self._reference_options(key, space.identity),
-        )
-        self._scorers[key] = scorer
-        while len(self._scorers) > self.scorer_cache:
-            self._scorers.popitem(last=False)
-        return scorer
-
-    def _reference_options(self, key: ScorerKey, space: str) -> dict[str, Any]:
-        """Scorer arguments that keep ensemble reference samples in the service's store (none when this host cannot reach it)."""
-        if not self._store_opened and self.store_location is not None:
-            self._store = open_shared(self.store_location)
-            self._store_opened = True
-        if self._store is None:
-            return {}
-        reference = StoredReference(self._store, reference_key(space, key.identity, key.batch_size, key.seed, key.precision))
-        return reference.scorer_options()
-
-    def _recover(self, exc: BaseException) -> None:
-        """After an out-of-memory: drop the scorers (their minibatches hold device memory)."""
-        log.warning("scoring on %s failed: %s: %s", self.device, type(exc).__name__, exc)
-        if is_out_of_memory(exc):
-            self._scorers.clear()
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-
 
 @dataclass
 class ActorSlot:
@@ -189,6 +50,13 @@ class _Chunk:
     indices: list[int]
     attempt: int = 0
     avoid: str | None = None  # the actor that died holding it
+
+
+@dataclass(eq=False)
+class _Unsent:
+    """Stands for a withdrawn chunk that was never sent, among the running ones, so it is landed at the next collect."""
+
+    chunk: _Chunk
 
 
 class RayScorePool:
@@ -226,7 +94,10 @@ class RayScorePool:
         self.init_options = init_options or {}
         self.slots: list[ActorSlot] = []
         self.retried = 0
+        self.withdrawn = 0  # chunks taken out of a backlog (or never sent) because their search was cancelled
         self._lock = threading.Lock()
+        self._backlog: dict[Any, list[str]] = {}  # chunk sent to an actor and not collected -> its architectures
+        self._withdrawn: set[str] = set()  # architectures of the batch being scored that nobody waits for any more
         self._owns_ray = False
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -281,6 +152,8 @@ class RayScorePool:
         if not self.slots:
             raise RuntimeError("the Ray pool is not started")
         results: dict[int, Outcome] = {}
+        with self._lock:
+            self._withdrawn = set()
 
         def land(index: int, outcome: Outcome) -> None:
             results[index] = outcome
@@ -297,6 +170,8 @@ class RayScorePool:
     def _dispatch(self, key: ScorerKey, archs: Sequence[str], waiting: deque[_Chunk], running: dict) -> None:
         """Hand waiting chunks to the least loaded actors, up to ``per_actor`` chunks each."""
         for chunk in list(waiting):
+            if self._drop_unsent(chunk, archs, waiting, running):
+                continue
             slot = self._least_loaded(chunk.avoid)
             if slot is None:
                 continue
@@ -305,6 +180,30 @@ class RayScorePool:
                 slot.inflight += 1
             ref = slot.handle.score.remote(key, [archs[i] for i in chunk.indices])
             running[ref] = (chunk, slot)
+            with self._lock:
+                self._backlog[ref] = [archs[i] for i in chunk.indices]
+
+    def _drop_unsent(self, chunk: _Chunk, archs: Sequence[str], waiting: deque[_Chunk], running: dict) -> bool:
+        """A waiting chunk that was withdrawn entirely is not sent; its items land as withdrawn at the next collect."""
+        with self._lock:
+            if not {archs[i] for i in chunk.indices} <= self._withdrawn:
+                return False
+            self.withdrawn += 1
+        waiting.remove(chunk)
+        running[_Unsent(chunk)] = (chunk, None)
+        return True
+
+    def withdraw(self, archs: set[str]) -> int:
+        """Cancel the chunks of the batch being scored whose architectures are all in ``archs`` and that no actor began:
+        those in an actor's backlog (Ray drops a queued actor task; one running is never interrupted) and those not sent."""
+        import ray
+
+        with self._lock:
+            self._withdrawn |= archs
+            refs = [ref for ref, chunk in self._backlog.items() if set(chunk) <= archs]
+        for ref in refs:
+            ray.cancel(ref)
+        return len(refs)
 
     def _least_loaded(self, avoid: str | None) -> ActorSlot | None:
         """The open actor with the fewest chunks; never ``avoid`` (where a chunk's actor died) unless it is the only one."""
@@ -315,19 +214,34 @@ class RayScorePool:
     def _collect(self, archs: Sequence[str], waiting: deque[_Chunk], running: dict, land: Callable[[int, Outcome], None]) -> None:
         """Wait for one chunk; land its outcomes, or retry it once elsewhere when its actor died."""
         ray = _ray()
-        ready, _ = ray.wait(list(running), num_returns=1)
+        unsent = [ref for ref in running if isinstance(ref, _Unsent)]
+        ready = unsent or ray.wait(list(running), num_returns=1)[0]
         for ref in ready:
             chunk, slot = running.pop(ref)
+            if slot is None:
+                self._land_withdrawn(chunk, archs, land)
+                continue
             with self._lock:
                 slot.inflight -= 1
+                self._backlog.pop(ref, None)
             try:
                 outcomes = ray.get(ref)
+            except ray.exceptions.TaskCancelledError:
+                with self._lock:
+                    self.withdrawn += 1
+                self._land_withdrawn(chunk, archs, land)
+                continue
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
                 self._actor_died(slot, chunk, archs, exc, waiting, land)
                 continue
             for index, outcome in zip(chunk.indices, outcomes):
                 self._count(slot, outcome)
                 land(index, outcome)
+
+    @staticmethod
+    def _land_withdrawn(chunk: _Chunk, archs: Sequence[str], land: Callable[[int, Outcome], None]) -> None:
+        for index in chunk.indices:
+            land(index, ItemFailed(archs[index], WITHDRAWN, "withdrawn before scoring: its search was cancelled"))
 
     def _actor_died(self, slot: ActorSlot, chunk: _Chunk, archs: Sequence[str], exc: BaseException, waiting: deque[_Chunk], land) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ memory, or whose actor died twice, fails alone. Each batch holds enough work for
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -17,8 +17,8 @@ import torch
 from scoring import ArchScore
 from searchspace import ArchitectureError, ChoiceSpace
 
-from ..worker import DeviceWorker, JointGroup, ScoreSpec
-from .ray_pool import ACTOR_DIED, ItemFailed, Outcome, RayScorePool, ScorerKey
+from ..worker import DeviceWorker, JointGroup, ScoreSpec, Task, WorkerStopped
+from .ray_pool import ACTOR_DIED, WITHDRAWN, ItemFailed, Outcome, RayScorePool, ScorerKey
 
 log = logging.getLogger("naswot.ray")
 
@@ -43,6 +43,8 @@ def as_result(outcome: Outcome) -> ArchScore | BaseException:
         return ActorLost(outcome.message)
     if outcome.kind == "invalid":
         return ArchitectureError(outcome.message)
+    if outcome.kind == WITHDRAWN:
+        return WorkerStopped(outcome.message)
     return RuntimeError(outcome.message)
 
 
@@ -81,6 +83,17 @@ class RayWorker(DeviceWorker):
             self._deliver_arch(group, archs[index], as_result(outcome))
 
         self.pool.score(scorer_key(group.spec), archs, on_result=land)
+
+    def withdraw(self, drop: Callable[[Task], bool]) -> list[Task]:
+        """The queued tasks ``drop`` picks, as a device worker withdraws them; and from the batch on the actors, the
+        architectures whose every task is dropped leave the actors' backlogs (delivered as stopped when they land)."""
+        taken = super().withdraw(drop)
+        current = list(self._current)
+        kept = {t.arch for t in current if not drop(t)}
+        dropped = {t.arch for t in current if drop(t)} - kept
+        if dropped:
+            self.pool.withdraw(dropped)
+        return taken
 
     def stop(self, timeout: float = 120.0) -> None:
         super().stop(timeout)

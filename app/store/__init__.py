@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
+from .owner import DatabaseInUse, hold_database
 from .sqlite import SQLiteStore
 
 __all__ = [
-    "CacheKey", "POSTGRES_SCHEMES", "ReferenceKey", "SQLiteStore", "Store", "StoreBusy", "StoreError", "open_shared", "open_store", "shared_location",
+    "CacheKey", "DatabaseInUse", "POSTGRES_SCHEMES", "ReferenceKey", "SQLiteStore", "Store", "StoreBusy", "StoreError", "hold_database", "open_shared", "open_store", "shared_location",
 ]
 
 #: locations that name a PostgreSQL database rather than a SQLite file

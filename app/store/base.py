@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
 
@@ -257,8 +257,8 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, bool]:
-        """Extend every lease ``owner`` holds: job id -> whether its cancel was requested."""
+    def renew_leases(self, owner: str, lease_seconds: float, job_ids: Collection[str] | None = None) -> dict[str, bool]:
+        """Extend the leases ``owner`` holds (only those of ``job_ids`` when given): job id -> whether its cancel was requested."""
 
     # -- evaluations ---------------------------------------------------------------------------
 

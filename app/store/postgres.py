@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
@@ -81,7 +81,10 @@ _CLAIMABLE = (
     "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _TAKE = "UPDATE jobs SET status='queued', resumed=%s, lease_owner=%s, lease_expires=%s WHERE id=%s"
-_RENEW = f"UPDATE jobs SET lease_expires=%s WHERE lease_owner=%s AND status IN {ACTIVE_SQL} RETURNING id, cancel_requested"
+_RENEW = (
+    f"UPDATE jobs SET lease_expires=%s WHERE lease_owner=%s AND status IN {ACTIVE_SQL} "
+    "AND (%s::text[] IS NULL OR id = ANY(%s::text[])) RETURNING id, cancel_requested"
+)
 
 
 def _psycopg() -> Any:
@@ -232,8 +235,10 @@ class PostgresStore(SharedSQL, Store):
 
         return self._transaction(claim)
 
-    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, bool]:
-        return {r["id"]: r["cancel_requested"] for r in self._rows(_RENEW, (time.time() + lease_seconds, owner))}
+    def renew_leases(self, owner: str, lease_seconds: float, job_ids: Collection[str] | None = None) -> dict[str, bool]:
+        ids = None if job_ids is None else list(job_ids)
+        rows = self._rows(_RENEW, (time.time() + lease_seconds, owner, ids, ids))
+        return {r["id"]: r["cancel_requested"] for r in rows}
 
     # -- evaluations -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,7 +74,7 @@ _CLAIMABLE = (
     "AND NOT (status='running' AND lease_expires IS NULL) ORDER BY created_at, id LIMIT 1"
 )
 _TAKE = "UPDATE jobs SET status='queued', resumed=?, lease_owner=?, lease_expires=? WHERE id=?"
-_RENEW = f"UPDATE jobs SET lease_expires=? WHERE lease_owner=? AND status IN {ACTIVE_SQL} RETURNING id, cancel_requested"
+_RENEW = f"UPDATE jobs SET lease_expires=? WHERE lease_owner=? AND status IN {ACTIVE_SQL} {{only}} RETURNING id, cancel_requested"
 _CANCEL_QUEUED = "UPDATE jobs SET status='cancelled', cancel_requested=1, finished_at=? WHERE id=? AND status='queued'"
 _FLAG_CANCEL = "UPDATE jobs SET cancel_requested=1 WHERE id=? AND status='running'"
 
@@ -223,8 +223,11 @@ class SQLiteStore(SharedSQL, Store):
 
         return self._attempt(claim)
 
-    def renew_leases(self, owner: str, lease_seconds: float) -> dict[str, bool]:
-        rows = self._attempt(lambda db: db.execute(_RENEW, (time.time() + lease_seconds, owner)).fetchall())
+    def renew_leases(self, owner: str, lease_seconds: float, job_ids: Collection[str] | None = None) -> dict[str, bool]:
+        ids = [] if job_ids is None else list(job_ids)
+        only = "" if job_ids is None else f"AND id IN ({','.join('?' * len(ids))})"
+        sql = _RENEW.format(only=only)
+        rows = self._attempt(lambda db: db.execute(sql, (time.time() + lease_seconds, owner, *ids)).fetchall())
         return {r["id"]: bool(r["cancel_requested"]) for r in rows}
 
     # -- evaluations -------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""One search as a job thread runs it: its space, data and score specs, scored through the dispatcher.
+
+:class:`SearchRunner` turns a stored job into a ``run_search`` call: it scores each batch through the
+dispatcher (tagged with the job's id, so a cancel can withdraw its queued work), records every
+evaluation in the store as it completes, and reports each step as progress (its lease is renewed
+while it makes some).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scoring import cost_for
+from search import Evaluation, SearchResult, SearchStopped, list_strategies, run_search
+from searchspace import SearchSpace, get_space, list_spaces
+
+from .dispatch import Dispatcher
+from .records import JobRecord, ScoredArch
+from .sources import Sources
+from .store import Store
+from .worker import ScoreSpec, WorkerStopped, is_out_of_memory
+
+
+class Unresumable(RuntimeError):
+    """The job cannot run here any more (the message says why); it ends ``interrupted``."""
+
+
+class Control:
+    """Stop flags a running job polls, and ``touch()``, called at each step it makes (its lease is renewed while it does)."""
+
+    def __init__(self, shutdown: threading.Event, touch: Callable[[], None]):
+        self.cancelled = threading.Event()
+        self.shutdown = shutdown
+        self.touch = touch
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or self.shutdown.is_set()
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a job thread needs to run one search."""
+
+    job: JobRecord
+    space: SearchSpace
+    spec: ScoreSpec
+    control: Control
+    #: the scores computed for every candidate besides the ranking one (cached, shown with each evaluation)
+    reported: tuple[ScoreSpec, ...] = ()
+
+
+def unresumable(job: JobRecord) -> str | None:
+    """Why a stored job can no longer run here (its strategy or space is gone), or ``None``."""
+    request = job.request
+    if request.strategy not in list_strategies():
+        return f"server restarted and strategy {request.strategy!r} no longer exists; partial results kept"
+    if request.space not in list_spaces():
+        return f"server restarted and space {request.space!r} no longer exists; partial results kept"
+    return None
+
+
+class SearchRunner:
+    """Prepares and runs the searches of jobs; ``bump(job_id)`` tells followers a job changed."""
+
+    def __init__(self, store: Store, dispatcher: Dispatcher, sources: Sources, bump: Callable[[str], None]):
+        self.store = store
+        self.dispatcher = dispatcher
+        self.sources = sources
+        self._bump = bump
+        self._scoring: dict[str, tuple[int, int]] = {}
+
+    def scoring(self, job_id: str) -> dict[str, int] | None:
+        """The batch a running job is waiting on: architectures scored so far and its size (they count as evaluated once all are in)."""
+        state = self._scoring.get(job_id)
+        return None if state is None else {"scored": state[0], "size": state[1]}
+
+    def prepare(self, job: JobRecord, control: Control) -> Run:
+        """The space, data and score spec of a job; :class:`Unresumable` when they are gone or changed."""
+        reason = unresumable(job)
+        if reason is not None:
+            raise Unresumable(reason)
+        request, data = job.request, job.data
+        assert data is not None, "every job is stored with its data source"
+        try:
+            source = self.sources.open_spec(data.spec)
+        except ValueError as exc:
+            raise Unresumable(f"{exc}; partial results kept") from None
+        if source.identity != data.identity:
+            raise Unresumable(f"data source {data.spec!r} changed since the search started; partial results kept")
+        space = get_space(request.space)
+        specs = [ScoreSpec(space, source, request.batch_size, request.seed, score=name) for name in request.scores]
+        return Run(job, space, specs[0], control, tuple(specs[1:]))
+
+    def execute(self, run: Run) -> SearchResult:
+        """``run_search`` with the job's request, scoring through the dispatcher and recording each evaluation."""
+        request, spec = run.job.request, run.spec
+        return run_search(
+            request.strategy,
+            run.space,
+            lambda archs: self._score(run, archs),
+            budget=request.budget,
+            seed=request.seed,
+            top_k=request.top_k,
+            constraints=request.constraints,
+            exclude_singular=request.exclude_singular,
+            cost=lambda arch: cost_for(run.space, spec.source, arch, spec.num_classes),
+            on_evaluation=lambda e: self._record(run, e),
+            should_stop=run.control.should_stop,
+            **request.strategy_params,
+        )
+
+    def _score(self, run: Run, archs: list[str]) -> list[float]:
+        """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored."""
+        job_id = run.job.id
+        self._scoring[job_id] = (0, len(archs))
+
+        def tick() -> None:
+            scored, size = self._scoring.get(job_id, (0, len(archs)))
+            self._scoring[job_id] = (scored + 1, size)
+            run.control.touch()
+            self._bump(job_id)
+
+        try:
+            # the reported scores go into the cache, where each evaluation's values are read from
+            scored, *_reported = self.dispatcher.score_all_blocking(
+                (run.spec, *run.reported), archs, run.control.should_stop, tick, owner=job_id,
+            )
+            return [s.score for s in scored]
+        except WorkerStopped:
+            if run.control.should_stop():
+                raise SearchStopped from None
+            raise
+        finally:
+            self._scoring.pop(job_id, None)
+
+    def _record(self, run: Run, evaluation: Evaluation) -> None:
+        self.store.add_evaluation(run.job.id, ScoredArch.evaluated(evaluation))
+        run.control.touch()
+        self._bump(run.job.id)
+
+    @staticmethod
+    def failure_message(job: JobRecord, exc: Exception) -> str:
+        if is_out_of_memory(exc):
+            return f"out of memory on the device while scoring (batch_size {job.request.batch_size}); lower batch_size"
+        return f"{type(exc).__name__}: {exc}"
