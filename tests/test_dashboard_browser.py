@@ -50,6 +50,8 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = context.new_page()
     opened.requested = []  # every URL the page asked for
     opened.on("request", lambda request: opened.requested.append(request.url))
+    opened.refused = []  # console messages of the Content-Security-Policy refusing something
+    opened.on("console", lambda message: opened.refused.append(message.text) if "Content Security Policy" in message.text else None)
     yield opened
     context.close()
 
@@ -95,6 +97,7 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
         after = screenshot(page, tmp_path, "dashboard-after-search")
         origin = urlsplit(url).netloc
         assert all(urlsplit(u).netloc == origin for u in page.requested), "the page must load nothing from outside the server"
+        assert page.evaluate("typeof Chart") == "function" and not page.refused, f"the page broke its own policy: {page.refused}"
     assert during.stat().st_size > 10_000 and after.stat().st_size > 10_000, "screenshots should hold the rendered page"
 
 
