@@ -152,11 +152,13 @@ def _scores(args: argparse.Namespace) -> int:
 
 
 def _log_config(level: str) -> dict:
-    """uvicorn's logging set-up plus the service's own ``naswot.*`` loggers, printed the same way."""
+    """uvicorn's logging set-up plus the service's own ``naswot.*`` loggers, printed the same way; the access log hides query-string keys."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["naswot"] = {"handlers": ["default"], "level": "DEBUG" if level == "trace" else level.upper(), "propagate": False}
+    config.setdefault("filters", {})["redact_secrets"] = {"()": "app.httpserver.RedactSecrets"}
+    config["loggers"]["uvicorn.access"]["filters"] = ["redact_secrets"]
     return config
 
 
@@ -164,6 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
     """``naswot serve``: the HTTP service and dashboard under uvicorn; bad settings exit 2."""
     import uvicorn
 
+    from .httpserver import uvicorn_options
     from .main import create_app
     from .settings import Settings, SettingsError
     from .store import DatabaseInUse
@@ -176,7 +179,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (SettingsError, ValueError, DatabaseInUse) as exc:
         print(f"naswot: error: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=_log_config(settings.log_level), timeout_graceful_shutdown=10)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=_log_config(settings.log_level), **uvicorn_options(settings))
     return 0
 
 

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from . import dashboard
 from .api import errors, ops, reports, score, scores, searches, spaces
 from .api.deps import require_key
+from .headers import SecurityHeadersMiddleware
 from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
 from .service import Service
@@ -28,7 +29,8 @@ DESCRIPTION = """Training-free neural architecture scoring (NASWOT, Mellor et al
 A singular K_H has score minus infinity: JSON carries `"score": null, "singular": true`, and such
 architectures rank below every finite score. When the server has an API key, every route but
 `/healthz` and `/readyz` needs `Authorization: Bearer <key>`. Errors carry `detail`: a list of
-`{loc, msg, type}` naming the field (with the item index) and the reason.
+`{loc, msg, type}` naming the field (with the item index) and the reason. While the database is busy
+or unreachable, every route answers 503 with `Retry-After` and `type` `store_unavailable`.
 """
 
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, *, scorer_factory: ScorerFactor
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, so even a 413 carries the headers
     app.include_router(ops.health)
     for router in (score.router, scores.router, searches.router, searches.strategies_router, reports.router, spaces.router, ops.protected):
         app.include_router(router, dependencies=[Depends(require_key)])

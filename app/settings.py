@@ -56,6 +56,11 @@ class Settings(BaseModel):
     max_running_jobs: int = Field(2, ge=1, description="searches running at once; later ones wait as queued")
     max_queued_jobs: int = Field(100, ge=1, description="searches waiting to run before new ones get 429")
     max_event_streams: int = Field(64, ge=1, le=100_000, description="search event streams open at once before new ones get 429")
+    max_connections: int = Field(512, ge=2, le=100_000, description="HTTP connections open at once; requests beyond them get uvicorn's 503 (uvicorn's limit_concurrency)")
+    keep_alive_seconds: float = Field(5.0, gt=0, le=3600, description="seconds an idle keep-alive connection stays open between requests")
+    header_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a client has to send a request's headers, from the moment the server waits for them; then the connection is closed")
+    body_timeout: float = Field(30.0, gt=0, le=3600, description="seconds a client has to send a request's whole body once its headers arrived; then the connection is closed")
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="largest request head (request line and headers) in bytes; beyond it the request gets 400 (h11's max_incomplete_event_size)")
     executor: Literal["local", "ray"] = Field("local", description="where architectures are scored: local device workers, or Ray actors")
     ray_address: str | None = Field(None, description="Ray cluster to join with executor=ray (default: RAY_ADDRESS, else a local cluster)")
     ray_actors: int | None = Field(None, ge=1, description="Ray scoring actors (default: one per GPU of the cluster, else one per CPU)")
@@ -108,6 +113,11 @@ class Settings(BaseModel):
             raise ValueError(
                 f"{PREFIX}MAX_ARCHS ({self.max_archs}) must not exceed {PREFIX}QUEUE_SIZE ({self.queue_size}), "
                 "or large requests could never be queued"
+            )
+        if self.max_event_streams >= self.max_connections:
+            raise ValueError(
+                f"{PREFIX}MAX_EVENT_STREAMS ({self.max_event_streams}) must be below {PREFIX}MAX_CONNECTIONS ({self.max_connections}), "
+                "or open event streams could take every connection"
             )
         return self
 

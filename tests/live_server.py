@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 from test_service_searches import FakeScorers
 
+from app.httpserver import uvicorn_options
 from app.main import create_app
 from app.serverproc import free_port
 from app.settings import Settings
@@ -40,7 +41,8 @@ def live_server(folder: Path, scorers: FakeScorers, **settings: object) -> Itera
     """Serve the app on a free loopback port for the duration; yields its base URL."""
     config = Settings(db=folder / "db.sqlite", data="noise", data_dir=folder, **settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config, scorer_factory=scorers), host="127.0.0.1", port=port, log_level="warning"))
+    application = create_app(config, scorer_factory=scorers)
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(config)))
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

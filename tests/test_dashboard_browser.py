@@ -50,6 +50,8 @@ def page(browser: Browser) -> Iterator[Page]:
     opened = context.new_page()
     opened.requested = []  # every URL the page asked for
     opened.on("request", lambda request: opened.requested.append(request.url))
+    opened.refused = []  # console messages of the Content-Security-Policy refusing something
+    opened.on("console", lambda message: opened.refused.append(message.text) if "Content Security Policy" in message.text else None)
     yield opened
     context.close()
 
@@ -80,11 +82,11 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
         expect(page.locator("#scores tbody tr")).to_have_count(len(list_scores()))
         start_from_form(page, budget=60)
         expect(page.locator("#d-status")).to_have_text("running")
-        page.wait_for_function("Chart.getChart('chart-steps').data.datasets[0].data.length >= 10")
+        page.wait_for_function("() => Chart.getChart('chart-steps').data.datasets[0].data.length >= 10")
         during = screenshot(page, tmp_path, "dashboard-during-search")
         expect(page.locator("#d-status")).to_have_text("done")
         expect(page.locator("#d-progress-text")).to_contain_text("60/60 evaluated")
-        page.wait_for_function("Chart.getChart('chart-steps').data.datasets[0].data.length === 60")
+        page.wait_for_function("() => Chart.getChart('chart-steps').data.datasets[0].data.length === 60")
         assert chart_points(page, "chart-params") == 60, "score-against-params plot should hold every evaluation"
         smallest = page.evaluate("Math.min(...state.evaluations.map((e) => e.params))")
         assert page.evaluate("Chart.getChart('chart-params').scales.x.min") <= smallest, "the #params axis must reach the smallest cell"
@@ -95,6 +97,7 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
         after = screenshot(page, tmp_path, "dashboard-after-search")
         origin = urlsplit(url).netloc
         assert all(urlsplit(u).netloc == origin for u in page.requested), "the page must load nothing from outside the server"
+        assert page.evaluate("typeof Chart") == "function" and not page.refused, f"the page broke its own policy: {page.refused}"
     assert during.stat().st_size > 10_000 and after.stat().st_size > 10_000, "screenshots should hold the rendered page"
 
 

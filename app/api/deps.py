@@ -24,6 +24,8 @@ bearer = HTTPBearer(auto_error=False, description="the server's NASWOT_API_KEY (
 
 #: characters of a client's input an error message repeats at most
 ECHO_LIMIT = 200
+#: the header of every 503 a retry may get past (a busy or unreachable database, a device out of memory)
+RETRY_LATER = {"Retry-After": "5"}
 
 
 def get_service(request: Request) -> Service:
@@ -92,4 +94,5 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing or wrong bearer token (only when NASWOT_API_KEY is set)"},
     413: {"model": ErrorResponse, "description": "request body larger than NASWOT_MAX_BODY_BYTES"},
     422: {"model": ErrorResponse, "description": "invalid request: `detail` names each field (with item index) and the reason"},
+    503: {"model": ErrorResponse, "description": "the database is busy or unreachable (`store_unavailable`); retry after Retry-After seconds"},
 }

@@ -1,29 +1,84 @@
-"""Errors as clients see them: strict JSON bodies, bounded 422 answers, and a 500 that never leaks a traceback.
+"""Errors as clients see them: strict JSON bodies, bounded 422 answers, one ``detail`` list shape for every
+error, 503 while the database is unavailable, and a 500 that never leaks a traceback.
 
 Python's ``json`` accepts ``NaN`` and ``Infinity``, which are not JSON and which no answer could
-carry back; :class:`StrictJSONRoute` refuses them as a JSON decode error (422). Every validation
-error repeats at most a bounded prefix of the input (:func:`app.api.deps.echo`).
+carry back, and nests as deep as its stack allows; :class:`StrictJSONRoute` refuses both as a JSON
+decode error (422). Every validation error repeats at most a bounded prefix of the input
+(:func:`app.api.deps.echo`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
-from .deps import error
+from ..headers import SECURITY_HEADERS
+from ..store import StoreError
+from .deps import RETRY_LATER, error
 
 log = logging.getLogger("naswot.app")
+
+#: deepest nesting of arrays and objects a request body may have (the API's own bodies need 5)
+MAX_JSON_DEPTH = 32
 
 
 def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a JSON number (JSON has no NaN or Infinity)", name, 0)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep (no recursion)."""
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            level.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def _openings(text: str) -> Iterator[tuple[int, int]]:
+    """(position, depth it opens) of each ``[`` and ``{`` of JSON ``text`` outside strings."""
+    depth, in_string, escaped = 0, False, False
+    for position, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            yield position, depth
+        elif char in "]}":
+            depth -= 1
+
+
+def _depth_error(text: str) -> json.JSONDecodeError:
+    """The decode error of a body nested deeper than :data:`MAX_JSON_DEPTH`, at the bracket that opens one level too many."""
+    position = next((p for p, depth in _openings(text) if depth > MAX_JSON_DEPTH), 0)
+    return json.JSONDecodeError(f"arrays and objects nested deeper than {MAX_JSON_DEPTH} levels", text, position)
+
+
+def _parse(text: str) -> Any:
+    """``text`` as strict JSON, nested at most :data:`MAX_JSON_DEPTH` levels deep."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _depth_error(text) from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise _depth_error(text)
+    return value
 
 
 class StrictJSONRequest(Request):
@@ -36,7 +91,7 @@ class StrictJSONRequest(Request):
                 text = body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise json.JSONDecodeError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})", "", exc.start) from None
-            self._json = json.loads(text, parse_constant=_refuse_constant)
+            self._json = _parse(text)
         return self._json
 
 
@@ -61,15 +116,53 @@ def _item(raw: dict[str, Any]) -> dict[str, Any]:
     return error(raw.get("loc", ()), str(msg), str(raw.get("type", "value_error")), raw.get("input") if raw.get("type") != "json_invalid" else None)
 
 
+#: methods a 405's ``Allow`` header may name (each route is asked whether it takes them at the path)
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """The ``Allow`` of a 405: every method some route takes at the request's path (Starlette names only the first route's).
+    Mounted apps (the dashboard's files) take any method as far as matching goes; their own ``Allow`` stands."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    methods = [m for m in PROBED_METHODS if any(route.matches({**request.scope, "method": m})[0] is Match.FULL for route in routes)]
+    return ", ".join(methods) if methods else (exc.headers or {}).get("Allow", "")
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """An HTTP error in the documented shape; a 405 names every method the path takes."""
+    headers = dict(exc.headers or {})
+    detail = exc.detail
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request, exc)
+        detail = [error(("method",), f"{request.method} is not allowed here; allowed: {headers['Allow']}", "method_not_allowed")]
+    elif exc.status_code == 404 and not isinstance(detail, list):
+        detail = [error(("path",), f"no route {request.url.path}", "not_found")]
+    elif not isinstance(detail, list):
+        detail = [error(("request",), str(detail), "http_error")]
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
 def install(app: FastAPI) -> None:
-    """Register the 422 and 500 handlers on ``app``."""
+    """Register the 4xx, 503 (database unavailable) and 500 handlers on ``app``."""
 
     @app.exception_handler(RequestValidationError)
     async def unprocessable(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": [_item(dict(e)) for e in exc.errors()]}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _http_error(request, exc)
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
+        """Handled here, inside the app: the answer is a 503 and the exception never reaches uvicorn (which would drop the connection)."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        message = f"the database is unavailable ({exc}); retry after {RETRY_LATER['Retry-After']} s"
+        return JSONResponse({"detail": [error(("server",), message, "store_unavailable")]}, status_code=503, headers=RETRY_LATER)
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         message = f"internal error ({type(exc).__name__}); the server keeps serving"
-        return JSONResponse({"detail": [error(("server",), message, "internal_error")]}, status_code=500)
+        # answered by Starlette's outermost middleware, outside SecurityHeadersMiddleware
+        return JSONResponse({"detail": [error(("server",), message, "internal_error")]}, status_code=500, headers=SECURITY_HEADERS)

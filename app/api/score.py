@@ -22,7 +22,7 @@ from ..service import Service
 from ..store import StoreError
 from ..sources import SourceUnavailable, UnknownSource, describe, image_count
 from ..worker import ScoreSpec, WorkerStopped, is_out_of_memory
-from .deps import ERRORS, ServiceDep, error, invalid, problem
+from .deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
 
 router = APIRouter(prefix="/v1/score", tags=["scoring"], route_class=StrictJSONRoute)
@@ -105,7 +105,7 @@ def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
     except (NoWorker, WorkerStopped, StoreError) as exc:
-        raise problem(503, ("server",), str(exc), "unavailable", headers={"Retry-After": "5"}) from None
+        raise problem(503, ("server",), str(exc), "unavailable", headers=RETRY_LATER) from None
     return prepared, [f for futures in per_score for f in futures], device
 
 
@@ -135,7 +135,7 @@ async def _wait(future: Future[ScoredArch]) -> ScoredArch:
     response_model=ScoreResponse,
     summary="Score architectures",
     responses={**ERRORS, 429: {"model": ErrorResponse, "description": "queue full; retry after Retry-After seconds"},
-               503: {"model": ErrorResponse, "description": "out of device memory for this request, or no device worker"}},
+               503: {"model": ErrorResponse, "description": "out of device memory for this request, no device worker, or the database busy or unreachable"}},
 )
 async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     """Score each architecture (canonical encoding, score or `null` with `singular: true`, parameters, FLOPs, seconds, `cached`)."""
@@ -186,7 +186,7 @@ def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> E
 def _unavailable(failures: list[tuple[int, BaseException]], prepared: Prepared) -> HTTPException | None:
     """The 503 (with Retry-After) for failures that a retry may get past: device memory (naming each architecture),
     the score store, or no running worker; None when there are none."""
-    retry = {"Retry-After": "5"}
+    retry = RETRY_LATER
     oom = [i for i, e in failures if is_out_of_memory(e)]
     if oom:
         items = [

@@ -18,8 +18,8 @@ from ..notify import TooManyStreams
 from ..records import DataRef, JobRecord, JobStatus, ScoredArch, SearchSpec
 from ..schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyList
 from ..service import Service
-from ..store import CacheKey
-from .deps import ERRORS, JobDep, ServiceDep, error, invalid, problem
+from ..store import CacheKey, StoreError
+from .deps import ERRORS, RETRY_LATER, JobDep, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
 from .score import check_input, check_space, open_data
 
@@ -199,18 +199,29 @@ def stream_slot(service: ServiceDep) -> Iterator[None]:
         slot.__exit__(None, None, None)
 
 
+def json_errors(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """``responses`` documented as JSON bodies: a route whose success is another media type (an event stream) still answers errors in JSON."""
+    schema = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}}}
+    return {code: {"description": entry["description"], "content": schema} for code, entry in responses.items()}
+
+
 @router.get(
     "/{search_id}/events", response_class=EventSourceResponse,
-    responses={**ERRORS, **NOT_FOUND, 429: {"model": ErrorResponse, "description": "too many event streams open (NASWOT_MAX_EVENT_STREAMS)"}},
+    responses=json_errors({**ERRORS, **NOT_FOUND, 429: {"model": ErrorResponse, "description": "too many event streams open (NASWOT_MAX_EVENT_STREAMS)"}}),
     summary="Server-sent events: status, each evaluation, progress, end",
 )
 async def search_events(
     request: Request, job: JobDep, service: ServiceDep,
     cursor: Annotated[int, Depends(last_event_step)], _slot: Annotated[None, Depends(stream_slot)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """`status` (on connect and on every change), `evaluation` (id = step), `progress` (after new evaluations and as a batch is scored), `end` (then the stream closes)."""
-    async for event in _events(request, service, job, cursor):
-        yield event
+    """`status` (on connect and on every change), `evaluation` (id = step), `progress` (after new evaluations and as a batch is scored), `end` (then the stream closes).
+    Should the database become unavailable mid-stream: `error` (`detail` as in every error body, `retry` 5 s), then the stream closes; reconnect with `Last-Event-ID`."""
+    try:
+        async for event in _events(request, service, job, cursor):
+            yield event
+    except StoreError as exc:
+        message = f"the database became unavailable ({exc}); reconnect with Last-Event-ID after {RETRY_LATER['Retry-After']} s"
+        yield ServerSentEvent(event="error", data={"detail": [error(("server",), message, "store_unavailable")]}, retry=int(RETRY_LATER["Retry-After"]) * 1000)
 
 
 async def _events(request: Request, service: Service, job: JobRecord, cursor: int) -> AsyncIterator[ServerSentEvent]:
