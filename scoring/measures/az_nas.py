@@ -90,8 +90,13 @@ def trainability(f_in: torch.Tensor, f_out: torch.Tensor, gen: torch.Generator) 
 def az_nas(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     net = probe.network()
     reinitialise(net, lambda w: nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"), probe.seed)
+    x = probe.x[:AZ_BATCH]
+    if "az_trainability" in wanted:
+        # a network whose main sequence starts at its raw input: that input is the first block's input, so
+        # its gradient must exist; other networks' values are unchanged (no gradient is asked past f_in)
+        x = x.detach().requires_grad_(True)
     with torch.set_grad_enabled("az_trainability" in wanted):
-        features = block_features(net, probe.x[:AZ_BATCH])
+        features = block_features(net, x)
     if len(features) < 2:
         return {}
     levels = np.array([expressivity(f) for f in features])
