@@ -12,6 +12,7 @@ documented value for "undefined for this network" (it ranks below every finite s
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
+
+log = logging.getLogger("naswot.scoring")
 
 __all__ = [
     "PassFn",
@@ -138,9 +141,25 @@ def pass_of(name: str) -> str:
 
 
 def run_pass(pass_name: str, probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
-    """Run one pass for ``wanted`` and return each wanted score as a defined float."""
-    values = _PASSES[pass_name](probe, wanted)
+    """Run one pass for ``wanted`` and return each wanted score as a defined float.
+
+    A network whose layers torch cannot differentiate as the pass needs (e.g. no double backward of the
+    hard-sigmoid in MobileNetV3's squeeze-and-excitation, which GraSP's Hessian-vector product asks for)
+    has no value for that pass: its scores are undefined (``-inf``), as a NaN would be, never an error.
+    """
+    try:
+        values = _PASSES[pass_name](probe, wanted)
+    except (NotImplementedError, RuntimeError) as exc:
+        if not _not_differentiable(exc):
+            raise
+        log.warning("pass %s undefined for this network: %s", pass_name, exc)
+        values = {}
     return {name: defined(values.get(name, math.nan)) for name in wanted}
+
+
+def _not_differentiable(exc: BaseException) -> bool:
+    """Whether ``exc`` says torch has no derivative for an operation the network uses."""
+    return isinstance(exc, NotImplementedError) or ("derivative for" in str(exc) and "not implemented" in str(exc))
 
 
 def defined(value: float | torch.Tensor) -> float:

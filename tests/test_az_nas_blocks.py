@@ -46,3 +46,16 @@ def test_trainability_is_defined_when_the_main_sequence_starts_at_the_raw_input(
     values = az_nas(_Probe(_raw_input_sequence()), frozenset({"az_expressivity", "az_progressivity", "az_trainability"}))
     assert set(values) == {"az_expressivity", "az_progressivity", "az_trainability"}, values
     assert not math.isnan(values["az_trainability"]), f"trainability undefined: {values}"
+
+
+def test_a_pass_torch_cannot_differentiate_gives_undefined_scores_not_an_error():
+    from scoring.registry import run_pass
+
+    class _Probe2(_Probe):
+        def network(self) -> nn.Module:
+            return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Hardsigmoid(), nn.Flatten(), nn.LazyLinear(10))
+
+    probe = _Probe2(nn.Identity())
+    probe.y = torch.randint(0, 10, (8,), generator=torch.Generator().manual_seed(1))
+    values = run_pass("grasp", probe, frozenset({"grasp"}))
+    assert values == {"grasp": -math.inf}, f"grasp through a hard-sigmoid should be undefined, got {values}"
