@@ -35,8 +35,13 @@ def test_the_database_stopped_mid_search_and_started_again_pauses_the_search_whi
         job_id = client.start_search(budget=32, seed=8, batch_size=BATCH)["id"]
         wait_for(lambda: client.search(job_id)["progress"]["evaluated"] >= 1, "a recorded evaluation", proc)
         postgres.halt()
-        time.sleep(3)  # longer than a lease: nobody else may take it, the replica must wait
-        postgres.resume()
+        try:
+            time.sleep(3)  # longer than a lease: nobody else may take it, the replica must wait
+            # the outage lasts until the search has met it (a slow batch may not touch the store for a while)
+            log = tmp_path / "replica.log"
+            wait_for(lambda: f"search {job_id} paused" in log.read_text(), "the search to pause on the outage", proc)
+        finally:
+            postgres.resume()
         final = wait_for(lambda: finished(client, job_id), "the search to end after the outage", proc)
         assert final["status"] == "done" and final["resumed"] >= 1, final
         assert evaluated(client, job_id) == uninterrupted(dsn, 32, 8), "the search left its trajectory across the outage"
