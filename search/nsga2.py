@@ -8,9 +8,11 @@ crowding distance, then the earlier evaluation); the children are scored as one 
 elitist (mu + lambda) survival keeps the mu best of parents and children by front rank, the
 last front admitted cut by crowding distance.  There is no crossover: the spaces offer none.
 
-As in :mod:`search.evolution`, a child already scored costs no budget; when
-:data:`~search.evolution.STALE_LIMIT` generations in a row bring nothing new, one uniformly
-drawn architecture joins instead (``immigrants``).  Without ``minimize`` the only objective is
+As in :mod:`search.evolution`, a child already scored costs no budget.  Elitist survival can
+settle on a population whose every neighbour is scored (all children repeats); a generation that
+brings nothing new is therefore followed by one of ``offspring`` uniformly drawn architectures
+("random immigrants", Grefenstette 1992; counted in ``immigrants``), which survival then judges
+like children.  Without ``minimize`` the only objective is
 the score and NSGA-II is a plain elitist (mu + lambda) evolution.  Singular cells take part
 with score ``-inf`` (the worst) unless ``exclude_singular``.
 """
@@ -23,12 +25,12 @@ from collections import deque
 import numpy as np
 
 from .base import Evaluation, SearchContext
-from .evolution import STALE_LIMIT, seed_population
+from .evolution import seed_population
 from .params import Param
 from .pareto import crowding, front_ranks, objectives
 from .random_search import fill_random
 
-PARETO_POPULATION = 50
+PARETO_POPULATION = 20
 
 #: NSGA-II's parameters (see :mod:`search.params`)
 PARAMS = (
@@ -47,19 +49,19 @@ def nsga2(ctx: SearchContext, rng: random.Random, *, pareto_population: int, off
         return ctx.remaining > 0
     population = list(start)
     children = offspring or pareto_population
-    stale = 0
+    stale = False
     while ctx.remaining > 0:
         ctx.check_stop()
-        if not population:
-            return True
         before = len(ctx.history)
-        if stale < STALE_LIMIT:
+        if not stale:
             brood = breed(ctx, rng, population, children)
         else:
-            if fill_random(ctx, rng, 1):
-                return True
-            brood, ctx.immigrants = [ctx.history[-1]], ctx.immigrants + 1
-        stale = 0 if len(ctx.history) > before else stale + 1
+            ran_out = fill_random(ctx, rng, children)
+            brood = [e for e in ctx.history[before:] if ctx.eligible(e)]
+            ctx.immigrants += len(ctx.history) - before
+            if ran_out:
+                return ctx.remaining > 0
+        stale = len(ctx.history) == before
         population = survivors(population, brood, pareto_population, ctx.minimize)
     return False
 
