@@ -286,6 +286,7 @@ class ConstraintInfo(BaseModel):
 class StrategyList(BaseModel):
     strategies: list[StrategyInfo]
     constraints: list[ConstraintInfo] = Field(..., description="the `constraints` a search request may set (each strategy honours them)")
+    costs: list[str] = Field(..., description="the costs a search request may `minimize`")
 
 
 # -- spaces ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from search import Constraints, ParameterError, check_params, describe_strategies, list_strategies, strategy_params
+from search import COSTS, Constraints, ParameterError, check_params, describe_strategies, list_strategies, strategy_params
 from search.pareto import front_order
 from searchspace import get_space, list_spaces
 
@@ -128,7 +128,7 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
 @strategies_router.get("", response_model=StrategyList, summary="Search strategies and their parameters")
 def strategies() -> StrategyList:
     """Each strategy with its parameters (as declared in `search/`: type, default, bounds, help), and the constraints every search may set."""
-    return StrategyList.model_validate({"strategies": describe_strategies(), "constraints": Constraints.describe()})
+    return StrategyList.model_validate({"strategies": describe_strategies(), "constraints": Constraints.describe(), "costs": list(COSTS)})
 
 
 @router.post(
