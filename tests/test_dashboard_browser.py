@@ -167,7 +167,7 @@ def test_a_multi_objective_search_plots_score_against_its_first_cost_and_lists_i
         page.fill("#f-minimize", "flops, params")
         expect(page.locator("#pareto-block")).to_be_hidden()
         page.click("#f-submit")
-        expect(page.locator("#d-status")).to_have_text("done")
+        expect(page.locator("#d-status")).to_have_text("done", timeout=TIMEOUT_MS)
         expect(page.locator("#pareto-block")).to_be_visible()
         front = page.evaluate("fetch(`/v1/searches/${state.selected}`).then((r) => r.json()).then((job) => job.pareto)")
         expect(page.locator("#pareto tbody tr")).to_have_count(len(front))
