@@ -104,13 +104,15 @@ def evaluation_rows(service: Service, job: JobRecord, evaluations: list[ScoredAr
 
 
 def pareto_rows(service: Service, job: JobRecord, budget: int) -> list[dict[str, Any]]:
-    """With ``minimize``: the job's evaluations no other one dominates, by the first cost (singular ones out with exclude_singular)."""
+    """With ``minimize``: the job's evaluations no other one dominates, by the first cost (singular ones out with exclude_singular).
+
+    The front is taken over the stored evaluations themselves; only its members are expanded into rows.
+    """
     request = job.request
     if not request.minimize:
         return []
-    rows = evaluation_rows(service, job, service.store.evaluations(job.id, 0, budget))
-    rows = [row for row in rows if not (request.exclude_singular and row["singular"])]
-    return [rows[i] for i in front_order(rows, request.minimize)]
+    evaluations = [e for e in service.store.evaluations(job.id, 0, budget) if not (request.exclude_singular and e.singular)]
+    return evaluation_rows(service, job, [evaluations[i] for i in front_order(evaluations, request.minimize)])
 
 
 def _cached_values(service: Service, job: JobRecord, score: str, archs: list[str]) -> dict[str, float | None]:
