@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import httpx
 
 from scoring import Scorer, describe_device, kernels, list_scores, open_source, resolve_device
+from search import COSTS
 from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, get_space, list_spaces
 
@@ -121,7 +122,13 @@ def _search(args: argparse.Namespace) -> int:
             result = cli_search.run_local(args, on_evaluation)
     top = [{"rank": rank, **e} for rank, e in enumerate(result["top"], 1)]
     print_table(f"top {len(top)} of {len(result['evaluations'])} ({result['status']})", TOP_COLUMNS, [[r[c] for c in TOP_COLUMNS] for r in top])
-    write_rows(top, args.format, TOP_COLUMNS)
+    if args.minimize:  # a multi-objective search answers with its front
+        columns = cli_search.pareto_columns(args.minimize)
+        print_table(f"Pareto front: {len(result['pareto'])} (score up; {', '.join(args.minimize)} down)", columns,
+                    [[r.get(c) for c in columns] for r in result["pareto"]])
+        write_rows(result["pareto"], args.format, columns)
+    else:
+        write_rows(top, args.format, TOP_COLUMNS)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0 if result["status"] == "done" else 1
@@ -233,7 +240,9 @@ def _search_parser(commands: Any) -> None:
     """The ``search`` subcommand's options (the strategy parameters as flags)."""
     search = commands.add_parser("search", help="run a search with progress; prints the top table (JSON lines or CSV)")
     _add_scoring_options(search, data_default=None)
-    search.add_argument("--strategy", default="evolution", help="random, evolution or area")
+    search.add_argument("--strategy", default="evolution", help="random, evolution, area or nsga2")
+    search.add_argument("--minimize", nargs="+", choices=COSTS, default=None,
+                        help="costs to minimise while maximising the score: prints the Pareto front instead of the top table")
     search.add_argument("--budget", type=int, default=100, help="distinct architectures to score")
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--exclude-singular", action="store_true")

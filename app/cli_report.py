@@ -31,34 +31,36 @@ def table_space(path: Path, fallback: str) -> SearchSpace:
     return get_space(name)
 
 
-def rows_from_search(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[tuple[str, float]]]:
-    """(label, space, score name, [(arch, score)]) of a search job on ``--url``."""
+def rows_from_search(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[tuple[str, float]], list[str]]:
+    """(label, space, score name, [(arch, score)], the costs it minimised) of a search job on ``--url``."""
     with Client(args.url, api_key=args.api_key) as client:
         job = client.search(args.source)
         evaluations = client.evaluations(args.source)
     scored = [(e["arch"], from_json_number(e["score"])) for e in evaluations]
-    return f"search {job['id']} ({job['strategy']}, {len(scored)} evaluations)", get_space(job["space"]), job["request"].get("score", "naswot"), scored
+    label = f"search {job['id']} ({job['strategy']}, {len(scored)} evaluations)"
+    return label, get_space(job["space"]), job["request"].get("score", "naswot"), scored, job["request"].get("minimize", [])
 
 
-def load_rows(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[report.Row], Path]:
-    """(label, space, score name, rows, default output folder) for a table file or a search id."""
+def load_rows(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[report.Row], Path, list[str]]:
+    """(label, space, score name, rows, default output folder, costs of the front) for a table file or a search id."""
     accuracy = report.read_accuracy(args.accuracy, args.accuracy_column) if args.accuracy else {}
     path = Path(args.source)
     if path.is_file():
         column, scored = report.read_score_table(path, args.score)
         space, label, folder = table_space(path, args.space), f"table {path.name}", path.with_name(path.name + ".report")
+        minimize: list[str] = []
     else:
-        label, space, column, scored = rows_from_search(args)
+        label, space, column, scored, minimize = rows_from_search(args)
         folder = Path(f"report-{args.source}")
-    return label, space, column, rows_with_costs(space, scored, accuracy), folder
+    return label, space, column, rows_with_costs(space, scored, accuracy), folder, minimize
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the PNG plots and ``report.md``; print the figures as JSON on stdout."""
-    label, space, column, rows, folder = load_rows(args)
+    label, space, column, rows, folder, minimize = load_rows(args)
     if not rows:
         raise ValueError(f"{args.source}: no scored architectures to report on")
-    figures = report.bias_report(space, rows, report.base_archs(space.name), top_k=args.top_k, score_name=column)
+    figures = report.bias_report(space, rows, report.base_archs(space.name), top_k=args.top_k, score_name=column, minimize=minimize)
     out = args.out_dir or folder
     plots = report.write_plots(rows, figures, out)
     (out / "report.md").write_text(report.markdown(figures, label, plots))

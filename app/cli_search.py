@@ -1,7 +1,8 @@
 """``naswot search``: a search in this process or on a running service, with the same output either way.
 
-Both paths produce the service's job view: ``status``, ``top`` and ``evaluations``, each
-evaluation as ``{step, arch, score, singular, params, flops}`` (``score`` null when singular).
+Both paths produce the service's job view: ``status``, ``top``, ``pareto`` (with ``--minimize``) and
+``evaluations``, each evaluation as ``{step, arch, score, singular, params, flops}`` (``score`` null when singular).
+
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ OnEvaluation = Callable[[dict[str, Any]], None]
 def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
     """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
     score = json_number(e.score)
-    return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops, "values": {score_name: score}}
+    measured = {"latency_ms": e.latency_ms} if e.latency_ms is not None else {}
+    return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops,
+            **measured, "values": {score_name: score}}
+
+
+def pareto_columns(minimize: list[str]) -> list[str]:
+    """The columns of the printed front: step, arch, score, then params, FLOPs and any other minimised cost."""
+    return ["step", "arch", "score", "singular", "params", "flops", *(c for c in minimize if c not in ("params", "flops"))]
 
 
 def search_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -34,6 +42,8 @@ def search_request(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size, "constraints": given_constraints(args), "exclude_singular": args.exclude_singular,
         **given_params(args),
     }
+    if args.minimize:
+        body["minimize"] = args.minimize
     if args.data is not None:
         body["data"] = args.data
     if args.score is not None:
@@ -52,6 +62,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=Constraints(**given_constraints(args) or {}), exclude_singular=args.exclude_singular,
         cost=lambda arch: cost_for(space, source, arch, scorer.num_classes),
+        minimize=tuple(args.minimize or ()),
         on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
@@ -60,6 +71,7 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         "status": "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
         "data": source.describe(), "scorer": scorer.describe(), "outcome": outcome,
         "top": [evaluation_json(e, name) for e in result.top],
+        "pareto": [evaluation_json(e, name) for e in result.pareto],
         "evaluations": [evaluation_json(e, name) for e in result.history],
     }
 

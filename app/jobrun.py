@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from scoring import cost_for
 from search import Evaluation, SearchResult, SearchStopped, list_strategies, run_search
-from searchspace import SearchSpace, get_space, list_spaces
+from searchspace import ModelCost, SearchSpace, get_space, list_spaces
 
 from .dispatch import Dispatcher
 from .records import JobRecord, ScoredArch
@@ -105,11 +105,21 @@ class SearchRunner:
             top_k=request.top_k,
             constraints=request.constraints,
             exclude_singular=request.exclude_singular,
-            cost=lambda arch: cost_for(run.space, spec.source, arch, spec.num_classes),
+            cost=self.cost_callable(run, request.measured_costs),
+            minimize=request.minimize,
             on_evaluation=lambda e: self._record(run, e),
             should_stop=run.control.should_stop,
             **request.strategy_params,
         )
+
+    @staticmethod
+    def cost_callable(run: Run, measured: frozenset[str]) -> Callable[[str], ModelCost]:
+        """The search's cost of an architecture: params and FLOPs, plus the ``measured`` costs (``latency_ms``) when asked.
+
+        The one place a job builds its cost callable; ``measured`` is empty unless the search minimises a measured cost.
+        """
+        spec = run.spec
+        return lambda arch: cost_for(run.space, spec.source, arch, spec.num_classes)
 
     def _score(self, run: Run, archs: list[str]) -> list[float]:
         """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored."""

@@ -93,6 +93,13 @@ class SearchSpec(_Frozen):
     constraints: Constraints | None = None
     exclude_singular: bool = False
     strategy_params: dict[str, Any] = Field(default_factory=dict)
+    #: costs minimised beside maximising the score (see :data:`search.COSTS`): a multi-objective search
+    minimize: tuple[str, ...] = ()
+
+    @property
+    def measured_costs(self) -> frozenset[str]:
+        """The costs the job's cost callable must measure beyond params and FLOPs (``latency_ms`` when minimised)."""
+        return frozenset(self.minimize) - {"params", "flops"}
 
     @property
     def scores(self) -> tuple[str, ...]:

@@ -4,7 +4,8 @@ Pure functions over rows of (arch, score, params, flops[, accuracy]): rank corre
 score with #params and FLOPs; with ground truth, the partial correlation with accuracy given
 #params and the mean Kendall inside equal-#params groups; how often each value of each decision
 appears among the top-k against the space's base rate (the space decomposes its encodings itself,
-:meth:`searchspace.SearchSpace.decisions`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
+:meth:`searchspace.SearchSpace.decisions`); how much of the Pareto front of score against cost is
+"the bigger the better" (:mod:`app.front_bias`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from scipy import stats
 
 from scoring import json_number
 from searchspace import SearchSpace, get_space
+
+from .front_bias import front_bias, front_lines
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,10 @@ def default_top_k(n: int) -> int:
     return max(1, n // 10)
 
 
-def bias_report(space: SearchSpace, rows: Sequence[Row], base_archs: Sequence[str], *, top_k: int | None = None, score_name: str = "naswot") -> dict[str, Any]:
-    """Every figure of the report, JSON-ready."""
+def bias_report(
+    space: SearchSpace, rows: Sequence[Row], base_archs: Sequence[str], *, top_k: int | None = None, score_name: str = "naswot", minimize: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Every figure of the report, JSON-ready; ``minimize``: the costs of the front whose size bias it states (default params)."""
     k = top_k or default_top_k(len(rows))
     return {
         "score_name": score_name,
@@ -198,6 +203,7 @@ def bias_report(space: SearchSpace, rows: Sequence[Row], base_archs: Sequence[st
         "size": size_bias(rows),
         "accuracy": accuracy_figures(rows),
         "ops": op_frequencies(space, rows, base_archs, k),
+        "front": front_bias(rows, minimize),
     }
 
 
@@ -365,6 +371,8 @@ def markdown(report: dict[str, Any], source: str, plots: Sequence[Path] = ()) ->
         *_accuracy_lines(report),
         "",
         *_ops_lines(report["ops"]),
+        "",
+        *front_lines(report["front"]),
         "",
         *(f"![{p.stem}]({p.name})" for p in plots),
     ]

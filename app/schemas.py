@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from scoring import canonical_score
-from search import Constraints, Param, params_by_name
+from search import COSTS, Constraints, Param, check_minimize, params_by_name
 from search.params import MAX_INT
 
 from .records import JobStatus
@@ -146,7 +146,7 @@ class _SearchFields(_ScoreNames):
     )
 
     space: str = Field("nb201", max_length=64, description="search space name")
-    strategy: str = Field("random", max_length=64, description="one of the server's strategies (GET /v1/strategies): random, evolution, area")
+    strategy: str = Field("random", max_length=64, description="one of the server's strategies (GET /v1/strategies): random, evolution, area, nsga2")
     budget: int = Field(100, ge=1, le=BUDGET_CEILING, description="distinct architectures to score; at most NASWOT_MAX_BUDGET (and the space's size)")
     top_k: int = Field(10, ge=1, le=COUNT_CEILING, description="how many of the best to report; at most NASWOT_MAX_TOP_K")
     seed: int = SEED
@@ -154,6 +154,15 @@ class _SearchFields(_ScoreNames):
     batch_size: int = BATCH_SIZE
     constraints: Constraints | None = None
     exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
+    minimize: list[Literal[COSTS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, max_length=len(COSTS),
+        description="costs to minimise while maximising the score (each at most once): the job then reports `pareto`; nsga2 searches for it",
+    )
+
+    @field_validator("minimize")
+    @classmethod
+    def _distinct_costs(cls, value: list[str]) -> list[str]:
+        return list(check_minimize(value))
 
     @field_validator("strategy", "space")
     @classmethod
@@ -219,6 +228,9 @@ class SearchStatus(BaseModel):
     elapsed: float = Field(..., description="seconds since the job first started (to its end when finished)")
     best: Evaluated | None = Field(None, description="best so far (singular architectures rank last)")
     top: list[Evaluated] = Field(default_factory=list, description="the top_k best so far, best first")
+    pareto: list[Evaluated] = Field(
+        default_factory=list, description="with `minimize`: the evaluations no other evaluation dominates (score up, each cost down), by the first cost",
+    )
     space: str
     strategy: str
     seed: int
@@ -274,6 +286,7 @@ class ConstraintInfo(BaseModel):
 class StrategyList(BaseModel):
     strategies: list[StrategyInfo]
     constraints: list[ConstraintInfo] = Field(..., description="the `constraints` a search request may set (each strategy honours them)")
+    costs: list[str] = Field(..., description="the costs a search request may `minimize`")
 
 
 # -- spaces ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Architecture search driven by a training-free score: random, regularised evolution and AREA.
+"""Architecture search driven by a training-free score: random, regularised evolution, AREA and NSGA-II.
 
     from search import run_search
     result = run_search("evolution", space, scorer, budget=100, seed=0, population_size=10, sample_size=3)
@@ -6,6 +6,7 @@
 """
 
 from .params import Param, ParameterError
+from .pareto import COSTS, check_minimize
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
 from .runner import (
     STRATEGIES,
@@ -20,6 +21,7 @@ from .runner import (
 )
 
 __all__ = [
+    "COSTS",
     "STRATEGIES",
     "Constraints",
     "Evaluation",
@@ -30,6 +32,7 @@ __all__ = [
     "SearchResult",
     "SearchStopped",
     "Strategy",
+    "check_minimize",
     "check_params",
     "declared_params",
     "describe_strategies",

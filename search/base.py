@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 from searchspace import ModelCost, SearchSpace
 
 from .params import MAX_INT
+from .pareto import front_order
 
 #: canonical archs -> scores in the same order (``-inf`` for a singular K_H)
 Scorer = Callable[[Sequence[str]], Sequence[float]]
@@ -28,6 +29,7 @@ class Evaluation:
     params: int
     flops: int
     step: int
+    latency_ms: float | None = None
 
     @property
     def singular(self) -> bool:
@@ -98,6 +100,8 @@ class SearchResult:
     exhausted: bool = False  # the strategy could find no new admissible architecture before the budget
     immigrants: int = 0  # evolution: random architectures scored because mutations kept repeating
     params: dict[str, Any] = field(default_factory=dict)  # the strategy's parameters, defaults filled in
+    minimize: tuple[str, ...] = ()  # the costs minimised beside maximising the score (a multi-objective search)
+    pareto: list[Evaluation] = field(default_factory=list)  # with minimize: the eligible evaluations none dominates, by the first cost
 
     @property
     def best(self) -> Evaluation | None:
@@ -120,6 +124,8 @@ class SearchContext:
     constraints: Constraints = field(default_factory=Constraints)
     exclude_singular: bool = False
     cost: Callable[[str], ModelCost] | None = None
+    #: costs to minimise beside maximising the score, read by name from each evaluation (see :mod:`search.pareto`)
+    minimize: tuple[str, ...] = ()
     on_evaluation: Callable[[Evaluation], None] | None = None
     should_stop: Callable[[], bool] | None = None
     seen: dict[str, Evaluation] = field(default_factory=dict)
@@ -169,7 +175,7 @@ class SearchContext:
                 raise RuntimeError(f"scorer returned {len(scores)} scores for {len(new)} architectures")
             for arch, score in zip(new, scores):
                 cost = self._cost(arch)
-                e = Evaluation(arch, float(score), cost.params, cost.flops, len(self.history) + 1)
+                e = Evaluation(arch, float(score), cost.params, cost.flops, len(self.history) + 1, getattr(cost, "latency_ms", None))
                 self.seen[arch] = e
                 self.history.append(e)
                 if self.on_evaluation is not None:
@@ -190,7 +196,8 @@ class SearchContext:
         params: dict[str, Any] | None = None,
     ) -> SearchResult:
         """The ranked outcome so far (eligible evaluations only)."""
-        ranked = sorted((e for e in self.history if self.eligible(e)), key=rank_key)
+        eligible = [e for e in self.history if self.eligible(e)]
+        ranked = sorted(eligible, key=rank_key)
         return SearchResult(
             strategy=strategy,
             budget=self.budget,
@@ -202,4 +209,6 @@ class SearchContext:
             exhausted=exhausted,
             immigrants=self.immigrants,
             params=dict(params or {}),
+            minimize=self.minimize,
+            pareto=[eligible[i] for i in front_order(eligible, self.minimize)] if self.minimize else [],
         )

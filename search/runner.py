@@ -10,9 +10,10 @@ from typing import Any
 
 from searchspace import ModelCost, SearchSpace
 
-from . import area, evolution, random_search
+from . import area, evolution, nsga2, random_search
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
 from .params import Param, ParameterError, check_all, require_int
+from .pareto import check_minimize
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ STRATEGIES: dict[str, Strategy] = {
     ),
     "area": Strategy(
         area.area, area.PARAMS, "score init_size random architectures (default half the budget), evolve from the best population_size"
+    ),
+    "nsga2": Strategy(
+        nsga2.nsga2, nsga2.PARAMS, "NSGA-II: score against the minimize costs by non-dominated sorting and crowding distance, one-decision mutation"
     ),
 }
 
@@ -116,11 +120,15 @@ def run_search(
     constraints: Constraints | None = None,
     exclude_singular: bool = False,
     cost: Callable[[str], ModelCost] | None = None,
+    minimize: tuple[str, ...] = (),
     on_evaluation: Callable[[Evaluation], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     **params: Any,
 ) -> SearchResult:
     """Run ``strategy`` with at most ``budget`` distinct evaluations; same seed and scorer, same result.
+
+    ``minimize`` names costs (:data:`search.pareto.COSTS`) to minimise beside maximising the
+    score: the result then carries ``pareto``, and ``nsga2`` searches for that front.
 
     ``should_stop`` is polled before each scoring call (and each evolution cycle); when it
     returns True the search ends with what it has (``stopped=True``).
@@ -134,6 +142,7 @@ def run_search(
         constraints=constraints or Constraints(),
         exclude_singular=exclude_singular,
         cost=cost,
+        minimize=check_minimize(minimize),
         on_evaluation=on_evaluation,
         should_stop=should_stop,
     )

@@ -235,3 +235,21 @@ def test_a_table_of_an_earlier_score_definition_does_not_resume(revise):
     before = settings()
     revise("naswot")
     assert settings() != before, "a table scored under naswot's earlier definition would resume under the current one"
+
+
+def test_search_with_minimize_prints_the_same_front_in_process_and_on_a_server(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(cli_search, "Scorer", PacedScorer)
+    args = ["search", "--strategy", "nsga2", "--budget", "30", "--seed", "2", "--pareto-population", "8", "--minimize", "params", "flops"]
+    assert main([*args, *QUICK]) == 0
+    local = json_lines(capsys.readouterr().out)
+    with live_server(tmp_path, paced_scorers(delay=0.0)) as url:
+        assert main([*args, "--data", "noise", "--batch-size", "4", "--url", url]) == 0
+    remote = json_lines(capsys.readouterr().out)
+    assert local and [(r["step"], r["arch"]) for r in local] == [(r["step"], r["arch"]) for r in remote], "the same front in-process and on a server"
+    assert [r["params"] for r in local] == sorted(r["params"] for r in local), "the front is printed by its first cost"
+
+
+def test_a_repeated_cost_in_minimize_exits_2_naming_it(capsys, monkeypatch):
+    monkeypatch.setattr(cli_search, "Scorer", PacedScorer)
+    assert main(["search", "--strategy", "random", "--budget", "5", "--minimize", "params", "params", *QUICK]) == 2
+    assert "minimize[1] 'params' repeats minimize[0]" in capsys.readouterr().err

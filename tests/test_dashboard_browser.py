@@ -156,3 +156,25 @@ def test_the_form_fields_follow_the_declared_parameters_and_constraints(page, tm
         body = page.evaluate("searchBody()")
     assert body["constraints"] == {"max_flops": 5_000_000}, "constraint fields come from GET /v1/strategies and go into constraints"
     assert "max_params" not in body["constraints"], "an empty constraint field is left out"
+
+
+def test_a_multi_objective_search_plots_score_against_its_first_cost_and_lists_its_front(page, tmp_path):
+    with live_server(tmp_path, paced_scorers(delay=0.01)) as url:
+        page.goto(url + "/")
+        expect(page.locator("#f-strategy option")).not_to_have_count(0)
+        page.select_option("#f-strategy", "nsga2")
+        page.fill("#f-budget", "40")
+        page.fill("#f-minimize", "flops, params")
+        expect(page.locator("#pareto-block")).to_be_hidden()
+        page.click("#f-submit")
+        expect(page.locator("#d-status")).to_have_text("done", timeout=TIMEOUT_MS)
+        expect(page.locator("#pareto-block")).to_be_visible()
+        front = page.evaluate("fetch(`/v1/searches/${state.selected}`).then((r) => r.json()).then((job) => job.pareto)")
+        expect(page.locator("#pareto tbody tr")).to_have_count(len(front))
+        expect(page.locator("#pareto thead")).to_contain_text("flops")
+        page.wait_for_function("() => Chart.getChart('chart-pareto').data.datasets[0].data.length === 40")
+        line = page.evaluate("Chart.getChart('chart-pareto').data.datasets[1].data")
+        assert line == [{"x": e["flops"], "y": e["score"]} for e in front if e["score"] is not None], "the front line follows the job's front, by FLOPs"
+        assert page.evaluate("Chart.getChart('chart-pareto').options.scales.x.title.text") == "flops"
+        shot = screenshot(page, tmp_path, "dashboard-pareto")
+    assert shot.stat().st_size > 10_000 and len(front) >= 2, "a 40-cell search over two costs should have a front of several cells"

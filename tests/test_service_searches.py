@@ -197,6 +197,10 @@ def test_too_many_waiting_searches_get_429(tmp_path):
         ({"strategy": "evolution", "population_size": 5, "sample_size": 6}, ["body", "sample_size"], "<= population_size (5)"),
         ({"strategy": "evolution", "budget": 20, "population_size": 30}, ["body", "population_size"], "<= the budget (20)"),
         ({"strategy": "area", "population_size": 10, "init_size": 4}, ["body", "init_size"], ">= population_size (10)"),
+        ({"minimize": ["size"]}, ["body", "minimize", 0], "'params', 'flops' or 'latency_ms'"),
+        ({"minimize": ["params", "flops", "params"]}, ["body", "minimize"], "minimize[2] 'params' repeats minimize[0]"),
+        ({"minimize": "params"}, ["body", "minimize"], "valid list"),
+        ({"strategy": "nsga2", "pareto_population": 1}, ["body", "pareto_population"], "greater than or equal to 2"),
     ],
 )
 def test_every_invalid_search_field_gets_a_422_naming_it(tmp_path, body, loc, words):
@@ -259,7 +263,7 @@ def test_strategies_are_listed_with_their_parameters(tmp_path):
     with serve(tmp_path, FakeScorers()) as http:
         strategies = Client(http=http).strategies()
     listed = {s["name"]: s["params"] for s in strategies}
-    assert set(listed) == set(list_strategies()) == {"random", "evolution", "area"}
+    assert set(listed) == set(list_strategies()) == {"random", "evolution", "area", "nsga2"}
     assert {"population_size", "sample_size"} <= set(listed["evolution"]) and "init_size" in listed["area"]
     assert all(s["summary"] for s in strategies)
 
@@ -273,3 +277,23 @@ def test_evolution_and_area_run_over_http(tmp_path, strategy, params):
     want = run_search(strategy, SPACE, lambda archs: [fake_score(a) for a in archs], budget=30, seed=2, top_k=3, **params)
     assert final["status"] == "done" and final["request"]["strategy_params"] == params
     assert [t["arch"] for t in final["top"]] == [e.arch for e in want.top]
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_a_search_with_minimize_reports_its_pareto_front_by_the_first_cost(tmp_path, strategy):
+    minimize = ["flops", "params"]
+    with serve(tmp_path, FakeScorers()) as http:
+        client = Client(http=http)
+        job = client.start_search(**BODY, strategy=strategy, budget=40, seed=4, minimize=minimize)
+        final = client.wait(job["id"], timeout=60, poll=0.05)
+    want = run_search(strategy, SPACE, lambda archs: [fake_score(a) for a in archs], budget=40, seed=4, minimize=tuple(minimize))
+    assert final["request"]["minimize"] == minimize
+    assert [(e["step"], e["arch"]) for e in final["pareto"]] == [(e.step, e.arch) for e in want.pareto], "another front than the library's"
+    assert [e["flops"] for e in final["pareto"]] == sorted(e["flops"] for e in final["pareto"]), "the front is not sorted by the first cost"
+
+
+def test_a_search_without_minimize_reports_no_front(tmp_path):
+    with serve(tmp_path, FakeScorers()) as http:
+        client = Client(http=http)
+        final = client.wait(client.start_search(**BODY, budget=10)["id"], timeout=60, poll=0.05)
+    assert final["pareto"] == []

@@ -37,9 +37,10 @@ async def search_report(
     service: ServiceDep,
     top_k: int | None = Query(None, ge=1, le=100000, description="top-k for the op shares (default: a tenth of the evaluations)"),
 ) -> dict[str, Any]:
-    """Kendall and Spearman of the score with #params and FLOPs, and each op's share among the top-k against the space's base rate."""
+    """Kendall and Spearman of the score with #params and FLOPs, each op's share among the top-k against the space's base rate,
+    and the size bias of the Pareto front over the search's `minimize` costs (params when it minimises none)."""
     rows = await run_in_threadpool(job_rows, service, job.id)
     request = job.request
     base = await run_in_threadpool(base_archs, request.space)
-    figures = await run_in_threadpool(bias_report, get_space(request.space), rows, base, top_k=top_k, score_name=request.score)
+    figures = await run_in_threadpool(bias_report, get_space(request.space), rows, base, top_k=top_k, score_name=request.score, minimize=request.minimize)
     return {"id": job.id, "status": job.status, "space": request.space, **figures}

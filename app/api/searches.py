@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from search import Constraints, ParameterError, check_params, describe_strategies, list_strategies, strategy_params
+from search import COSTS, Constraints, ParameterError, check_params, describe_strategies, list_strategies, strategy_params
+from search.pareto import front_order
 from searchspace import get_space, list_spaces
 
 from ..jobs import JobConflict, TooManyJobs
@@ -73,7 +74,7 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
         batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=body.constraints,
-        exclude_singular=body.exclude_singular, strategy_params=params,
+        exclude_singular=body.exclude_singular, strategy_params=params, minimize=tuple(body.minimize),
     )
     return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
 
@@ -84,10 +85,11 @@ def view(service: Service, job: JobRecord) -> dict[str, Any]:
     size = get_space(request.space).size if request.space in list_spaces() else None
     budget = min(request.budget, size) if size is not None else request.budget
     top = evaluation_rows(service, job, service.store.top(job.id, request.top_k, request.exclude_singular))
+    pareto = pareto_rows(service, job, budget)
     elapsed = ((job.finished_at or time.time()) - job.started_at) if job.started_at else 0.0
     progress = {"evaluated": service.store.evaluated(job.id), "budget": budget, "batch": service.jobs.scoring(job.id)}
     return {
-        **job.model_dump(), "progress": progress, "elapsed": round(elapsed, 3), "best": top[0] if top else None, "top": top,
+        **job.model_dump(), "progress": progress, "elapsed": round(elapsed, 3), "best": top[0] if top else None, "top": top, "pareto": pareto,
         "space": request.space, "score": request.score, "strategy": request.strategy, "seed": request.seed, "top_k": request.top_k,
         "status_url": f"{router.prefix}/{job.id}", "events_url": f"{router.prefix}/{job.id}/events",
     }
@@ -99,6 +101,18 @@ def evaluation_rows(service: Service, job: JobRecord, evaluations: list[ScoredAr
     archs = [e.arch for e in evaluations]
     reported = {name: _cached_values(service, job, name, archs) for name in request.reported_scores}
     return [{**e.to_json(), "values": {request.score: e.nullable_score, **{n: v.get(e.arch) for n, v in reported.items()}}} for e in evaluations]
+
+
+def pareto_rows(service: Service, job: JobRecord, budget: int) -> list[dict[str, Any]]:
+    """With ``minimize``: the job's evaluations no other one dominates, by the first cost (singular ones out with exclude_singular).
+
+    The front is taken over the stored evaluations themselves; only its members are expanded into rows.
+    """
+    request = job.request
+    if not request.minimize:
+        return []
+    evaluations = [e for e in service.store.evaluations(job.id, 0, budget) if not (request.exclude_singular and e.singular)]
+    return evaluation_rows(service, job, [evaluations[i] for i in front_order(evaluations, request.minimize)])
 
 
 def _cached_values(service: Service, job: JobRecord, score: str, archs: list[str]) -> dict[str, float | None]:
@@ -116,7 +130,7 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
 @strategies_router.get("", response_model=StrategyList, summary="Search strategies and their parameters")
 def strategies() -> StrategyList:
     """Each strategy with its parameters (as declared in `search/`: type, default, bounds, help), and the constraints every search may set."""
-    return StrategyList.model_validate({"strategies": describe_strategies(), "constraints": Constraints.describe()})
+    return StrategyList.model_validate({"strategies": describe_strategies(), "constraints": Constraints.describe(), "costs": list(COSTS)})
 
 
 @router.post(

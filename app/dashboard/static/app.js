@@ -141,6 +141,7 @@ async function loadStrategies() {
   const select = $("#f-strategy");
   select.replaceChildren(...state.strategies.map((s) => new Option(s.name, s.name, s.name === "evolution", s.name === "evolution")));
   $("#f-constraints").replaceChildren(...listing.constraints.map((c) => numberInput(c, "none", "constraint")));
+  $("#f-minimize").placeholder = `none, or some of: ${listing.costs.join(", ")}`;
   showStrategyParams();
 }
 
@@ -186,6 +187,8 @@ function searchBody() {
     if (input.value.trim() !== "") constraints[input.name] = Number(input.value);
   }
   if (Object.keys(constraints).length) body.constraints = constraints;
+  const minimize = $("#f-minimize").value.split(",").map((c) => c.trim()).filter((c) => c);
+  if (minimize.length) body.minimize = minimize;
   for (const input of document.querySelectorAll("[data-strategy-param]")) {
     if (input.value.trim() !== "") body[input.name] = Number(input.value);
   }
@@ -269,6 +272,8 @@ function showStatus(job) {
   $("#d-best").textContent = formatScore(job.best);
   $("#d-error").textContent = job.error || "";
   showTop(job.top);
+  Pareto.show(job);
+  state.redraw = true;
 }
 
 function showTop(top) {
@@ -403,6 +408,7 @@ function clearCharts() {
   $("#bias tbody").replaceChildren();
   $("#top tbody").replaceChildren();
   $("#cell").replaceChildren();
+  Pareto.clear();
 }
 
 // Redraw the plots at most once per animation frame, however fast evaluations arrive.
@@ -418,6 +424,7 @@ function drawCharts() {
     state.charts.params.data.datasets[1].data = state.top.filter((e) => e.score !== null).map((e) => ({x: e.params, y: e.score}));
     state.charts.steps.update("none");
     state.charts.params.update("none");
+    Pareto.draw(state.evaluations);
   }
   requestAnimationFrame(drawCharts);
 }
@@ -473,6 +480,7 @@ async function boot() {
 
 function init() {
   createCharts();
+  Pareto.create();
   $("#key-form").addEventListener("submit", useKey);
   $("#key-button").addEventListener("click", () => askKey());
   $("#search-form").addEventListener("submit", startSearch);
