@@ -266,8 +266,10 @@ class StrategyInfo(BaseModel):
 
 class ConstraintInfo(BaseModel):
     name: str
-    minimum: int
-    maximum: int
+    type: Literal["integer", "number"]
+    minimum: int | float
+    exclusive_minimum: bool = Field(False, description="the bound must exceed `minimum`")
+    maximum: int | float
     help: str
 
 
