@@ -36,6 +36,7 @@ class ScoredArch:
     device: str = ""
     cached: bool = False
     step: int | None = None
+    latency_ms: float | None = None  # an evaluation's measured latency, when its search measured one
 
     @property
     def singular(self) -> bool:
@@ -57,7 +58,7 @@ class ScoredArch:
     @classmethod
     def evaluated(cls, evaluation: Evaluation) -> ScoredArch:
         """A search's evaluation (its step, no timing)."""
-        return cls(evaluation.arch, evaluation.score, evaluation.params, evaluation.flops, step=evaluation.step)
+        return cls(evaluation.arch, evaluation.score, evaluation.params, evaluation.flops, step=evaluation.step, latency_ms=evaluation.latency_ms)
 
     def from_cache(self) -> ScoredArch:
         """The same result, answered without device work."""
@@ -69,6 +70,8 @@ class ScoredArch:
         out = {**head, "arch": self.arch, "score": self.nullable_score, "singular": self.singular, "params": self.params, "flops": self.flops}
         if self.step is None:
             out.update(seconds=self.seconds, cached=self.cached, device=self.device)
+        else:
+            out["latency_ms"] = self.latency_ms
         return out
 
 
@@ -86,6 +89,8 @@ class SearchSpec(_Frozen):
     seed: int
     data: str
     batch_size: int
+    #: the batch a latency is timed with, when the search measures latency
+    latency_batch: int = 1
     #: canonical score name (jobs stored before scores had names used naswot)
     score: str = "naswot"
     #: further canonical score names computed (and reported) for every evaluated architecture; ``score`` alone ranks

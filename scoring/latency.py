@@ -42,10 +42,10 @@ LATENCY_SEED = 0
 
 
 def device_identity(device: torch.device, threads: int | None = None) -> str:
-    """What a latency figure is valid for: ``cuda: <GPU name>``, or ``cpu: <CPU model>; <n> threads``."""
+    """What a latency figure is valid for: ``cuda: <GPU name>``, or ``cpu: <CPU model>; torch threads: <n>``."""
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(0 if device.index is None else device.index)}"
-    return f"cpu: {cpu_model()}; {threads or torch.get_num_threads()} threads"
+    return f"cpu: {cpu_model()}; torch threads: {threads or torch.get_num_threads()}"
 
 
 @dataclass(frozen=True)
