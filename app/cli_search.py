@@ -7,13 +7,14 @@ evaluation as ``{step, arch, score, singular, params, flops}`` (``score`` null w
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from scoring import Scorer, cost_for, from_json_number, json_number, open_source, resolve_device
+from scoring import DataSource, LatencyMeter, MeasuredCost, Scorer, cost_for, from_json_number, json_number, open_source, resolve_device
 from search import Constraints, Evaluation, run_search
 from search.options import given_constraints, given_params
-from searchspace import get_space
+from searchspace import SearchSpace, get_space
 
 from .client import Client
 
@@ -24,7 +25,8 @@ OnEvaluation = Callable[[dict[str, Any]], None]
 def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
     """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
     score = json_number(e.score)
-    return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops, "values": {score_name: score}}
+    return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops,
+            "latency_ms": e.latency_ms, "values": {score_name: score}}
 
 
 def search_request(args: argparse.Namespace) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def search_request(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
         "space": args.space, "strategy": args.strategy, "budget": args.budget, "top_k": args.top_k, "seed": args.seed,
         "batch_size": args.batch_size, "constraints": given_constraints(args), "exclude_singular": args.exclude_singular,
-        **given_params(args),
+        "latency_batch": args.latency_batch, **given_params(args),
     }
     if args.data is not None:
         body["data"] = args.data
@@ -47,11 +49,12 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
     name = scorer.score_names[0]  # the score the search ranks by
+    constraints = Constraints(**given_constraints(args) or {})
     result = run_search(
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
-        constraints=Constraints(**given_constraints(args) or {}), exclude_singular=args.exclude_singular,
-        cost=lambda arch: cost_for(space, source, arch, scorer.num_classes),
+        constraints=constraints, exclude_singular=args.exclude_singular,
+        cost=local_costs(space, source, scorer, args.latency_batch if constraints.max_latency_ms is not None else None),
         on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
@@ -62,6 +65,21 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         "top": [evaluation_json(e, name) for e in result.top],
         "evaluations": [evaluation_json(e, name) for e in result.history],
     }
+
+
+def local_costs(space: SearchSpace, source: DataSource, scorer: Scorer, latency_batch: int | None) -> Callable[[str], Any]:
+    """An in-process search's costs: parameters and FLOPs, and latency timed on the scorer's device when ``latency_batch`` is given
+    (each architecture timed once)."""
+    if latency_batch is None:
+        return lambda arch: cost_for(space, source, arch, scorer.num_classes)
+    meter = LatencyMeter(space, source, scorer.device, batch=latency_batch)
+
+    @functools.cache
+    def measured(arch: str) -> MeasuredCost:
+        cost = cost_for(space, source, arch, scorer.num_classes)
+        return MeasuredCost(cost.params, cost.flops, meter.measure(arch))
+
+    return measured
 
 
 def score_option(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,7 +104,7 @@ def follow(client: Client, job_id: str, on_evaluation: OnEvaluation) -> dict[str
     """Pass each evaluation event on until the stream's ``end``; the job as it ended."""
     for event in client.events(job_id):
         if event.event == "evaluation":
-            on_evaluation({key: event.data[key] for key in ("step", "arch", "score", "singular", "params", "flops", "values")})
+            on_evaluation({key: event.data.get(key) for key in ("step", "arch", "score", "singular", "params", "flops", "latency_ms", "values")})
         elif event.event == "end":
             return event.data
     return client.search(job_id)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from scoring import canonical_score
+from scoring import COSTS, canonical_score
 from search import Constraints, Param, params_by_name
 from search.params import MAX_INT
 
@@ -25,7 +25,7 @@ SEED = Field(0, ge=0, le=MAX_INT, description="fixes the minibatch and every net
 BATCH_SIZE = Field(128, ge=2, le=BATCH_CEILING, description="minibatch size B (K_H is B x B); at most NASWOT_MAX_BATCH_SIZE")
 LATENCY_BATCH = Field(1, ge=1, le=BATCH_CEILING, description="inputs per timed forward pass when latency is measured; at most NASWOT_MAX_BATCH_SIZE")
 #: the costs a score request may ask for besides the score; ``params`` and ``flops`` are always in each result
-Cost = Literal["params", "flops", "latency_ms"]
+Cost = Literal[COSTS]
 
 
 class _Request(BaseModel):

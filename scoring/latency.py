@@ -32,6 +32,8 @@ from .inputs import cost_for, input_shape_for
 
 #: the cost name of a measured latency (milliseconds per forward pass of a batch)
 LATENCY = "latency_ms"
+#: the costs of an architecture a result may carry: counted (params, FLOPs) or measured (latency)
+COSTS = ("params", "flops", LATENCY)
 #: untimed passes before the timed ones
 WARMUP_RUNS = 3
 #: timed passes whose median is the figure (at least 10)
