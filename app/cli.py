@@ -30,6 +30,7 @@ from .spacefiles import load_cli_spaces
 
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
 TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
+LATENCY_BATCH_OPTION: dict[str, Any] = {"type": int, "default": 1, "help": "inputs per timed forward pass when latency is measured [1]"}
 
 
 def decode_arch(text: str) -> object:
@@ -115,9 +116,8 @@ def latency_columns(meter: LatencyMeter | None, arch: str) -> dict[str, Any]:
 def cost_names(text: str) -> list[str]:
     """``latency_ms,...`` -> the cost names; an unknown one is a usage error naming it."""
     names = [name.strip() for name in text.split(",") if name.strip()]
-    for name in names:
-        if name not in COSTS:
-            raise argparse.ArgumentTypeError(f"unknown cost {name!r}; known: {', '.join(COSTS)}")
+    if unknown := [name for name in names if name not in COSTS]:
+        raise argparse.ArgumentTypeError(f"unknown cost {unknown[0]!r}; known: {', '.join(COSTS)}")
     return names
 
 
@@ -241,13 +241,9 @@ def _score_parser(commands: Any) -> None:
         help="score names, comma-separated or repeated (see naswot scores); the first is the score column, each one a key of 'scores' [naswot]",
     )
     score.add_argument("--costs", action="extend", type=cost_names, default=[], help=f"costs to add to each row, comma-separated: {', '.join(COSTS)} (latency_ms is timed on --device) []")
-    _add_latency_batch_option(score)
+    score.add_argument("--latency-batch", **LATENCY_BATCH_OPTION)
     score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     score.set_defaults(func=_score)
-
-
-def _add_latency_batch_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--latency-batch", type=int, default=1, help="inputs per timed forward pass when latency is measured [1]")
 
 
 def _search_parser(commands: Any) -> None:
@@ -259,7 +255,7 @@ def _search_parser(commands: Any) -> None:
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--exclude-singular", action="store_true")
     add_constraint_options(search)
-    _add_latency_batch_option(search)
+    search.add_argument("--latency-batch", **LATENCY_BATCH_OPTION)
     add_strategy_options(search)
     search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")
