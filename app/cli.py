@@ -18,8 +18,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from scoring import Scorer, describe_device, kernels, list_scores, open_source, resolve_device
-from search import COSTS
+from scoring import COSTS, LATENCY, LatencyMeter, Scorer, describe_device, kernels, list_scores, open_source, resolve_device
 from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, get_space, list_spaces
 
@@ -31,6 +30,7 @@ from .spacefiles import load_cli_spaces
 
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
 TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
+LATENCY_BATCH_OPTION: dict[str, Any] = {"type": int, "default": 1, "help": "inputs per timed forward pass when latency is measured [1]"}
 
 
 def decode_arch(text: str) -> object:
@@ -94,6 +94,7 @@ def _score(args: argparse.Namespace) -> int:
     source = open_source(args.data, args.data_dir, download=args.download)
     scorer = Scorer(get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=device, **({"scores": args.score} if args.score else {}))
     extra = {"batch_size": args.batch_size, "seed": args.seed, "device": describe_device(device), "data": source.describe()}
+    meter = LatencyMeter(scorer.space, source, device, batch=args.latency_batch) if LATENCY in args.costs else None
 
     def scored() -> Iterable[dict[str, Any]]:
         best = None
@@ -101,10 +102,23 @@ def _score(args: argparse.Namespace) -> int:
             for result in scorer.score_many(archs):
                 best = result.score if best is None or result.score > best else best
                 progress.advance(note=best_note(best))
-                yield {"space": args.space, **result.to_json(), **extra}
+                yield {"space": args.space, **result.to_json(), **extra, **latency_columns(meter, result.arch)}
 
-    write_rows(scored(), args.format, SCORE_COLUMNS)
+    write_rows(scored(), args.format, SCORE_COLUMNS + (["latency_ms", "latency_device"] if meter else []))
     return 0
+
+
+def latency_columns(meter: LatencyMeter | None, arch: str) -> dict[str, Any]:
+    """``latency_ms`` (and the device identity it was measured on) when ``--costs latency_ms`` asked for it."""
+    return {} if meter is None else {"latency_ms": meter.measure(arch), "latency_device": meter.identity}
+
+
+def cost_names(text: str) -> list[str]:
+    """``latency_ms,...`` -> the cost names; an unknown one is a usage error naming it."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in COSTS]:
+        raise argparse.ArgumentTypeError(f"unknown cost {unknown[0]!r}; known: {', '.join(COSTS)}")
+    return names
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -232,6 +246,8 @@ def _score_parser(commands: Any) -> None:
         "--score", action="extend", type=score_names, default=None,
         help="score names, comma-separated or repeated (see naswot scores); the first is the score column, each one a key of 'scores' [naswot]",
     )
+    score.add_argument("--costs", action="extend", type=cost_names, default=[], help=f"costs to add to each row, comma-separated: {', '.join(COSTS)} (latency_ms is timed on --device) []")
+    score.add_argument("--latency-batch", **LATENCY_BATCH_OPTION)
     score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     score.set_defaults(func=_score)
 
@@ -247,6 +263,7 @@ def _search_parser(commands: Any) -> None:
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--exclude-singular", action="store_true")
     add_constraint_options(search)
+    search.add_argument("--latency-batch", **LATENCY_BATCH_OPTION)
     add_strategy_options(search)
     search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")

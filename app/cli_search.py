@@ -8,13 +8,14 @@ Both paths produce the service's job view: ``status``, ``top``, ``pareto`` (with
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from scoring import Scorer, cost_for, from_json_number, json_number, open_source, resolve_device
-from search import Constraints, Evaluation, run_search
+from scoring import DataSource, LatencyMeter, MeasuredCost, Scorer, cost_for, from_json_number, json_number, open_source, resolve_device
+from search import Constraints, Evaluation, needs_latency, run_search
 from search.options import given_constraints, given_params
-from searchspace import get_space
+from searchspace import SearchSpace, get_space
 
 from .client import Client
 
@@ -25,9 +26,8 @@ OnEvaluation = Callable[[dict[str, Any]], None]
 def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
     """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
     score = json_number(e.score)
-    measured = {"latency_ms": e.latency_ms} if e.latency_ms is not None else {}
     return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops,
-            **measured, "values": {score_name: score}}
+            "latency_ms": e.latency_ms, "values": {score_name: score}}
 
 
 def pareto_columns(minimize: list[str]) -> list[str]:
@@ -40,7 +40,7 @@ def search_request(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {
         "space": args.space, "strategy": args.strategy, "budget": args.budget, "top_k": args.top_k, "seed": args.seed,
         "batch_size": args.batch_size, "constraints": given_constraints(args), "exclude_singular": args.exclude_singular,
-        **given_params(args),
+        "latency_batch": args.latency_batch, **given_params(args),
     }
     if args.minimize:
         body["minimize"] = args.minimize
@@ -57,11 +57,12 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
     name = scorer.score_names[0]  # the score the search ranks by
+    constraints = Constraints(**given_constraints(args) or {})
     result = run_search(
         args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
         budget=args.budget, seed=args.seed, top_k=args.top_k,
-        constraints=Constraints(**given_constraints(args) or {}), exclude_singular=args.exclude_singular,
-        cost=lambda arch: cost_for(space, source, arch, scorer.num_classes),
+        constraints=constraints, exclude_singular=args.exclude_singular,
+        cost=local_costs(space, source, scorer, args.latency_batch if needs_latency(constraints.max_latency_ms, args.minimize or ()) else None),
         minimize=tuple(args.minimize or ()),
         on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
     )
@@ -74,6 +75,21 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         "pareto": [evaluation_json(e, name) for e in result.pareto],
         "evaluations": [evaluation_json(e, name) for e in result.history],
     }
+
+
+def local_costs(space: SearchSpace, source: DataSource, scorer: Scorer, latency_batch: int | None) -> Callable[[str], Any]:
+    """An in-process search's costs: parameters and FLOPs, and latency timed on the scorer's device when ``latency_batch`` is given
+    (each architecture timed once)."""
+    if latency_batch is None:
+        return lambda arch: cost_for(space, source, arch, scorer.num_classes)
+    meter = LatencyMeter(space, source, scorer.device, batch=latency_batch)
+
+    @functools.cache
+    def measured(arch: str) -> MeasuredCost:
+        cost = cost_for(space, source, arch, scorer.num_classes)
+        return MeasuredCost(cost.params, cost.flops, meter.measure(arch))
+
+    return measured
 
 
 def score_option(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,7 +114,7 @@ def follow(client: Client, job_id: str, on_evaluation: OnEvaluation) -> dict[str
     """Pass each evaluation event on until the stream's ``end``; the job as it ended."""
     for event in client.events(job_id):
         if event.event == "evaluation":
-            on_evaluation({key: event.data[key] for key in ("step", "arch", "score", "singular", "params", "flops", "values")})
+            on_evaluation({key: event.data.get(key) for key in ("step", "arch", "score", "singular", "params", "flops", "latency_ms", "values")})
         elif event.event == "end":
             return event.data
     return client.search(job_id)

@@ -12,15 +12,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoring import cost_for
-from search import Evaluation, SearchResult, SearchStopped, list_strategies, run_search
+from scoring import MeasuredCost, cost_for
+from search import Evaluation, SearchResult, SearchStopped, list_strategies, needs_latency, run_search
 from searchspace import ModelCost, SearchSpace, get_space, list_spaces
 
 from .dispatch import Dispatcher
-from .records import JobRecord, ScoredArch
+from .latency import LatencyService, LatencyUnavailable
+from .records import JobRecord, ScoredArch, SearchSpec
 from .sources import Sources
 from .store import Store
-from .worker import ScoreSpec, WorkerStopped, is_out_of_memory
+from .worker import BACKGROUND, ScoreSpec, WorkerStopped, is_out_of_memory
 
 
 class Unresumable(RuntimeError):
@@ -51,6 +52,11 @@ class Run:
     reported: tuple[ScoreSpec, ...] = ()
 
 
+def measures_latency(request: SearchSpec) -> bool:
+    """The switch for latency in a job's costs: on when its search needs the figure (a ``max_latency_ms`` bound, or minimised)."""
+    return needs_latency(request.constraints.max_latency_ms if request.constraints else None, request.minimize)
+
+
 def unresumable(job: JobRecord) -> str | None:
     """Why a stored job can no longer run here (its strategy or space is gone), or ``None``."""
     request = job.request
@@ -64,8 +70,11 @@ def unresumable(job: JobRecord) -> str | None:
 class SearchRunner:
     """Prepares and runs the searches of jobs; ``bump(job_id)`` tells followers a job changed."""
 
-    def __init__(self, store: Store, dispatcher: Dispatcher, sources: Sources, bump: Callable[[str], None]):
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, sources: Sources, bump: Callable[[str], None], latency: LatencyService | None = None,
+    ):
         self.store = store
+        self.latency = latency
         self.dispatcher = dispatcher
         self.sources = sources
         self._bump = bump
@@ -105,21 +114,36 @@ class SearchRunner:
             top_k=request.top_k,
             constraints=request.constraints,
             exclude_singular=request.exclude_singular,
-            cost=self.cost_callable(run, request.measured_costs),
+            cost=self._costs(run),
             minimize=request.minimize,
             on_evaluation=lambda e: self._record(run, e),
             should_stop=run.control.should_stop,
             **request.strategy_params,
         )
 
-    @staticmethod
-    def cost_callable(run: Run, measured: frozenset[str]) -> Callable[[str], ModelCost]:
-        """The search's cost of an architecture: params and FLOPs, plus the ``measured`` costs (``latency_ms``) when asked.
+    def _costs(self, run: Run) -> Callable[[str], ModelCost | MeasuredCost]:
+        """The job's cost callable: parameters and FLOPs, and the measured latency when :func:`measures_latency` says so."""
+        spec, request = run.spec, run.job.request
 
-        The one place a job builds its cost callable; ``measured`` is empty unless the search minimises a measured cost.
-        """
-        spec = run.spec
-        return lambda arch: cost_for(run.space, spec.source, arch, spec.num_classes)
+        def static(arch: str) -> ModelCost:
+            return cost_for(run.space, spec.source, arch, spec.num_classes)
+
+        if not measures_latency(request):
+            return static
+
+        def measured(arch: str) -> MeasuredCost:
+            if self.latency is None:
+                raise LatencyUnavailable("this job runner was given no latency service")
+            try:
+                [ms] = self.latency.measure(run.space, spec.source, [arch], request.latency_batch, priority=BACKGROUND, abort=run.control.should_stop)
+            except WorkerStopped:
+                if run.control.should_stop():
+                    raise SearchStopped from None
+                raise
+            cost = static(arch)
+            return MeasuredCost(cost.params, cost.flops, ms)
+
+        return measured
 
     def _score(self, run: Run, archs: list[str]) -> list[float]:
         """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored."""

@@ -26,6 +26,7 @@ from search import SearchResult
 
 from .dispatch import Dispatcher
 from .jobrun import Control, SearchRunner, Unresumable, unresumable
+from .latency import LatencyService
 from .jobslots import Backoff, JobSlot, PendingMarks
 from .leases import JobLeases, default_owner
 from .metrics import Metrics
@@ -52,6 +53,7 @@ class JobManager:
         self, store: Store, dispatcher: Dispatcher, sources: Sources, metrics: Metrics, *,
         max_running: int, max_queued: int, notifier: JobNotifier | None = None,
         owner: str | None = None, lease_seconds: float = 30.0, outage_seconds: float = 300.0, stall_seconds: float = 600.0,
+        latency: LatencyService | None = None,
     ):
         self.store = store
         self.dispatcher = dispatcher
@@ -65,7 +67,7 @@ class JobManager:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._waiting: Counter[str] = Counter()  # job id -> its entries in the local queue
         self._controls: dict[str, Control] = {}
-        self.runner = SearchRunner(store, dispatcher, sources, self._bump)
+        self.runner = SearchRunner(store, dispatcher, sources, self._bump, latency)
         self._lock = threading.Lock()
         self._shutdown = threading.Event()
         self._slots = [JobSlot(i, self._loop) for i in range(max_running)]

@@ -36,6 +36,7 @@ class ScoredArch:
     device: str = ""
     cached: bool = False
     step: int | None = None
+    latency_ms: float | None = None  # an evaluation's measured latency, when its search measured one
 
     @property
     def singular(self) -> bool:
@@ -57,7 +58,7 @@ class ScoredArch:
     @classmethod
     def evaluated(cls, evaluation: Evaluation) -> ScoredArch:
         """A search's evaluation (its step, no timing)."""
-        return cls(evaluation.arch, evaluation.score, evaluation.params, evaluation.flops, step=evaluation.step)
+        return cls(evaluation.arch, evaluation.score, evaluation.params, evaluation.flops, step=evaluation.step, latency_ms=evaluation.latency_ms)
 
     def from_cache(self) -> ScoredArch:
         """The same result, answered without device work."""
@@ -69,6 +70,8 @@ class ScoredArch:
         out = {**head, "arch": self.arch, "score": self.nullable_score, "singular": self.singular, "params": self.params, "flops": self.flops}
         if self.step is None:
             out.update(seconds=self.seconds, cached=self.cached, device=self.device)
+        else:
+            out["latency_ms"] = self.latency_ms
         return out
 
 
@@ -86,6 +89,8 @@ class SearchSpec(_Frozen):
     seed: int
     data: str
     batch_size: int
+    #: the batch a latency is timed with, when the search measures latency
+    latency_batch: int = 1
     #: canonical score name (jobs stored before scores had names used naswot)
     score: str = "naswot"
     #: further canonical score names computed (and reported) for every evaluated architecture; ``score`` alone ranks
@@ -95,11 +100,6 @@ class SearchSpec(_Frozen):
     strategy_params: dict[str, Any] = Field(default_factory=dict)
     #: costs minimised beside maximising the score (see :data:`search.COSTS`): a multi-objective search
     minimize: tuple[str, ...] = ()
-
-    @property
-    def measured_costs(self) -> frozenset[str]:
-        """The costs the job's cost callable must measure beyond params and FLOPs (``latency_ms`` when minimised)."""
-        return frozenset(self.minimize) - {"params", "flops"}
 
     @property
     def scores(self) -> tuple[str, ...]:

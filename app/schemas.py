@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from scoring import canonical_score
-from search import COSTS, Constraints, Param, check_minimize, params_by_name
+from scoring import COSTS, canonical_score
+from search import Constraints, Param, check_minimize, params_by_name
 from search.params import MAX_INT
 
 from .records import JobStatus
@@ -23,6 +23,9 @@ BUDGET_CEILING = 1_000_000
 COUNT_CEILING = 100_000
 SEED = Field(0, ge=0, le=MAX_INT, description="fixes the minibatch and every network's initial weights")
 BATCH_SIZE = Field(128, ge=2, le=BATCH_CEILING, description="minibatch size B (K_H is B x B); at most NASWOT_MAX_BATCH_SIZE")
+LATENCY_BATCH = Field(1, ge=1, le=BATCH_CEILING, description="inputs per timed forward pass when latency is measured; at most NASWOT_MAX_BATCH_SIZE")
+#: the costs a score request may ask for besides the score; ``params`` and ``flops`` are always in each result
+Cost = Literal[COSTS]
 
 
 class _Request(BaseModel):
@@ -90,6 +93,11 @@ class ScoreRequest(_ScoreNames, _Request):
     data: str | None = Field(None, max_length=256, description="data source name: auto, cifar10, cifar100, noise or one the operator configured; default NASWOT_DATA")
     batch_size: int = BATCH_SIZE
     seed: int = SEED
+    costs: list[Cost] = Field(
+        default_factory=list, max_length=3,
+        description="costs to report with each result: `latency_ms` is measured on this server's scoring device (median of timed forward passes)",
+    )
+    latency_batch: int = LATENCY_BATCH
 
 
 class DataInfo(BaseModel):
@@ -117,11 +125,13 @@ class ScoreResult(BaseModel):
     values: dict[str, float | None] = Field(
         default_factory=dict, description="every requested score's value by name (null when undefined); `score` is the first one's"
     )
+    latency_ms: float | None = Field(None, description="with `costs: [\"latency_ms\"]`: milliseconds per forward pass of `latency_batch` inputs on the scoring device")
 
 
 class ScoreResponse(BaseModel):
     results: list[ScoreResult] = Field(..., description="one per requested architecture, in request order")
     device: str = Field(..., description="device worker that took this request's new work")
+    latency_device: str | None = Field(None, description="with `costs: [\"latency_ms\"]`: the device identity the latencies were measured on (CPU model and threads, or GPU name)")
     data: DataInfo
     space: str
     batch_size: int
@@ -163,6 +173,7 @@ class _SearchFields(_ScoreNames):
     @classmethod
     def _distinct_costs(cls, value: list[str]) -> list[str]:
         return list(check_minimize(value))
+    latency_batch: int = LATENCY_BATCH
 
     @field_validator("strategy", "space")
     @classmethod
@@ -205,6 +216,7 @@ class Evaluated(BaseModel):
     singular: bool
     params: int
     flops: int
+    latency_ms: float | None = Field(None, description="measured milliseconds per forward pass on the scoring device, when the search measures latency")
     values: dict[str, float | None] = Field(
         default_factory=dict, description="the search's score and every other score it was asked for, by name (null when undefined)"
     )
@@ -278,8 +290,10 @@ class StrategyInfo(BaseModel):
 
 class ConstraintInfo(BaseModel):
     name: str
-    minimum: int
-    maximum: int
+    type: Literal["integer", "number"]
+    minimum: int | float
+    exclusive_minimum: bool = Field(False, description="the bound must exceed `minimum`")
+    maximum: int | float
     help: str
 
 

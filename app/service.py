@@ -10,6 +10,7 @@ from scoring import kernels
 
 from .dispatch import Dispatcher
 from .jobs import JobManager
+from .latency import LatencyService, with_latency
 from .metrics import Metrics
 from .notify import JobNotifier
 from .settings import Settings
@@ -40,15 +41,17 @@ class Service:
         except BaseException:
             self.owner.release()
             raise
-        factory = scorer_factory or stored_scorer_factory(self.store)  # ensemble reference samples kept in the store
+        factory = with_latency(scorer_factory or stored_scorer_factory(self.store))  # ensemble reference samples kept in the store
         self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
+        #: latency is timed by the local device workers (Ray actors do not time it)
+        self.latency = LatencyService(self.store, [] if settings.executor == "ray" else self.workers, threads=settings.latency_threads)
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
             max_running=settings.max_running_jobs, max_queued=settings.max_queued_jobs,
             notifier=JobNotifier(settings.max_event_streams),
             owner=settings.replica, lease_seconds=settings.job_lease_seconds,
-            outage_seconds=settings.store_outage_seconds, stall_seconds=settings.job_stall_seconds,
+            outage_seconds=settings.store_outage_seconds, stall_seconds=settings.job_stall_seconds, latency=self.latency,
         )
         for worker in self.workers:
             self.metrics.track_queue(worker.name, lambda w=worker: w.depth)

@@ -48,6 +48,10 @@ class Settings(BaseModel):
     queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")
     worker_batch: int = Field(16, ge=1, description="architectures a worker hands to one Scorer.score_many call")
     scorer_cache: int = Field(8, ge=1, description="Scorers (each holding a minibatch on its device) kept per worker")
+    latency_threads: int | None = Field(
+        None, ge=1, le=1024,
+        description="torch intra-op threads pinned while a latency is timed, part of the device identity figures are kept under (default: torch's thread count at start)",
+    )
     max_archs: int = Field(256, ge=1, description="architectures per score request")
     max_batch_size: int = Field(1024, ge=2, description="largest minibatch a request may ask for")
     max_budget: int = Field(20000, ge=1, description="largest search budget")

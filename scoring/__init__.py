@@ -11,16 +11,22 @@ from .data import DataSource, open_source
 from .device import cpu_model, describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
 from .inputs import InputMismatch, check_pairing, cost_for
+from .latency import COSTS, LATENCY, LatencyKey, LatencyMeter, MeasuredCost, device_identity, latency_key
 from .evaluate import ArchScore, Scorer, build_seeded, canonical_score  # build_seeded lives in searchspace.seeded
 from .registry import ScoreInfo, get_score_info, list_scores
 from .undefined import from_json_number, json_number
 
 __all__ = [
+    "COSTS",
     "DEFAULT_MEMBERS",
     "REFERENCE_SIZE",
     "ArchScore",
     "DataSource",
     "InputMismatch",
+    "LATENCY",
+    "LatencyKey",
+    "LatencyMeter",
+    "MeasuredCost",
     "ScoreInfo",
     "Scorer",
     "build_seeded",
@@ -30,10 +36,12 @@ __all__ = [
     "cost_for",
     "definition_name",
     "describe_device",
+    "device_identity",
     "from_json_number",
     "get_score_info",
     "json_number",
     "kernels",
+    "latency_key",
     "list_scores",
     "naswot",
     "open_source",

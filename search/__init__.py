@@ -6,7 +6,7 @@
 """
 
 from .params import Param, ParameterError
-from .pareto import COSTS, check_minimize
+from .pareto import COSTS, check_minimize, needs_latency
 from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
 from .runner import (
     STRATEGIES,
@@ -21,6 +21,7 @@ from .runner import (
 )
 
 __all__ = [
+    "needs_latency",
     "COSTS",
     "STRATEGIES",
     "Constraints",

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotated_types import Ge, Le
+from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
@@ -29,7 +29,7 @@ class Evaluation:
     params: int
     flops: int
     step: int
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # measured when the search's costs include latency
 
     @property
     def singular(self) -> bool:
@@ -48,13 +48,18 @@ class Constraints(BaseModel):
 
     max_params: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more parameters are never scored nor returned")
     max_flops: int | None = Field(None, ge=1, le=MAX_INT, description="architectures with more FLOPs per image are never scored nor returned")
+    max_latency_ms: float | None = Field(
+        None, gt=0, le=MAX_INT,
+        description="architectures slower than this many milliseconds per forward pass (measured on the scoring device) are never scored nor returned",
+    )
 
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> dict[str, float]:
         """cost attribute -> its bound, for the constraints given."""
         return {name.removeprefix("max_"): limit for name, limit in self if limit is not None}
 
     def admits(self, cost: ModelCost) -> bool:
-        return all(getattr(cost, attribute) <= limit for attribute, limit in self.limits().items())
+        """True when ``cost`` is within every bound (a bound on a cost ``cost`` lacks is a ValueError: measure it)."""
+        return all(_cost_value(cost, attribute) <= limit for attribute, limit in self.limits().items())
 
     @property
     def active(self) -> bool:
@@ -63,14 +68,28 @@ class Constraints(BaseModel):
     @classmethod
     def describe(cls) -> list[dict[str, Any]]:
         """Each constraint's name, bounds and help, for listings."""
-        return [{"name": name, **_bounds(info), "help": info.description or ""} for name, info in cls.model_fields.items()]
+        return [{"name": name, "type": _number_type(info), **_bounds(info), "help": info.description or ""} for name, info in cls.model_fields.items()]
+
+
+def _number_type(info: FieldInfo) -> str:
+    """``number`` for a float field, else ``integer`` (as JSON Schema names them)."""
+    return "number" if float in getattr(info.annotation, "__args__", (info.annotation,)) else "integer"
+
+
+def _cost_value(cost: Any, attribute: str) -> float:
+    value = getattr(cost, attribute, None)
+    if value is None:
+        raise ValueError(f"constraint max_{attribute} needs {attribute} in the search's costs, and they lack it")
+    return value
 
 
 def _bounds(info: FieldInfo) -> dict[str, Any]:
-    """The ``minimum`` / ``maximum`` of a numeric pydantic field."""
-    found = {"minimum": None, "maximum": None}
+    """The ``minimum`` / ``maximum`` of a numeric pydantic field (an exclusive minimum as ``exclusive_minimum`` too)."""
+    found: dict[str, Any] = {"minimum": None, "maximum": None, "exclusive_minimum": False}
     for rule in info.metadata:
-        if isinstance(rule, Ge):
+        if isinstance(rule, Gt):
+            found["minimum"], found["exclusive_minimum"] = rule.gt, True
+        elif isinstance(rule, Ge):
             found["minimum"] = rule.ge
         elif isinstance(rule, Le):
             found["maximum"] = rule.le
@@ -175,7 +194,7 @@ class SearchContext:
                 raise RuntimeError(f"scorer returned {len(scores)} scores for {len(new)} architectures")
             for arch, score in zip(new, scores):
                 cost = self._cost(arch)
-                e = Evaluation(arch, float(score), cost.params, cost.flops, len(self.history) + 1, getattr(cost, "latency_ms", None))
+                e = Evaluation(arch, float(score), cost.params, cost.flops, len(self.history) + 1, latency_ms=getattr(cost, "latency_ms", None))
                 self.seen[arch] = e
                 self.history.append(e)
                 if self.on_evaluation is not None:

@@ -14,10 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from scoring import COSTS  # the costs a multi-objective search may minimise, each read by this name from an evaluation
+
 from .params import ParameterError
 
-#: the costs a multi-objective search may minimise, each read by this name from an evaluation
-COSTS = ("params", "flops", "latency_ms")
+
+def needs_latency(max_latency_ms: float | None, minimize: Sequence[str]) -> bool:
+    """Whether a search must measure ``latency_ms``: bounded by ``max_latency_ms`` or minimising it."""
+    return max_latency_ms is not None or "latency_ms" in minimize
 
 
 def check_minimize(names: Sequence[str]) -> tuple[str, ...]:

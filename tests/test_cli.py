@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from app.cli import main
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -39,3 +41,16 @@ def test_errors_exit_2_with_a_message(capsys):
     assert "device" in capsys.readouterr().err
     assert main(["score", "--arch", "[1,2", "--data", "noise"]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_costs_latency_ms_adds_the_measured_latency_and_its_device(capsys, one_torch_thread):
+    assert main(["score", "--arch", "[1,1,1,1,1,1]", "--data", "noise", "--batch-size", "4", "--device", "cpu", "--costs", "latency_ms"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert isinstance(row["latency_ms"], float) and row["latency_ms"] > 0, row
+    assert row["latency_device"].startswith("cpu: ") and "torch threads: 1" in row["latency_device"]
+
+
+def test_an_unknown_cost_is_a_usage_error_naming_it(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["score", "--arch", BEST, "--data", "noise", "--costs", "latency_ms,watts"])
+    assert exited.value.code == 2 and "unknown cost 'watts'" in capsys.readouterr().err

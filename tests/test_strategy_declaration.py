@@ -14,7 +14,7 @@ from app.schemas import SearchRequest, search_request_model
 from search import STRATEGIES, Constraints, Param, Strategy, declared_params, list_strategies
 from search.options import given_params
 from search.params import MAX_INT
-from searchspace import ModelCost
+from scoring import MeasuredCost
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
@@ -110,7 +110,8 @@ def test_one_name_declared_two_ways_is_refused(monkeypatch):
 def test_each_constraint_is_a_cli_option_a_listed_field_and_the_stored_type(tmp_path, name):
     assert cli_value("--" + name.replace("_", "-"), "123", name) == 123
     listed = {c["name"]: c for c in listing(tmp_path)["constraints"]}
-    assert listed[name]["minimum"] == 1 and listed[name]["help"] == Constraints.model_fields[name].description
+    lowest = next(getattr(rule, "ge", getattr(rule, "gt", None)) for rule in Constraints.model_fields[name].metadata if hasattr(rule, "ge") or hasattr(rule, "gt"))
+    assert listed[name]["minimum"] == lowest and listed[name]["help"] == Constraints.model_fields[name].description
     assert SearchRequest(constraints={name: 5}).constraints == Constraints(**{name: 5}), "the request holds search's own type"
 
 
@@ -118,8 +119,9 @@ def test_each_constraint_is_a_cli_option_a_listed_field_and_the_stored_type(tmp_
 def test_each_constraint_bounds_the_cost_it_names(name):
     attribute = name.removeprefix("max_")
     limit = Constraints(**{name: 10})
-    assert limit.admits(ModelCost(**{"params": 1, "flops": 1, attribute: 10}))
-    assert not limit.admits(ModelCost(**{"params": 1, "flops": 1, attribute: 11})), f"{name} should bound cost.{attribute}"
+    costs = {"params": 1, "flops": 1, "latency_ms": 1.0}
+    assert limit.admits(MeasuredCost(**{**costs, attribute: 10}))
+    assert not limit.admits(MeasuredCost(**{**costs, attribute: 11})), f"{name} should bound cost.{attribute}"
 
 
 @pytest.mark.parametrize("name", CONSTRAINTS)

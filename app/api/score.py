@@ -12,16 +12,17 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 
-from scoring import InputMismatch, check_pairing
+from scoring import LATENCY, InputMismatch, check_pairing, device_identity
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
 from ..dispatch import NoWorker, QueueFull
+from ..latency import LatencyUnavailable
 from ..records import ScoredArch
 from ..schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
 from ..service import Service
 from ..store import StoreError
 from ..sources import SourceUnavailable, UnknownSource, describe, image_count
-from ..worker import ScoreSpec, WorkerStopped, is_out_of_memory
+from ..worker import INTERACTIVE, ScoreSpec, WorkerStopped, is_out_of_memory
 from .deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
 
@@ -86,6 +87,16 @@ def canonical_archs(space: SearchSpace, archs: list[Any]) -> list[str]:
     return out
 
 
+def check_latency(service: Service, batch: int, loc: tuple[str, ...]) -> None:
+    """A 422 on ``latency_batch`` over the server's batch limit, or on ``loc`` when this server cannot measure latency."""
+    if batch > service.settings.max_batch_size:
+        raise invalid(error(("body", "latency_batch"), f"at most {service.settings.max_batch_size} on this server (NASWOT_MAX_BATCH_SIZE)", "less_than_equal", batch))
+    try:
+        service.latency.worker()
+    except LatencyUnavailable as exc:
+        raise invalid(error(loc, str(exc), "latency_unavailable")) from None
+
+
 def prepare(service: Service, body: ScoreRequest) -> Prepared:
     space = check_space(body.space)
     if len(body.archs) > service.settings.max_archs:
@@ -93,6 +104,8 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
     archs = canonical_archs(space, body.archs)
     name, source = open_data(service, body.data, body.batch_size)
     check_input(space, name, source)
+    if LATENCY in body.costs:
+        check_latency(service, body.latency_batch, ("body", "costs"))
     specs = [ScoreSpec(space, source, body.batch_size, body.seed, score=score) for score in body.scores]
     return Prepared(specs, archs, describe(name, source))
 
@@ -148,12 +161,27 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
         raise _failure(failures, prepared)
     names = [spec.score for spec in prepared.specs]
     results = [combined_result(names, outcomes[i::count]) for i in range(count)]  # type: ignore[arg-type]
+    latency_device = None
+    if LATENCY in body.costs:
+        results, latency_device = await run_in_threadpool(_with_latency, service, body, prepared, results)
     cached = sum(r.cached for r in results)
     return ScoreResponse(
-        results=results, device=device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
+        results=results, device=device, latency_device=latency_device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
         seed=prepared.spec.seed, score_name=prepared.spec.score, score_names=names, precision=prepared.spec.precision,
         computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
     )
+
+
+def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, results: list[ScoreResult]) -> tuple[list[ScoreResult], str]:
+    """``results`` with each architecture's measured latency, and the identity of the device that measured them."""
+    spec = prepared.spec
+    try:
+        worker = service.latency.worker()
+        figures = service.latency.measure(spec.space, spec.source, prepared.archs, body.latency_batch, priority=INTERACTIVE)
+    except (LatencyUnavailable, WorkerStopped, StoreError) as exc:
+        raise problem(503, ("server",), f"latency could not be measured: {exc}", "unavailable", headers=RETRY_LATER) from None
+    identity = device_identity(worker.device, service.latency.threads)
+    return [r.model_copy(update={"latency_ms": ms}) for r, ms in zip(results, figures)], identity
 
 
 def _failures_by_arch(outcomes: list[Any], count: int) -> list[tuple[int, BaseException]]:

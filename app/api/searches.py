@@ -22,7 +22,7 @@ from ..service import Service
 from ..store import CacheKey, StoreError
 from .deps import ERRORS, RETRY_LATER, JobDep, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
-from .score import check_input, check_space, open_data
+from .score import check_input, check_latency, check_space, open_data
 
 router = APIRouter(prefix="/v1/searches", tags=["searches"], route_class=StrictJSONRoute)
 strategies_router = APIRouter(prefix="/v1/strategies", tags=["searches"], route_class=StrictJSONRoute)
@@ -71,10 +71,13 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     _check_limits(service, body)
     name, source = open_data(service, body.data, body.batch_size)
     check_input(space, name, source)
+    if body.constraints is not None and body.constraints.max_latency_ms is not None:
+        check_latency(service, body.latency_batch, ("body", "constraints", "max_latency_ms"))
     request = SearchSpec(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
         batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=body.constraints,
         exclude_singular=body.exclude_singular, strategy_params=params, minimize=tuple(body.minimize),
+        latency_batch=body.latency_batch,
     )
     return request, DataRef(name=name, spec=source.spec, identity=source.identity, synthetic=source.synthetic)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 from dataclasses import dataclass
 
-from scoring import definition_name
+from scoring import LatencyKey, definition_name
 
 from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
 
@@ -81,6 +81,18 @@ DROP_REDEFINED_SCORES = "DELETE FROM scores WHERE score_name IN ('meco', 'swap')
 #: of the counted-rank formula and earlier default members, can no longer match
 DROP_ENSEMBLE_SCORES = "DELETE FROM scores WHERE score_name LIKE 'ensemble%';"
 
+#: migration 6 of both back ends: measured latencies, keyed by the device that measured them (:class:`scoring.LatencyKey`),
+#: and each evaluation's latency when its search measured one
+ADD_LATENCY = """
+ALTER TABLE evaluations ADD COLUMN latency_ms DOUBLE PRECISION;
+CREATE TABLE latencies (
+    space TEXT NOT NULL, arch TEXT NOT NULL, device TEXT NOT NULL, batch INTEGER NOT NULL, resolution TEXT NOT NULL,
+    latency_ms DOUBLE PRECISION NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (space, arch, device, batch, resolution)
+);
+"""
+_LATENCY_MATCH = "space=? AND arch=? AND device=? AND batch=? AND resolution=?"
+
 #: the active job statuses as an SQL list, for ``status IN ...``
 ACTIVE_SQL = "(" + ", ".join(f"'{status}'" for status in ACTIVE) + ")"
 _REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
@@ -108,6 +120,13 @@ class SharedSQL:
     def delete_reference(self, key: ReferenceKey, member: str) -> bool:
         return self._write(self._sql(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?"), key.row(member)) == 1
 
+    def get_latency(self, key: LatencyKey) -> float | None:
+        rows = self._rows(self._sql(f"SELECT latency_ms FROM latencies WHERE {_LATENCY_MATCH}"), key.columns)
+        return rows[0]["latency_ms"] if rows else None
+
+    def put_latency(self, key: LatencyKey, latency_ms: float) -> None:
+        self._write(self._sql("INSERT INTO latencies VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"), (*key.columns, latency_ms, time.time()))
+
     def get_job(self, job_id: str) -> JobRecord | None:
         rows = self._rows(self._sql(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?"), (job_id,))
         return JobRecord.from_row(rows[0]) if rows else None
@@ -128,7 +147,9 @@ class SharedSQL:
 #: the stored columns of a job, in the order of :func:`job_values`
 JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
 #: the stored columns of an evaluation that :func:`evaluation_from` reads
-EVALUATION_COLUMNS = "step, arch, score, params, flops"
+EVALUATION_COLUMNS = "step, arch, score, params, flops, latency_ms"
+#: the columns an evaluation is written with, in the order of :func:`evaluation_values`
+EVALUATION_WRITE = "job_id, step, arch, score, singular, params, flops, created_at, latency_ms"
 
 
 def job_values(job: JobRecord) -> tuple:
@@ -147,9 +168,17 @@ def finish_values(job_id: str, status: JobStatus, error: str | None, outcome: Jo
     return (status, time.time(), error, outcome.model_dump_json() if outcome is not None else None, job_id)
 
 
+def evaluation_values(job_id: str, evaluation: ScoredArch, singular: Any) -> tuple:
+    """The :data:`EVALUATION_WRITE` values of an evaluation (``singular`` as the back end stores a boolean)."""
+    if evaluation.step is None:
+        raise ValueError("an evaluation needs its step")
+    return (job_id, evaluation.step, evaluation.arch, evaluation.nullable_score, singular, evaluation.params, evaluation.flops,
+            time.time(), evaluation.latency_ms)
+
+
 def evaluation_from(row: Mapping[str, Any]) -> ScoredArch:
     """An evaluation from a row of :data:`EVALUATION_COLUMNS`."""
-    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"])
+    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"], latency_ms=row["latency_ms"])
 
 
 def claim_next(row: Mapping[str, Any] | None, owner: str, lease_seconds: float, take: Callable[[tuple], object]) -> JobRecord | None:
@@ -208,6 +237,16 @@ class Store(ABC):
     @abstractmethod
     def delete_reference(self, key: ReferenceKey, member: str) -> bool:
         """Forget one member's reference values; False when none were stored."""
+
+    # -- measured latencies ----------------------------------------------------------------------
+
+    @abstractmethod
+    def get_latency(self, key: LatencyKey) -> float | None:
+        """The latency stored under ``key`` (its device identity included), or ``None``."""
+
+    @abstractmethod
+    def put_latency(self, key: LatencyKey, latency_ms: float) -> None:
+        """Keep a measured latency (a figure already stored under the key stays)."""
 
     # -- jobs ----------------------------------------------------------------------------------
 

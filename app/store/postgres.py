@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    ACTIVE_SQL, DROP_ENSEMBLE_SCORES, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreError, claim_next,
-    evaluation_from, finish_values, job_values,
+    ACTIVE_SQL, ADD_LATENCY, DROP_ENSEMBLE_SCORES, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, EVALUATION_WRITE, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreError, claim_next,
+    evaluation_from, evaluation_values, finish_values, job_values,
 )
 
 T = TypeVar("T")
@@ -60,6 +60,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     DROP_REDEFINED_SCORES,
     DROP_ENSEMBLE_SCORES,
+    ADD_LATENCY,
 )
 
 _KEY_MATCH = "space=%s AND data=%s AND batch_size=%s AND seed=%s AND score_name=%s AND precision=%s"
@@ -243,13 +244,11 @@ class PostgresStore(SharedSQL, Store):
     # -- evaluations -------------------------------------------------------------------------
 
     def add_evaluation(self, job_id: str, evaluation: ScoredArch) -> None:
-        if evaluation.step is None:
-            raise ValueError("an evaluation needs its step")
         self._write(
-            "INSERT INTO evaluations VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id, step) DO UPDATE SET "
-            "arch=EXCLUDED.arch, score=EXCLUDED.score, singular=EXCLUDED.singular, params=EXCLUDED.params, flops=EXCLUDED.flops",
-            (job_id, evaluation.step, evaluation.arch, evaluation.nullable_score, evaluation.singular,
-             evaluation.params, evaluation.flops, time.time()),
+            f"INSERT INTO evaluations ({EVALUATION_WRITE}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id, step) DO UPDATE SET "
+            "arch=EXCLUDED.arch, score=EXCLUDED.score, singular=EXCLUDED.singular, params=EXCLUDED.params, flops=EXCLUDED.flops, "
+            "latency_ms=EXCLUDED.latency_ms",
+            evaluation_values(job_id, evaluation, evaluation.singular),
         )
 
     def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 from .base import (
-    ACTIVE_SQL, DROP_ENSEMBLE_SCORES, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreBusy, StoreError, claim_next,
-    evaluation_from, finish_values, job_values,
+    ACTIVE_SQL, ADD_LATENCY, DROP_ENSEMBLE_SCORES, DROP_REDEFINED_SCORES, EVALUATION_COLUMNS, EVALUATION_WRITE, JOB_COLUMNS, CacheKey, SharedSQL, Store, StoreBusy, StoreError, claim_next,
+    evaluation_from, evaluation_values, finish_values, job_values,
 )
 
 _SCHEMA = """
@@ -56,6 +56,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     DROP_REDEFINED_SCORES,
     DROP_ENSEMBLE_SCORES,
+    ADD_LATENCY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -233,12 +234,8 @@ class SQLiteStore(SharedSQL, Store):
     # -- evaluations -------------------------------------------------------------------------
 
     def add_evaluation(self, job_id: str, evaluation: ScoredArch) -> None:
-        if evaluation.step is None:
-            raise ValueError("an evaluation needs its step")
-        self._write("INSERT OR REPLACE INTO evaluations VALUES (?,?,?,?,?,?,?,?)", (
-            job_id, evaluation.step, evaluation.arch, evaluation.nullable_score, int(evaluation.singular),
-            evaluation.params, evaluation.flops, time.time(),
-        ))
+        values = evaluation_values(job_id, evaluation, int(evaluation.singular))
+        self._write(f"INSERT OR REPLACE INTO evaluations ({EVALUATION_WRITE}) VALUES (?,?,?,?,?,?,?,?,?)", values)
 
     def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:
         rows = self._rows(

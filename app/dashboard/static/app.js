@@ -71,6 +71,12 @@ function formatScore(e) {
   return e.singular || e.score === null ? "singular" : e.score.toFixed(2);
 }
 
+// A measured latency in milliseconds ("–" when the search did not measure it).
+function formatLatency(ms) {
+  if (ms === null || ms === undefined) return "–";
+  return ms >= 100 ? ms.toFixed(0) : ms.toPrecision(3);
+}
+
 function formatCount(n) {
   if (n === null || n === undefined) return "–";
   if (n >= 1e9) return (n / 1e9).toFixed(2) + " G";
@@ -294,7 +300,7 @@ function topRow(e, index) {
   copy.addEventListener("click", (event) => { event.stopPropagation(); copyText(e.arch, copy); });
   const copyCell = cell("");
   copyCell.append(copy);
-  row.append(cell(String(index + 1)), cell(formatScore(e)), cell(formatCount(e.params)), cell(formatCount(e.flops)), encoding, copyCell);
+  row.append(cell(String(index + 1)), cell(formatScore(e)), cell(formatCount(e.params)), cell(formatCount(e.flops)), cell(formatLatency(e.latency_ms)), encoding, copyCell);
   row.addEventListener("click", () => showCell(e.arch, index + 1));
   return row;
 }

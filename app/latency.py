@@ -1,0 +1,182 @@
+"""Measured latency in the service: looked up in memory, then in the store, else timed on a device worker.
+
+A latency is timed by the device worker that scores (the first one alive, so every figure of a server
+comes from one device while it lives), as a task in its queue like a score: the worker's scorer for a
+:class:`LatencySpec` is a :class:`scoring.LatencyMeter` (:func:`with_latency` wraps the scorer factory).
+Every figure is keyed by the identity of the device that measured it (:class:`scoring.LatencyKey`), so a
+figure from one device is never served for another.  The thread count pinned while timing is this
+process's torch intra-op thread count when the service starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from scoring import LATENCY, ArchScore, DataSource, LatencyKey, LatencyMeter, device_identity, latency_key
+from searchspace import SearchSpace
+
+from .store import CacheKey, Store, StoreError
+from .worker import DeviceWorker, ScoreSpec, ScorerFactory, Task, WorkerStopped
+
+log = logging.getLogger("naswot.latency")
+
+#: latencies kept in memory (least recently used dropped first)
+MEMORY_SIZE = 100_000
+
+
+class LatencyUnavailable(RuntimeError):
+    """This server cannot measure latency (its scoring runs on Ray actors, or no device worker is alive)."""
+
+
+@dataclass(frozen=True, eq=False)
+class LatencySpec(ScoreSpec):
+    """A latency measurement as a device worker's task: ``batch_size`` is the timed batch, ``device`` the identity it is keyed by."""
+
+    score: str = LATENCY
+    threads: int = 1
+    device: str = ""
+
+    @property
+    def settings_key(self) -> tuple[Any, ...]:
+        """Never shared with a score's tasks: a worker batches latency tasks only with each other."""
+        return (LATENCY, self.space.identity, self.source.identity, self.batch_size, self.threads, self.device)
+
+    @cached_property
+    def cache_key(self) -> CacheKey:
+        """A key no score is cached under (the dispatcher reads one for every queued task when it withdraws work)."""
+        return CacheKey(self.space.identity, self.source.identity, self.batch_size, 0, f"{LATENCY}@{self.device}", "exact")
+
+    def key(self, arch: str) -> LatencyKey:
+        return latency_key(self.space, self.source, arch, self.device, self.batch_size)
+
+
+def with_latency(factory: ScorerFactory) -> ScorerFactory:
+    """``factory``, except that a :class:`LatencySpec` gets a :class:`scoring.LatencyMeter` on the worker's device."""
+
+    def make(spec: ScoreSpec, device: torch.device) -> Any:
+        if isinstance(spec, LatencySpec):
+            return LatencyMeter(spec.space, spec.source, device, batch=spec.batch_size, threads=spec.threads)
+        return factory(spec, device)
+
+    return make
+
+
+class LatencyService:
+    """Latencies of architectures on this server's scoring device: memory, store, else measured there (each key once at a time)."""
+
+    def __init__(self, store: Store, workers: Sequence[DeviceWorker], *, threads: int | None = None, memory: int = MEMORY_SIZE):
+        self.store = store
+        self.workers = list(workers)
+        self.threads = threads or torch.get_num_threads()
+        self._memory: OrderedDict[LatencyKey, float] = OrderedDict()
+        self._memory_size = memory
+        self._inflight: dict[LatencyKey, Future[float]] = {}
+        self._lock = threading.Lock()
+
+    def worker(self) -> DeviceWorker:
+        """The worker that measures: the first alive; :class:`LatencyUnavailable` when there is none."""
+        if not self.workers:
+            raise LatencyUnavailable("latency is measured by local device workers only, and this server scores on Ray actors (NASWOT_EXECUTOR=ray)")
+        for worker in self.workers:
+            if worker.alive:
+                return worker
+        raise LatencyUnavailable("no device worker is alive to measure latency on")
+
+    def measure(
+        self, space: SearchSpace, source: DataSource, archs: Sequence[str], batch: int, *,
+        priority: int, abort: Callable[[], bool] | None = None,
+    ) -> list[float]:
+        """Milliseconds per forward pass of each of ``archs`` (canonical) with a batch of ``batch``, in order."""
+        worker = self.worker()
+        spec = LatencySpec(space, source, batch, 0, threads=self.threads, device=device_identity(worker.device, self.threads))
+        keys = {arch: spec.key(arch) for arch in dict.fromkeys(archs)}
+        futures = {arch: self._known(key) for arch, key in keys.items()}
+        new = self._claim(spec, keys, futures)
+        for i, task in enumerate(new):
+            try:
+                worker.put(task, priority, abort)
+            except WorkerStopped as exc:
+                for unqueued in new[i:]:
+                    self._settle(unqueued.spec.key(unqueued.arch), exc)
+                raise
+        return self._wait(futures, archs, abort)
+
+    def _known(self, key: LatencyKey) -> Future[float] | None:
+        """A resolved future for a figure in memory or in the store, else ``None``."""
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return _resolved(self._memory[key])
+        stored = self.store.get_latency(key)
+        if stored is None:
+            return None
+        self._remember(key, stored)
+        return _resolved(stored)
+
+    def _claim(self, spec: LatencySpec, keys: dict[str, LatencyKey], futures: dict[str, Future[float] | None]) -> list[Task]:
+        """Share measurements in flight; claim the rest as new tasks (their futures go into ``futures``)."""
+        new: list[Task] = []
+        with self._lock:
+            for arch, key in keys.items():
+                if futures[arch] is not None:
+                    continue
+                if key in self._inflight:
+                    futures[arch] = self._inflight[key]
+                else:
+                    futures[arch] = self._inflight[key] = Future()
+                    new.append(Task(spec, arch, self._done))
+        return new
+
+    def _wait(self, futures: dict[str, Future[float] | None], archs: Sequence[str], abort: Callable[[], bool] | None) -> list[float]:
+        pending = {f for f in futures.values() if f is not None}
+        while pending:
+            _done, pending = wait_futures(pending, timeout=0.25)
+            if pending and abort is not None and abort():
+                raise WorkerStopped("aborted while waiting for latency measurements")
+        return [futures[arch].result() for arch in archs]  # type: ignore[union-attr]
+
+    def _done(self, task: Task, outcome: ArchScore | BaseException, device: str) -> None:
+        """Worker callback: keep the figure (memory, then store) and wake the waiters."""
+        key = task.spec.key(task.arch)  # type: ignore[attr-defined]
+        if isinstance(outcome, BaseException):
+            self._settle(key, outcome)
+            return
+        self._remember(key, outcome.score)
+        try:
+            self.store.put_latency(key, outcome.score)
+        except StoreError as exc:
+            log.warning("could not store the latency of %s: %s", task.arch, exc)
+        self._settle(key, outcome.score)
+
+    def _settle(self, key: LatencyKey, outcome: float | BaseException) -> None:
+        with self._lock:
+            future = self._inflight.pop(key, None)
+        if future is None or future.done():
+            return
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def _remember(self, key: LatencyKey, value: float) -> None:
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > self._memory_size:
+                self._memory.popitem(last=False)
+
+
+def _resolved(value: float) -> Future[float]:
+    future: Future[float] = Future()
+    future.set_result(value)
+    return future

@@ -1,0 +1,179 @@
+"""Measured latency: the timing protocol, the device identity every figure is kept under, and the constraint
+``max_latency_ms`` that a search honours whatever its strategy."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+import torch
+from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
+
+from app.latency import LatencyService, LatencySpec, LatencyUnavailable, with_latency
+from app.records import ScoredArch
+from app.store import open_store
+from app.worker import INTERACTIVE, DeviceWorker, ScoreSpec
+from scoring import ArchScore, LatencyKey, MeasuredCost, cpu_model, device_identity, open_source
+from scoring.latency import MIN_TIMED_RUNS, median_ms, pinned_threads
+from search import Constraints, list_strategies, run_search
+from searchspace import get_space
+
+SPACE = get_space("nb201")
+ARCHS = [SPACE.canonical(a) for a in ([0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1], [3, 3, 3, 3, 3, 3])]
+
+
+class StepClock:
+    """An injected clock: each timed run lasts the next of ``durations`` (seconds); warm-up runs are not timed."""
+
+    def __init__(self, durations):
+        self.durations = iter(durations)
+        self.now = 0.0
+        self.started = False
+
+    def __call__(self) -> float:
+        if self.started:
+            self.now += next(self.durations)
+        self.started = not self.started
+        return self.now
+
+
+def test_the_figure_is_the_median_of_the_timed_runs_in_milliseconds():
+    durations = [0.010, 0.500, 0.011, 0.012, 0.009, 0.013, 0.010, 0.011, 0.900, 0.012]  # two outliers
+    figure = median_ms(lambda: None, warmup=2, runs=10, clock=StepClock(durations))
+    assert figure == pytest.approx(11.5), "the median of the timed runs (the mean of the middle two), outliers ignored, in ms"
+
+
+def test_warm_up_runs_come_first_and_each_timed_run_is_synchronised_on_both_sides():
+    events = []
+    median_ms(lambda: events.append("run"), warmup=3, runs=10, clock=StepClock([0.001] * 10), sync=lambda: events.append("sync"))
+    assert events[:3] == ["run"] * 3, "warm-up runs are untimed and come first"
+    assert events[3:] == ["sync", "run", "sync"] * 10, "each timed run sits between two synchronisations"
+
+
+@pytest.mark.parametrize("runs", [0, 1, MIN_TIMED_RUNS - 1])
+def test_fewer_than_ten_timed_runs_are_refused(runs):
+    with pytest.raises(ValueError, match="at least 10"):
+        median_ms(lambda: None, runs=runs)
+
+
+def test_the_thread_count_is_pinned_while_timing_and_restored_after():
+    before = torch.get_num_threads()
+    pinned = 1 if before != 1 else 2
+    with pinned_threads(pinned):
+        assert torch.get_num_threads() == pinned
+    assert torch.get_num_threads() == before
+
+
+def test_a_cpu_identity_names_the_cpu_model_and_the_thread_count():
+    one, two = device_identity(torch.device("cpu"), 1), device_identity(torch.device("cpu"), 2)
+    assert cpu_model() in one and one != two, "the same CPU with another thread count is another device"
+
+
+# -- the store and the service's cache --------------------------------------------------------------
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def store(request, tmp_path):
+    location = request.getfixturevalue("postgres_dsn") if request.param == "postgresql" else tmp_path / "db.sqlite"
+    opened = open_store(location, busy_timeout=2)
+    yield opened
+    opened.close()
+
+
+def test_a_stored_latency_is_found_only_under_its_own_device(store):
+    key = LatencyKey(SPACE.identity, ARCHS[0], "cuda: GPU A", 1, "3x32x32")
+    store.put_latency(key, 1.5)
+    assert store.get_latency(key) == 1.5
+    for other in ({"device": "cuda: GPU B"}, {"batch": 8}, {"resolution": "3x64x64"}):
+        assert store.get_latency(LatencyKey(**{**key.__dict__, **other})) is None, f"a figure crossed to {other}"
+
+
+def test_an_evaluation_keeps_its_latency(store):
+    store.create_job(_job())
+    store.add_evaluation("job1", ScoredArch(ARCHS[0], 1.0, 10, 10, step=1, latency_ms=2.5))
+    store.add_evaluation("job1", ScoredArch(ARCHS[1], 2.0, 10, 10, step=2))
+    assert [e.latency_ms for e in store.evaluations("job1")] == [2.5, None]
+
+
+def _job():
+    from test_service_store import job
+
+    return job("job1")
+
+
+def fixed_latency(arch: str) -> float:
+    """A latency per architecture that never needs a clock (1..50 ms)."""
+    return 1.0 + zlib.crc32(arch.encode()) % 50
+
+
+class FixedMeter:
+    """A device worker's latency scorer that reports :func:`fixed_latency` plus ``offset`` and counts what it timed."""
+
+    timed: list[str] = []
+
+    def __init__(self, offset: float = 0.0):
+        self.offset = offset
+
+    def score_many(self, archs):
+        for arch in archs:
+            FixedMeter.timed.append(arch)
+            yield ArchScore(arch, fixed_latency(arch) + self.offset, 1, 1, 0.0)
+
+
+@pytest.fixture
+def worker():
+    FixedMeter.timed = []
+    made = DeviceWorker(torch.device("cpu"), capacity=64, factory=lambda spec, device: FixedMeter())
+    made.start()
+    yield made
+    made.stop()
+
+
+def test_a_figure_measured_with_other_threads_is_never_served(tmp_path, worker):
+    store, source = open_store(tmp_path / "db.sqlite"), open_source("noise")
+    one_thread = LatencyService(store, [worker], threads=1)
+    two_threads = LatencyService(store, [worker], threads=2)
+    assert one_thread.measure(SPACE, source, ARCHS, 1, priority=INTERACTIVE) == [fixed_latency(a) for a in ARCHS]
+    assert two_threads.measure(SPACE, source, ARCHS, 1, priority=INTERACTIVE) == [fixed_latency(a) for a in ARCHS]
+    assert FixedMeter.timed == ARCHS * 2, "each device identity times the architectures itself"
+    LatencyService(store, [worker], threads=1).measure(SPACE, source, ARCHS, 1, priority=INTERACTIVE)
+    assert FixedMeter.timed == ARCHS * 2, "a new service finds the figures of its own device in the store"
+
+
+def test_a_service_without_local_device_workers_cannot_measure(tmp_path):
+    with pytest.raises(LatencyUnavailable, match="Ray"):
+        LatencyService(open_store(tmp_path / "db.sqlite"), []).worker()
+
+
+def test_latency_tasks_go_to_a_meter_and_score_tasks_to_the_scorer():
+    made = with_latency(lambda spec, device: "scorer")
+    spec = LatencySpec(SPACE, open_source("noise"), 1, 0, threads=1, device="cpu")
+    assert type(made(spec, torch.device("cpu"))).__name__ == "LatencyMeter"
+    assert made(ScoreSpec(SPACE, spec.source, 8, 0), torch.device("cpu")) == "scorer"
+
+
+# -- the constraint ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_every_strategy_honours_max_latency_ms(strategy):
+    limit = 20.0
+    result = run_search(
+        strategy, SPACE, lambda archs: [float(zlib.crc32(a.encode()) % 997) for a in archs], budget=40, seed=0, top_k=40,
+        constraints=Constraints(max_latency_ms=limit), cost=lambda arch: MeasuredCost(1, 1, fixed_latency(arch)),
+    )
+    assert result.history and result.rejected > 0, "some candidates should be too slow"
+    for e in result.history:
+        assert e.latency_ms == fixed_latency(e.arch) <= limit, f"{e.arch} ({e.latency_ms} ms) broke max_latency_ms={limit}"
+
+
+def test_a_latency_bound_without_a_measured_latency_is_an_error():
+    with pytest.raises(ValueError, match="max_latency_ms needs latency_ms"):
+        Constraints(max_latency_ms=1.0).admits(get_space("nb201").cost(ARCHS[0]))
+
+
+def test_repeats_are_timed_once_while_in_flight(tmp_path, worker):
+    store, source = open_store(tmp_path / "db.sqlite"), open_source("noise")
+    service = LatencyService(store, [worker], threads=1)
+    figures = service.measure(SPACE, source, [ARCHS[0], ARCHS[0], ARCHS[1]], 1, priority=INTERACTIVE)
+    assert figures[0] == figures[1] and FixedMeter.timed == ARCHS[:2], "an architecture asked twice is timed once"
