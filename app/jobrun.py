@@ -18,9 +18,10 @@ from searchspace import SearchSpace, get_space, list_spaces
 
 from .dispatch import Dispatcher
 from .records import JobRecord, ScoredArch
+from .scorers import ScoreSpec, is_out_of_memory
 from .sources import Sources
 from .store import Store
-from .worker import ScoreSpec, WorkerStopped, is_out_of_memory
+from .taskqueue import WorkerStopped
 
 
 class Unresumable(RuntimeError):

@@ -18,10 +18,11 @@ from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 from ..dispatch import NoWorker, QueueFull
 from ..records import ScoredArch
 from ..schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
+from ..scorers import ScoreSpec, is_out_of_memory
 from ..service import Service
 from ..store import StoreError
 from ..sources import SourceUnavailable, UnknownSource, describe, image_count
-from ..worker import ScoreSpec, WorkerStopped, is_out_of_memory
+from ..taskqueue import WorkerStopped
 from .deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
 
