@@ -145,6 +145,10 @@ class TaskQueue:
             self._cond.notify_all()  # room for waiting producers
             return batch
 
+    def finished(self) -> None:
+        """The batch taken last is done (scored or failed): no architecture is busy."""
+        self.busy = 0
+
 
 def _fits(batch: list[Task], task: Task, limit: int) -> bool:
     """``task`` may join ``batch``: same settings, and room left, or the same architecture as the last task

@@ -144,7 +144,7 @@ class DeviceWorker:
                 self._current = batch
                 self._execute(batch)
                 self._current = []
-                self.queue.busy = 0
+                self.queue.finished()
         except BaseException as exc:  # noqa: BLE001 - a dead thread must say why; the supervisor restarts it
             self._died(exc)
 
@@ -170,7 +170,7 @@ class DeviceWorker:
         for task in self._current:
             self._deliver(task, WorkerStopped(f"device {self.name}: {self.death}"))
         self._current = []
-        self.queue.busy = 0
+        self.queue.finished()
 
     def _deliver(self, task: Task, outcome: ArchScore | BaseException) -> None:
         """Hand a task its outcome; an error in the callback is logged, never fatal to the worker."""
