@@ -20,8 +20,10 @@ from scoring import ArchScore
 
 from .metrics import Metrics
 from .records import ScoredArch
+from .scorers import ScoreSpec, is_out_of_memory
 from .store import CacheKey, Store, StoreError
-from .worker import BACKGROUND, INTERACTIVE, DeviceWorker, ScoreSpec, Task, WorkerStopped, is_out_of_memory
+from .taskqueue import BACKGROUND, INTERACTIVE, Task, WorkerStopped
+from .worker import DeviceWorker
 
 log = logging.getLogger("naswot.dispatch")
 

@@ -19,9 +19,10 @@ from searchspace import ModelCost, SearchSpace, get_space, list_spaces
 from .dispatch import Dispatcher
 from .latency import LatencyService, LatencyUnavailable
 from .records import JobRecord, ScoredArch, SearchSpec
+from .scorers import ScoreSpec, is_out_of_memory
 from .sources import Sources
 from .store import Store
-from .worker import BACKGROUND, ScoreSpec, WorkerStopped, is_out_of_memory
+from .taskqueue import BACKGROUND, WorkerStopped
 
 
 class Unresumable(RuntimeError):

@@ -26,7 +26,9 @@ from scoring import LATENCY, ArchScore, DataSource, LatencyKey, LatencyMeter, de
 from searchspace import SearchSpace
 
 from .store import CacheKey, Store, StoreError
-from .worker import DeviceWorker, ScoreSpec, ScorerFactory, Task, WorkerStopped
+from .scorers import ScoreSpec, ScorerFactory
+from .taskqueue import Task, WorkerStopped
+from .worker import DeviceWorker
 
 log = logging.getLogger("naswot.latency")
 

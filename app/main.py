@@ -20,7 +20,7 @@ from .limits import BodyLimitMiddleware
 from .metrics import MetricsMiddleware
 from .service import Service
 from .settings import Settings
-from .worker import ScorerFactory
+from .scorers import ScorerFactory
 
 log = logging.getLogger("naswot.app")
 

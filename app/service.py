@@ -13,12 +13,13 @@ from .jobs import JobManager
 from .latency import LatencyService, with_latency
 from .metrics import Metrics
 from .notify import JobNotifier
+from .scorers import ScorerFactory, stored_scorer_factory
 from .settings import Settings
 from .spacefiles import load_spaces
 from .sources import SourceUnavailable, Sources, describe
 from .records import ACTIVE, TERMINAL
 from .store import hold_database, open_store, shared_location
-from .worker import DeviceWorker, ScorerFactory, describe_devices, resolve_devices, stored_scorer_factory
+from .worker import DeviceWorker, describe_devices, resolve_devices
 
 log = logging.getLogger("naswot.service")
 

@@ -1,173 +1,30 @@
-"""One worker thread per device: it alone touches the device, taking architectures from a bounded queue.
+"""One worker thread per device: it alone touches the device, scoring the batches it takes from its queue.
 
-Interactive score requests go ahead of search jobs (lower priority number first, then first come,
-first served). A request either fits in the queue whole or is refused (the caller answers 429);
-a search job waits for room instead. Consecutive tasks for the same scorer are handed to one
-``score_many`` call, so a batched scorer can work on several networks at once.
+A :class:`DeviceWorker` composes three parts: a :class:`~app.taskqueue.TaskQueue` (bounded, prioritised,
+all-or-nothing admission, withdrawal), a :class:`~app.scorers.ScorerCache` (warm scorers and the recovery
+after an out-of-memory) and the thread below, which takes a batch, scores each architecture once for all
+the scores asked of it (:func:`~app.scorers.score_each`: a failure fails only its item) and hands every
+task its outcome. Consecutive tasks with the same settings are handed to one ``score_many`` call, so a
+batched scorer can work on several networks at once. Another executor (``executors/ray_worker.py``)
+subclasses it and replaces where a batch is scored.
 """
 
 from __future__ import annotations
 
-import gc
-import heapq
-import itertools
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from scoring import ArchScore, DataSource, Scorer, describe_device, kernels
-from searchspace import SearchSpace
+from scoring import ArchScore, describe_device, kernels
 
-from .reference import StoredReference, reference_key
-from .store import CacheKey, ReferenceKey, Store
+from .scorers import ScorerCache, ScorerFactory, ScoreSpec, default_scorer_factory, score_each
+from .taskqueue import BACKGROUND, INTERACTIVE, JointGroup, Task, TaskQueue, WorkerStopped, for_score, joint_groups
 
 log = logging.getLogger("naswot.worker")
-
-#: queue priorities: interactive requests before search jobs
-INTERACTIVE, BACKGROUND = 0, 1
-
-
-class ScorerLike(Protocol):
-    def score_many(self, archs: Iterable[str]) -> Iterator[ArchScore]: ...
-
-
-@dataclass(frozen=True, eq=False)
-class ScoreSpec:
-    """What determines a score apart from the architecture (and the device that computes it)."""
-
-    space: SearchSpace
-    source: DataSource
-    batch_size: int
-    seed: int
-    precision: str = "exact"
-    #: the canonical name of the score (see scoring.list_scores; ensembles as ``ensemble`` or ``ensemble:a+b``)
-    score: str = "naswot"
-    #: further scores a scorer built from this spec computes in the same passes (a joint batch; never cached under ``score``)
-    also: tuple[str, ...] = ()
-
-    @property
-    def scores(self) -> tuple[str, ...]:
-        """Every score a scorer for this spec computes, ``score`` first."""
-        return (self.score, *self.also)
-
-    @property
-    def settings_key(self) -> tuple[str, str, str, int, int, str]:
-        """What a scorer shares apart from its score names: tasks alike in this may be scored jointly."""
-        return (self.space.identity, self.source.spec, self.source.identity, self.batch_size, self.seed, self.precision)
-
-    @property
-    def scorer_key(self) -> tuple[Any, ...]:
-        return (*self.settings_key, self.scores)
-
-    def joint(self, scores: Sequence[str]) -> ScoreSpec:
-        """The same settings with ``scores`` (first as ``score``, the rest ``also``), for one scorer of several scores."""
-        return replace(self, score=scores[0], also=tuple(scores[1:]))
-
-    @cached_property
-    def cache_key(self) -> CacheKey:
-        """Where ``score``'s values are cached (built once per spec: the dispatcher reads it for every architecture)."""
-        return CacheKey.for_score(self.space.identity, self.source.identity, self.batch_size, self.seed, self.score, self.precision)
-
-    @property
-    def reference_key(self) -> ReferenceKey:
-        """Where the ensemble reference sample of this spec's scorers is stored."""
-        return reference_key(self.space.identity, self.source.identity, self.batch_size, self.seed, self.precision)
-
-    @property
-    def num_classes(self) -> int:
-        return max(self.source.num_classes, 1)
-
-
-@dataclass
-class JointGroup:
-    """The tasks of a batch that one scorer serves in one pass per architecture: the same score names for each."""
-
-    spec: ScoreSpec
-    tasks: dict[str, list[Task]]  # architecture -> its tasks, one per score name
-
-    @property
-    def archs(self) -> list[str]:
-        return list(self.tasks)
-
-
-def joint_groups(batch: Sequence[Task]) -> list[JointGroup]:
-    """``batch`` (tasks of one settings key) grouped by architecture, then by the score names each asks for."""
-    per_arch: dict[str, list[Task]] = {}
-    for task in batch:
-        per_arch.setdefault(task.arch, []).append(task)
-    groups: dict[tuple[str, ...], JointGroup] = {}
-    for arch, tasks in per_arch.items():
-        names = tuple(dict.fromkeys(t.spec.score for t in tasks))
-        groups.setdefault(names, JointGroup(tasks[0].spec.joint(names), {})).tasks[arch] = tasks
-    return list(groups.values())
-
-
-def for_score(result: ArchScore, name: str, shares: int = 1) -> ArchScore:
-    """A joint result as the task for score ``name`` receives it: that score's value as ``score``, and an equal
-    share of the device time among the ``shares`` scores computed together (so shares add up to the whole)."""
-    value = result.values[name] if result.values else result.score  # a scorer of one score may leave ``values`` empty
-    return replace(result, score=value, values={name: value}, seconds=result.seconds / shares)
-
-
-#: (spec, device) -> a scorer for that spec on that device; the default is :class:`scoring.Scorer`
-ScorerFactory = Callable[[ScoreSpec, torch.device], ScorerLike]
-
-
-def default_scorer_factory(spec: ScoreSpec, device: torch.device, **options: Any) -> ScorerLike:
-    """A :class:`scoring.Scorer` for ``spec`` on ``device`` (``options``: further Scorer arguments)."""
-    return Scorer(
-        spec.space, spec.source, batch_size=spec.batch_size, seed=spec.seed, device=device, precision=spec.precision, scores=spec.scores,
-        **options,
-    )
-
-
-def stored_scorer_factory(store: Store) -> ScorerFactory:
-    """Scorers that read each ensemble reference sample from ``store`` (computing and storing it only when absent)."""
-
-    def factory(spec: ScoreSpec, device: torch.device) -> ScorerLike:
-        reference = StoredReference(store, spec.reference_key)
-        return default_scorer_factory(spec, device, **reference.scorer_options())
-
-    return factory
-
-
-@dataclass(eq=False)
-class Task:
-    """One architecture to score; ``done`` receives the :class:`ArchScore` or the exception."""
-
-    spec: ScoreSpec
-    arch: str
-    done: Callable[[Task, ArchScore | BaseException, str], None]
-
-
-@dataclass(order=True)
-class _Entry:
-    priority: int
-    seq: int
-    task: Task = field(compare=False)
-
-
-class WorkerStopped(RuntimeError):
-    """The worker shut down before the task ran."""
-
-
-def _unit(task: Task) -> tuple:
-    """What the queue's capacity counts: an architecture with its settings (its several scores are one unit)."""
-    return (*task.spec.settings_key, task.arch)
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA (or CPU allocator) out-of-memory, however torch reported it."""
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-    )
 
 
 class DeviceWorker:
@@ -185,19 +42,13 @@ class DeviceWorker:
     ):
         self.device = device
         self.name = describe_device(device)
-        self.capacity = capacity
         self.batch = batch
-        self.factory = factory
         self.on_scored = on_scored
-        self._scorers: OrderedDict[tuple, ScorerLike] = OrderedDict()
-        self._scorer_cache = scorer_cache
-        self._heap: list[_Entry] = []
-        self._waiting: Counter[tuple] = Counter()  # architecture (with its settings) -> its queued tasks, one per score
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"naswot-worker-{device}", daemon=True)
-        self.busy = 0  # architectures in the batch being scored
+        self.queue = TaskQueue(capacity)
+        self.scorers: ScorerCache[ScoreSpec] = ScorerCache(
+            device, lambda spec: factory(spec, device), scorer_cache, key=lambda spec: spec.scorer_key
+        )
+        self._thread = self._new_thread()
         self.ready = False
         self.error: str | None = None
         self.mean_seconds = 1.0  # running estimate of one architecture's scoring time
@@ -207,6 +58,9 @@ class DeviceWorker:
         self._current: list[Task] = []  # the batch being scored
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, name=f"naswot-worker-{self.device}", daemon=True)
 
     def start(self) -> None:
         self._started = True
@@ -219,76 +73,61 @@ class DeviceWorker:
             self._thread.join(timeout)
 
     def _close(self, reason: str) -> None:
-        with self._cond:
-            self._stopping = True
-            pending, self._heap = self._heap, []
-            self._waiting.clear()
-            self._cond.notify_all()
-        for entry in pending:
-            self._deliver(entry.task, WorkerStopped(reason))
+        for task in self.queue.close():
+            self._deliver(task, WorkerStopped(reason))
+
+    @property
+    def _stopping(self) -> bool:
+        return self.queue.closed
 
     @property
     def alive(self) -> bool:
         """Taking work: not stopping and not unusable (a dead thread's queue waits for its restart)."""
         return not self._stopping and self.error is None and (self._thread.is_alive() or self.dead)
 
+    @property
+    def dead(self) -> bool:
+        """The thread ended without being asked to (the supervisor restarts it)."""
+        return self._started and not self._thread.is_alive() and not self._stopping and self.error is None
+
+    def restart(self) -> None:
+        """A new thread for a dead worker; the queue is kept."""
+        log.warning("device %s: restarting its worker thread after: %s", self.name, self.death)
+        self.restarts += 1
+        self._thread = self._new_thread()
+        self._thread.start()
+
     # -- queue -------------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        return self.queue.capacity
 
     @property
     def depth(self) -> int:
         """Architectures waiting (not counting the batch being scored); several scores of one count once."""
-        return len(self._waiting)
+        return self.queue.depth
+
+    @property
+    def busy(self) -> int:
+        """Architectures in the batch being scored."""
+        return self.queue.busy
 
     @property
     def load(self) -> int:
-        return len(self._waiting) + self.busy
-
-    def _push(self, task: Task, priority: int) -> None:
-        heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
-        self._waiting[_unit(task)] += 1
-
-    def _pop(self) -> Task:
-        task = heapq.heappop(self._heap).task
-        unit = _unit(task)
-        self._waiting[unit] -= 1
-        if not self._waiting[unit]:
-            del self._waiting[unit]
-        return task
+        return self.queue.load
 
     def offer(self, tasks: Sequence[Task], priority: int = INTERACTIVE) -> bool:
         """Queue all of ``tasks`` or none of them; False when the queue lacks room for their architectures."""
-        with self._cond:
-            if self._stopping:
-                raise WorkerStopped("the service is shutting down")
-            if len(self._waiting) + len({_unit(t) for t in tasks} - self._waiting.keys()) > self.capacity:
-                return False
-            for task in tasks:
-                self._push(task, priority)
-            self._cond.notify_all()
-            return True
+        return self.queue.offer(tasks, priority)
 
     def put(self, task: Task, priority: int = BACKGROUND, abort: Callable[[], bool] | None = None) -> None:
         """Queue ``task``, waiting for room; raises :class:`WorkerStopped` on shutdown or when ``abort()`` says so."""
-        with self._cond:
-            while not self._stopping and len(self._waiting) >= self.capacity and _unit(task) not in self._waiting:
-                if abort is not None and abort():
-                    raise WorkerStopped("aborted while waiting for queue room")
-                self._cond.wait(0.5)
-            if self._stopping:
-                raise WorkerStopped("the service is shutting down")
-            self._push(task, priority)
-            self._cond.notify_all()
+        self.queue.put(task, priority, abort)
 
     def withdraw(self, drop: Callable[[Task], bool]) -> list[Task]:
         """Take the queued tasks ``drop`` picks (a cancelled search's) out of the queue; they are returned undelivered."""
-        with self._cond:
-            taken = [e.task for e in self._heap if drop(e.task)]
-            if taken:
-                self._heap = [e for e in self._heap if not drop(e.task)]
-                heapq.heapify(self._heap)
-                self._waiting = Counter(_unit(e.task) for e in self._heap)
-                self._cond.notify_all()  # room for waiting producers
-        return taken
+        return self.queue.withdraw(drop)
 
     def retry_after(self, workers: int = 1) -> int:
         """Seconds a refused client should wait: the queue's expected drain time, 1..60."""
@@ -297,36 +136,15 @@ class DeviceWorker:
 
     # -- the thread --------------------------------------------------------------------------
 
-    def _take(self) -> list[Task] | None:
-        """The next batch: the first task and the ones right behind it that share its settings (score names may differ)."""
-        with self._cond:
-            while not self._heap and not self._stopping:
-                self._cond.wait()
-            if self._stopping:
-                return None
-            batch = [self._pop()]
-            while self._heap and self._fits(batch, self._heap[0].task):
-                batch.append(self._pop())
-            self.busy = len({t.arch for t in batch})
-            self._cond.notify_all()  # room for waiting producers
-            return batch
-
-    def _fits(self, batch: list[Task], task: Task) -> bool:
-        """``task`` may join ``batch``: same settings, and room left, or the same architecture as the last task
-        (an architecture's scores are not split across batches, so they share their passes)."""
-        if task.spec.settings_key != batch[0].spec.settings_key:
-            return False
-        return len(batch) < self.batch or task.arch == batch[-1].arch
-
     def _run(self) -> None:
         if not self._open_device():
             return
         try:
-            while (batch := self._take()) is not None:
+            while (batch := self.queue.take(self.batch)) is not None:
                 self._current = batch
                 self._execute(batch)
                 self._current = []
-                self.busy = 0
+                self.queue.finished()
         except BaseException as exc:  # noqa: BLE001 - a dead thread must say why; the supervisor restarts it
             self._died(exc)
 
@@ -352,19 +170,7 @@ class DeviceWorker:
         for task in self._current:
             self._deliver(task, WorkerStopped(f"device {self.name}: {self.death}"))
         self._current = []
-        self.busy = 0
-
-    @property
-    def dead(self) -> bool:
-        """The thread ended without being asked to (the supervisor restarts it)."""
-        return self._started and not self._thread.is_alive() and not self._stopping and self.error is None
-
-    def restart(self) -> None:
-        """A new thread for a dead worker; the queue is kept."""
-        log.warning("device %s: restarting its worker thread after: %s", self.name, self.death)
-        self.restarts += 1
-        self._thread = threading.Thread(target=self._run, name=f"naswot-worker-{self.device}", daemon=True)
-        self._thread.start()
+        self.queue.finished()
 
     def _deliver(self, task: Task, outcome: ArchScore | BaseException) -> None:
         """Hand a task its outcome; an error in the callback is logged, never fatal to the worker."""
@@ -373,16 +179,15 @@ class DeviceWorker:
         except Exception:
             log.exception("device %s: delivering the result of %s failed", self.name, task.arch)
 
-    def _scorer(self, spec: ScoreSpec) -> ScorerLike:
-        key = spec.scorer_key
-        if key in self._scorers:
-            self._scorers.move_to_end(key)
-            return self._scorers[key]
-        scorer = self.factory(spec, self.device)
-        self._scorers[key] = scorer
-        while len(self._scorers) > self._scorer_cache:
-            self._scorers.popitem(last=False)
-        return scorer
+    def _deliver_arch(self, group: JointGroup, arch: str, outcome: ArchScore | BaseException) -> None:
+        """Hand each task of ``arch`` its score's share of a joint result (or the error)."""
+        tasks = group.tasks[arch]
+        for task in tasks:
+            self._deliver(task, outcome if isinstance(outcome, BaseException) else for_score(outcome, task.spec.score, len(tasks)))
+
+    def _give_back(self, group: JointGroup, archs: Sequence[str]) -> None:
+        for arch in archs:
+            self._deliver_arch(group, arch, WorkerStopped("the service is shutting down"))
 
     def _execute(self, batch: list[Task]) -> None:
         """Score a batch, each architecture once for all the scores asked of it (shared passes)."""
@@ -392,66 +197,35 @@ class DeviceWorker:
             else:
                 self._score_group(group)
 
-    def _deliver_arch(self, group: JointGroup, arch: str, outcome: ArchScore | BaseException) -> None:
-        """Hand each task of ``arch`` its score's share of a joint result (or the error)."""
-        tasks = group.tasks[arch]
-        for task in tasks:
-            self._deliver(task, outcome if isinstance(outcome, BaseException) else for_score(outcome, task.spec.score, len(tasks)))
-
     def _score_group(self, group: JointGroup) -> None:
-        """Score a group; an error fails only the architecture it happened on (then the rest go one by one)."""
+        """Score a group; an error fails only the architecture it happened on (a scorer that cannot be built, all)."""
         try:
-            scorer = self._scorer(group.spec)
+            scorer = self.scorers.get(group.spec)
         except Exception as exc:
-            self._recover(exc)
             for arch in group.archs:
                 self._deliver_arch(group, arch, exc)
             return
-        remaining = group.archs
-        try:
-            for result in self._timed(scorer, list(remaining)):
-                self._deliver_arch(group, remaining.pop(0), result)
-                if self._stopping:  # shutting down: give the rest back instead of finishing the batch
-                    self._give_back(group, remaining)
-                    return
-        except Exception as exc:
-            self._recover(exc)
-            if remaining:
-                self._deliver_arch(group, remaining.pop(0), exc)
-            self._one_by_one(scorer, group, remaining)
+        archs = group.archs
+        for done, (arch, outcome) in enumerate(self._timed(score_each(scorer, archs, self.scorers.recover)), start=1):
+            self._deliver_arch(group, arch, outcome)
+            if self._stopping:  # shutting down: give the rest back instead of finishing the batch
+                self._give_back(group, archs[done:])
+                return
 
-    def _give_back(self, group: JointGroup, archs: list[str]) -> None:
-        for arch in archs:
-            self._deliver_arch(group, arch, WorkerStopped("the service is shutting down"))
-
-    def _one_by_one(self, scorer: ScorerLike, group: JointGroup, archs: list[str]) -> None:
-        """After a failure in a batch: score the rest singly, so one bad architecture fails alone."""
-        for arch in archs:
-            try:
-                result: ArchScore | BaseException = next(self._timed(scorer, [arch]))
-            except Exception as single:
-                self._recover(single)
-                result = single
-            self._deliver_arch(group, arch, result)
-
-    def _timed(self, scorer: ScorerLike, archs: list[str]) -> Iterator[ArchScore]:
+    def _timed(self, outcomes: Iterator[tuple[str, ArchScore | BaseException]]) -> Iterator[tuple[str, ArchScore | BaseException]]:
+        """``outcomes`` as they come, each score's device time (not the delivery's) recorded."""
         start = time.perf_counter()
-        for result in scorer.score_many(archs):
-            elapsed = time.perf_counter() - start
-            self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * elapsed
-            if self.on_scored is not None:
-                self.on_scored(self.name, elapsed)
-            yield result
+        for arch, outcome in outcomes:
+            if not isinstance(outcome, BaseException):
+                self._scored(time.perf_counter() - start)
+            yield arch, outcome
             start = time.perf_counter()
 
-    def _recover(self, exc: BaseException) -> None:
-        """After a failure: release cached device memory so the next request has it."""
-        log.warning("scoring on %s failed: %s: %s", self.name, type(exc).__name__, exc)
-        if is_out_of_memory(exc):
-            self._scorers.clear()  # their minibatches hold device memory
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+    def _scored(self, seconds: float, concurrency: int = 1) -> None:
+        """One architecture took ``seconds``, ``concurrency`` of them in parallel: update the estimate and tell ``on_scored``."""
+        self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * seconds / concurrency
+        if self.on_scored is not None:
+            self.on_scored(self.name, seconds)
 
 
 def resolve_devices(text: str) -> list[torch.device]:

@@ -12,7 +12,9 @@ from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 from app.latency import LatencyService, LatencySpec, LatencyUnavailable, with_latency
 from app.records import ScoredArch
 from app.store import open_store
-from app.worker import INTERACTIVE, DeviceWorker, ScoreSpec
+from app.scorers import ScoreSpec
+from app.taskqueue import INTERACTIVE
+from app.worker import DeviceWorker
 from scoring import ArchScore, LatencyKey, MeasuredCost, cpu_model, device_identity, open_source
 from scoring.latency import MIN_TIMED_RUNS, median_ms, pinned_threads
 from search import Constraints, list_strategies, run_search

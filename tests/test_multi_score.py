@@ -13,8 +13,9 @@ from service_fakes import fake_app, fake_score
 from app.cli import main
 from app.client import ApiError, Client
 from app.main import create_app
-from app.worker import ScoreSpec, Task, joint_groups
+from app.scorers import ScoreSpec
 from app.settings import Settings
+from app.taskqueue import Task, joint_groups
 from scoring import ArchScore, Scorer, open_source
 from searchspace import get_space
 

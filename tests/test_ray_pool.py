@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from app.executors.ray_pool import WITHDRAWN, ItemFailed, RayScorePool, ScoringActor, key_for, score_each
+from app.executors.ray_pool import WITHDRAWN, ItemFailed, RayScorePool, ScoringActor, chunk_outcomes, key_for
 from scoring import ArchScore, Scorer, open_source
 from searchspace import get_space
 
@@ -36,7 +36,7 @@ class FailingScorer:
 )
 def test_an_error_fails_only_its_item(error, kind):
     recovered = []
-    outcomes = score_each(FailingScorer("b", error), ["a", "b", "c"], recovered.append)
+    outcomes = chunk_outcomes(FailingScorer("b", error), ["a", "b", "c"], recovered.append)
     assert [o.arch for o in outcomes] == ["a", "b", "c"], "outcomes are not one per item in input order"
     assert isinstance(outcomes[1], ItemFailed) and outcomes[1].kind == kind, f"the failing item is not reported as {kind}"
     assert all(isinstance(o, ArchScore) for o in (outcomes[0], outcomes[2])), "an item beside the failing one failed too"

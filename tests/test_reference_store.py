@@ -10,8 +10,8 @@ from test_pg_store import store  # noqa: F401 - each back end in turn
 
 from app.executors.ray_pool import ScoringActor, key_for
 from app.reference import StoredReference, reference_key
+from app.scorers import ScoreSpec, stored_scorer_factory
 from app.store import ReferenceKey, SQLiteStore, shared_location
-from app.worker import ScoreSpec, stored_scorer_factory
 from scoring import ensemble, open_source
 from scoring.evaluate import Scorer
 from searchspace import get_space

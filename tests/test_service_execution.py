@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from app.main import create_app
+from app.scorers import ScoreSpec
 from app.settings import Settings
-from app.worker import ScoreSpec
 from scoring import ArchScore
 from searchspace import get_space
 

@@ -193,7 +193,7 @@ def test_a_cancel_keeps_the_tasks_a_score_request_also_waits_for(tmp_path):
         dispatcher = service.dispatcher
         job = client.start_search(**BODY, budget=16, seed=3)
         until(lambda: queue_depth(http) > 0)
-        queued = service.workers[0]._heap[-1].task
+        queued = service.workers[0].queue.queued()[-1]
         shared = queued.spec.cache_key.of(queued.arch)  # a task of the search, also asked for by a request
         dispatcher._owners[shared].add(None)
         client.cancel(job["id"])

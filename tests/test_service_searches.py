@@ -17,10 +17,10 @@ import torch
 
 from app.client import ApiError, Client
 from app.main import create_app
+from app.scorers import ScoreSpec
 from app.settings import Settings
 from app.records import DataRef, JobRecord, ScoredArch, SearchSpec
 from app.store import open_store
-from app.worker import ScoreSpec
 from scoring import ArchScore
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space

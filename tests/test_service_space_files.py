@@ -15,9 +15,9 @@ from app.executors.ray_pool import ScoringActor, key_for
 from app.executors.ray_worker import as_result, scorer_key
 from app.main import create_app
 from app.report import Row, base_archs, bias_report
+from app.scorers import ScoreSpec
 from app.settings import Settings
 from app.spacefiles import load_spaces
-from app.worker import ScoreSpec
 from scoring import Scorer, list_scores, open_source
 from searchspace import ArchitectureError, SpaceFileError
 

@@ -19,10 +19,11 @@ from ..dispatch import NoWorker, QueueFull
 from ..latency import LatencyUnavailable
 from ..records import ScoredArch
 from ..schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
+from ..scorers import ScoreSpec, is_out_of_memory
 from ..service import Service
 from ..store import StoreError
 from ..sources import SourceUnavailable, UnknownSource, describe, image_count
-from ..worker import INTERACTIVE, ScoreSpec, WorkerStopped, is_out_of_memory
+from ..taskqueue import INTERACTIVE, WorkerStopped
 from .deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
 from .errors import StrictJSONRoute
 

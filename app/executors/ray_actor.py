@@ -1,30 +1,31 @@
 """The scoring side of the Ray executor: what runs inside each actor, and what its results look like on the way back.
 
-A :class:`ScoringActor` keeps :class:`scoring.Scorer` objects warm on its device and scores chunks with
-them; an error fails only its item (:func:`score_each`). Ensemble reference samples are read from (and
-written to) the service's database when the actor's host reaches it.
+A :class:`ScoringActor` keeps :class:`scoring.Scorer` objects warm on its device in the same
+:class:`~app.scorers.ScorerCache` a local device worker uses (with its recovery after an out-of-memory),
+builds them with the same factories, and scores chunks with :func:`~app.scorers.score_each`: an error fails
+only its item (:func:`chunk_outcomes`). Ensemble reference samples are read from (and written to) the
+service's database when the actor's host reaches it.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from scoring import ArchScore, Scorer, describe_device, kernels, open_source
+from scoring import ArchScore, describe_device, kernels, open_source
 from searchspace import ArchitectureError, SearchSpace, get_space
 from searchspace.spacefile import SpaceSource, load_space_text
 
-from ..reference import StoredReference, reference_key
+from ..scorers import (
+    ScorerCache, ScorerFactory, ScorerLike, ScoreSpec, default_scorer_factory, is_out_of_memory, score_each, stored_scorer_factory,
+)
 from ..store import Store, open_shared
-from ..worker import is_out_of_memory
 
 log = logging.getLogger("naswot.ray")
 
@@ -68,20 +69,15 @@ class DataMismatch(RuntimeError):
     """The actor's copy of a data source differs from the caller's (another file on another host)."""
 
 
-def score_each(scorer: Any, archs: Sequence[str], on_error: Callable[[BaseException], None]) -> list[Outcome]:
-    """Every architecture's outcome in order: an exception fails only the item it happened on."""
-    outcomes: list[Outcome] = []
-    rest = list(archs)
-    while rest:
-        try:
-            for result in scorer.score_many(list(rest)):
-                outcomes.append(result)
-                rest.pop(0)
-        except Exception as exc:  # noqa: BLE001 - any failure is reported for its one item
-            on_error(exc)
-            kind = "out_of_memory" if is_out_of_memory(exc) else "invalid" if isinstance(exc, ArchitectureError) else "error"
-            outcomes.append(ItemFailed(rest.pop(0), kind, f"{type(exc).__name__}: {exc}"))
-    return outcomes
+def failure(arch: str, exc: BaseException) -> ItemFailed:
+    """How an actor reports the exception that failed ``arch``."""
+    kind = "out_of_memory" if is_out_of_memory(exc) else "invalid" if isinstance(exc, ArchitectureError) else "error"
+    return ItemFailed(arch, kind, f"{type(exc).__name__}: {exc}")
+
+
+def chunk_outcomes(scorer: ScorerLike, archs: Sequence[str], recover: Callable[[BaseException], None]) -> list[Outcome]:
+    """Every architecture's outcome in order: an exception fails only the item it happened on (see :func:`score_each`)."""
+    return [failure(arch, o) if isinstance(o, BaseException) else o for arch, o in score_each(scorer, archs, recover)]
 
 
 class ScoringActor:
@@ -95,13 +91,11 @@ class ScoringActor:
             torch.set_num_threads(threads)
         kernels.configure(gram_kernel)
         self.device = torch.device(device)
-        self.scorer_cache = scorer_cache
         self.data_dir = data_dir
         self.download = download
         self.store_location = store
-        self._store: Store | None = None
-        self._store_opened = False
-        self._scorers: OrderedDict[ScorerKey, Scorer] = OrderedDict()
+        self._factory: ScorerFactory | None = None
+        self.scorers: ScorerCache[ScorerKey] = ScorerCache(self.device, self._build, scorer_cache)
 
     def describe(self) -> dict[str, Any]:
         """Where this actor runs: host, process, device, torch threads."""
@@ -122,43 +116,22 @@ class ScoringActor:
     def score(self, key: ScorerKey, archs: list[str]) -> list[Outcome]:
         """Outcomes of ``archs`` in order; a scorer that cannot be built fails every item."""
         try:
-            scorer = self._scorer(key)
+            scorer = self.scorers.get(key)
         except Exception as exc:  # noqa: BLE001 - reported per item to the caller
             return [ItemFailed(a, "error", f"{type(exc).__name__}: {exc}") for a in archs]
-        return score_each(scorer, archs, self._recover)
+        return chunk_outcomes(scorer, archs, self.scorers.recover)
 
-    def _scorer(self, key: ScorerKey) -> Scorer:
-        if key in self._scorers:
-            self._scorers.move_to_end(key)
-            return self._scorers[key]
+    def _build(self, key: ScorerKey) -> ScorerLike:
+        """A scorer for ``key``, built as a local device worker builds one, from the actor's own copy of the data."""
         source = open_source(key.data, self.data_dir, download=self.download)
         if source.identity != key.identity:
             raise DataMismatch(f"data source {key.data!r} here is {source.identity}, the caller's is {key.identity}")
-        space = key.search_space()
-        scorer = Scorer(
-            space, source, batch_size=key.batch_size, seed=key.seed, device=self.device, precision=key.precision, scores=key.scores,
-            **self._reference_options(key, space.identity),
-        )
-        self._scorers[key] = scorer
-        while len(self._scorers) > self.scorer_cache:
-            self._scorers.popitem(last=False)
-        return scorer
+        spec = ScoreSpec(key.search_space(), source, key.batch_size, key.seed, key.precision).joint(key.scores)
+        return self._scorer_factory()(spec, self.device)
 
-    def _reference_options(self, key: ScorerKey, space: str) -> dict[str, Any]:
-        """Scorer arguments that keep ensemble reference samples in the service's store (none when this host cannot reach it)."""
-        if not self._store_opened and self.store_location is not None:
-            self._store = open_shared(self.store_location)
-            self._store_opened = True
-        if self._store is None:
-            return {}
-        reference = StoredReference(self._store, reference_key(space, key.identity, key.batch_size, key.seed, key.precision))
-        return reference.scorer_options()
-
-    def _recover(self, exc: BaseException) -> None:
-        """After an out-of-memory: drop the scorers (their minibatches hold device memory)."""
-        log.warning("scoring on %s failed: %s: %s", self.device, type(exc).__name__, exc)
-        if is_out_of_memory(exc):
-            self._scorers.clear()
-            gc.collect()
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
+    def _scorer_factory(self) -> ScorerFactory:
+        """Scorers that keep ensemble reference samples in the service's store (plain ones when this host cannot reach it)."""
+        if self._factory is None:
+            store: Store | None = open_shared(self.store_location) if self.store_location is not None else None
+            self._factory = default_scorer_factory if store is None else stored_scorer_factory(store)
+        return self._factory

@@ -17,7 +17,9 @@ import torch
 from scoring import ArchScore
 from searchspace import ArchitectureError, ChoiceSpace
 
-from ..worker import DeviceWorker, JointGroup, ScoreSpec, Task, WorkerStopped
+from ..scorers import ScoreSpec
+from ..taskqueue import JointGroup, Task, WorkerStopped
+from ..worker import DeviceWorker
 from .ray_pool import ACTOR_DIED, WITHDRAWN, ItemFailed, Outcome, RayScorePool, ScorerKey
 
 log = logging.getLogger("naswot.ray")
@@ -77,9 +79,7 @@ class RayWorker(DeviceWorker):
 
         def land(index: int, outcome: Outcome) -> None:
             if isinstance(outcome, ArchScore):
-                self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * outcome.seconds / actors
-                if self.on_scored is not None:
-                    self.on_scored(self.name, outcome.seconds)
+                self._scored(outcome.seconds, concurrency=actors)
             self._deliver_arch(group, archs[index], as_result(outcome))
 
         self.pool.score(scorer_key(group.spec), archs, on_result=land)
