@@ -1,7 +1,8 @@
 """The service database's schema, written once: migrations in order, DDL type names as ``{role}`` fields a dialect fills in.
 
 Version i+1 is at index i. Never edit a migration that has shipped (databases record that they ran it);
-append a new one. Each statement ends with ``;`` and holds no other ``;``, so a migration splits into statements.
+append a new one. Each statement ends with ``;`` and holds no other ``;``, so a migration splits into
+statements. ``precision`` and ``member`` are quoted: reserved words in MySQL, plain names elsewhere.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from .dialect import Dialect
 _TABLES = """
 CREATE TABLE IF NOT EXISTS scores (
     space {key} NOT NULL, arch {key} NOT NULL, data {key} NOT NULL, batch_size INTEGER NOT NULL,
-    seed {bigint} NOT NULL, score_name {key} NOT NULL, precision {key} NOT NULL,
+    seed {bigint} NOT NULL, score_name {key} NOT NULL, "precision" {key} NOT NULL,
     score {real}, singular {bool} NOT NULL, params {bigint} NOT NULL, flops {bigint} NOT NULL,
     seconds {real} NOT NULL, device TEXT NOT NULL, created_at {real} NOT NULL,
-    PRIMARY KEY (space, data, batch_size, seed, score_name, precision, arch)
+    PRIMARY KEY (space, data, batch_size, seed, score_name, "precision", arch)
 ){table_options};
 CREATE TABLE IF NOT EXISTS jobs (
     id {key} PRIMARY KEY, status {key} NOT NULL, request TEXT NOT NULL, data TEXT,
@@ -34,9 +35,9 @@ _LEASES = "ALTER TABLE jobs ADD COLUMN lease_owner TEXT; ALTER TABLE jobs ADD CO
 _REFERENCES = """
 CREATE TABLE reference_values (
     space {key} NOT NULL, data {key} NOT NULL, batch_size INTEGER NOT NULL, seed {bigint} NOT NULL,
-    precision {key} NOT NULL, size INTEGER NOT NULL, member {key} NOT NULL,
+    "precision" {key} NOT NULL, size INTEGER NOT NULL, "member" {key} NOT NULL,
     sorted_values TEXT NOT NULL, created_at {real} NOT NULL,
-    PRIMARY KEY (space, data, batch_size, seed, precision, size, member)
+    PRIMARY KEY (space, data, batch_size, seed, "precision", size, "member")
 ){table_options};
 """
 

@@ -23,14 +23,15 @@ _ACTIVE = "(" + ", ".join(f"'{status}'" for status in ACTIVE) + ")"
 _JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
 #: the stored columns of an evaluation that :func:`_evaluation` reads
 _EVALUATION_COLUMNS = "step, arch, score, params, flops"
-_SCORE_KEY = ("space", "data", "batch_size", "seed", "score_name", "precision", "arch")
-_REFERENCE_KEY = ("space", "data", "batch_size", "seed", "precision", "size", "member")
-_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
+#: ``precision`` and ``member`` are quoted throughout: reserved words in MySQL, plain names elsewhere
+_SCORE_KEY = ("space", "data", "batch_size", "seed", "score_name", '"precision"', "arch")
+_REFERENCE_KEY = ("space", "data", "batch_size", "seed", '"precision"', "size", '"member"')
+_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND \"precision\"=? AND size=?"
 _CHUNK = 500  # archs per cache query: well under every back end's limit on parameters
 
 _GET_SCORES = (
     "SELECT arch, score, params, flops, seconds, device FROM scores WHERE space=? AND data=? "
-    "AND batch_size=? AND seed=? AND score_name=? AND precision=? AND arch IN ({marks})"
+    "AND batch_size=? AND seed=? AND score_name=? AND \"precision\"=? AND arch IN ({marks})"
 )
 _NO_LEASE = "lease_owner=NULL, lease_expires=NULL"
 _START = "UPDATE jobs SET status='running', started_at=?, error=NULL WHERE id=? AND status='queued'"
@@ -105,7 +106,7 @@ class SQLStore(Store):
     # -- ensemble reference samples ----------------------------------------------------------
 
     def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
-        rows = self._db.rows(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}", key.columns)
+        rows = self._db.rows(f'SELECT "member", sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}', key.columns)
         return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
 
     def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
@@ -113,7 +114,7 @@ class SQLStore(Store):
         self._db.write(sql, (*key.row(member), encode_values(values), time.time()))
 
     def delete_reference(self, key: ReferenceKey, member: str) -> bool:
-        return self._db.write(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?", key.row(member)) == 1
+        return self._db.write(f'DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND "member"=?', key.row(member)) == 1
 
     # -- jobs --------------------------------------------------------------------------------
 
