@@ -2,12 +2,14 @@
 
 Typed rows in and out (-inf <-> null in one place), the first write of a cached key wins, job transitions,
 leases shared by several stores on one database, and versioned migrations that bring an old database up.
+The few tests at the end check how a location picks its back end (run once).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import pytest
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
@@ -255,3 +257,24 @@ def test_a_database_of_a_newer_schema_is_refused(location):
     connection.close()
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}; this service knows up to {SCHEMA_VERSION}"):
         open_store(location)
+
+
+# -- back ends --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where, backend", [
+    ("db.sqlite", "sqlite"), (":memory:", "sqlite"), ("postgresql://h/db", "postgresql"), ("postgres://h/db", "postgresql"),
+])
+def test_a_location_is_served_by_the_back_end_its_scheme_names(where, backend):
+    assert dialect_for(where).name == backend, f"{where} went to {dialect_for(where).name}"
+
+
+def test_a_dialect_must_name_every_ddl_type_the_schema_uses():
+    sqlite = dialect_for("db.sqlite")
+    with pytest.raises(ValueError, match=r"names no DDL type for \['bigint'\]"):
+        replace(sqlite, types={role: name for role, name in sqlite.types.items() if role != "bigint"})
+
+
+def test_a_server_location_is_shown_with_its_password_masked():
+    shown = dialect_for("postgresql://u:secret@h/db").locate("postgresql://u:secret@h/db")
+    assert shown == ("postgresql://u:secret@h/db", "postgresql://u:***@h/db"), f"shown as {shown[1]}"
