@@ -63,6 +63,9 @@ def test_relative_links_resolve(doc: Path) -> None:
     assert not broken, f"{doc.relative_to(ROOT)}: broken links: {', '.join(broken)}"
 
 
+
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_each_doc_says_what_it_covers(doc: Path) -> None:
     lines = doc.read_text(encoding="utf-8").splitlines()

@@ -7,10 +7,8 @@ import zlib
 
 import pytest
 import torch
-from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 
 from app.latency import LatencyService, LatencySpec, LatencyUnavailable, with_latency
-from app.records import ScoredArch
 from app.store import open_store
 from app.scorers import ScoreSpec
 from app.taskqueue import INTERACTIVE
@@ -69,38 +67,6 @@ def test_the_thread_count_is_pinned_while_timing_and_restored_after():
 def test_a_cpu_identity_names_the_cpu_model_and_the_thread_count():
     one, two = device_identity(torch.device("cpu"), 1), device_identity(torch.device("cpu"), 2)
     assert cpu_model() in one and one != two, "the same CPU with another thread count is another device"
-
-
-# -- the store and the service's cache --------------------------------------------------------------
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def store(request, tmp_path):
-    location = request.getfixturevalue("postgres_dsn") if request.param == "postgresql" else tmp_path / "db.sqlite"
-    opened = open_store(location, busy_timeout=2)
-    yield opened
-    opened.close()
-
-
-def test_a_stored_latency_is_found_only_under_its_own_device(store):
-    key = LatencyKey(SPACE.identity, ARCHS[0], "cuda: GPU A", 1, "3x32x32")
-    store.put_latency(key, 1.5)
-    assert store.get_latency(key) == 1.5
-    for other in ({"device": "cuda: GPU B"}, {"batch": 8}, {"resolution": "3x64x64"}):
-        assert store.get_latency(LatencyKey(**{**key.__dict__, **other})) is None, f"a figure crossed to {other}"
-
-
-def test_an_evaluation_keeps_its_latency(store):
-    store.create_job(_job())
-    store.add_evaluation("job1", ScoredArch(ARCHS[0], 1.0, 10, 10, step=1, latency_ms=2.5))
-    store.add_evaluation("job1", ScoredArch(ARCHS[1], 2.0, 10, 10, step=2))
-    assert [e.latency_ms for e in store.evaluations("job1")] == [2.5, None]
-
-
-def _job():
-    from test_service_store import job
-
-    return job("job1")
 
 
 def fixed_latency(arch: str) -> float:

@@ -6,12 +6,12 @@ import math
 
 import pytest
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
-from test_pg_store import store  # noqa: F401 - each back end in turn
+from store_backends import location, store  # noqa: F401 - each back end in turn
 
 from app.executors.ray_pool import ScoringActor, key_for
 from app.reference import StoredReference, reference_key
+from app.store import ReferenceKey, open_store, shared_location
 from app.scorers import ScoreSpec, stored_scorer_factory
-from app.store import ReferenceKey, SQLiteStore, shared_location
 from scoring import ensemble, open_source
 from scoring.evaluate import Scorer
 from searchspace import get_space
@@ -57,25 +57,6 @@ def ensemble_values(store) -> list[float]:
     return [result.values[NAME] for result in scorer.score_many(ARCHS)]
 
 
-def test_reference_values_round_trip_bit_exactly(store):
-    store.put_reference(KEY, "naswot", AWKWARD)
-    back = store.get_references(KEY)["naswot"]
-    assert [v.hex() for v in back] == [v.hex() for v in AWKWARD], "a stored reference value changed on the way back"
-
-
-def test_the_first_write_of_a_member_stays(store):
-    store.put_reference(KEY, "naswot", [1.0, 2.0])
-    store.put_reference(KEY, "naswot", [9.0])
-    assert store.get_references(KEY) == {"naswot": [1.0, 2.0]}, "a second write replaced the stored reference"
-
-
-@pytest.mark.parametrize("field, other", [("seed", SEED + 1), ("data", "sha256:other"), ("size", 8), ("precision", "tf32")])
-def test_a_reference_belongs_to_its_key_alone(store, field, other):
-    store.put_reference(KEY, "naswot", [1.0])
-    moved = ReferenceKey(**{**KEY.__dict__, field: other})
-    assert store.get_references(moved) == {}, f"a reference stored under one {field} was found under another"
-
-
 def test_the_mapping_reads_writes_and_forgets_members(store):
     cache = StoredReference(store, KEY)
     cache["flops"] = [3.0, 4.0]
@@ -95,7 +76,7 @@ def test_a_members_sample_of_an_earlier_definition_is_not_used(store, revise):
 
 
 def test_a_reference_the_database_refused_still_serves_its_scorer(tmp_path):
-    locked = SQLiteStore(tmp_path / "db.sqlite")
+    locked = open_store(tmp_path / "db.sqlite")
     locked.close()  # every statement now fails with a StoreError
     cache = StoredReference(locked, KEY)
     cache["naswot"] = [1.0, 2.0]
@@ -113,10 +94,10 @@ def test_a_second_scorer_on_the_same_store_reads_the_reference_instead_of_comput
 
 def test_the_reference_survives_reopening_the_sqlite_file(tmp_path, reference_passes):
     path = tmp_path / "db.sqlite"
-    first = SQLiteStore(path)
+    first = open_store(path)
     before = ensemble_values(first)
     first.close()
-    reopened = SQLiteStore(path)
+    reopened = open_store(path)
     after = ensemble_values(reopened)
     reopened.close()
     assert len(reference_passes) == 4, "the reference was computed again after the database was reopened"
@@ -125,7 +106,7 @@ def test_the_reference_survives_reopening_the_sqlite_file(tmp_path, reference_pa
 
 def test_a_scoring_actor_reads_the_reference_the_service_stored(tmp_path, reference_passes):
     path = tmp_path / "db.sqlite"
-    with_store = SQLiteStore(path)
+    with_store = open_store(path)
     expected = ensemble_values(with_store)
     with_store.close()
     actor = ScoringActor("cpu", None, 2, None, False, store=str(path))

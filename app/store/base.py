@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from scoring import LatencyKey, definition_name
 
-from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
+from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
 
 
 class StoreError(RuntimeError):
@@ -71,128 +69,6 @@ def encode_values(values: Sequence[float]) -> str:
 def decode_values(text: str) -> list[float]:
     """The inverse of :func:`encode_values`."""
     return [float.fromhex(v) for v in text.split(",")] if text else []
-
-
-#: migration 4 of both back ends: cached values of scores whose definition changed are dropped, so they are
-#: scored afresh (MeCo now runs its one input alone, SWAP counts 32 inputs, the default ensemble's members changed)
-DROP_REDEFINED_SCORES = "DELETE FROM scores WHERE score_name IN ('meco', 'swap') OR score_name LIKE 'ensemble%';"
-#: migration 5 of both back ends: ensemble values stored under plain ensemble names are deleted; ensembles are now
-#: stored under definition names (explicit members and revisions, :func:`scoring.definition_name`), and those rows,
-#: of the counted-rank formula and earlier default members, can no longer match
-DROP_ENSEMBLE_SCORES = "DELETE FROM scores WHERE score_name LIKE 'ensemble%';"
-
-#: migration 6 of both back ends: measured latencies, keyed by the device that measured them (:class:`scoring.LatencyKey`),
-#: and each evaluation's latency when its search measured one
-ADD_LATENCY = """
-ALTER TABLE evaluations ADD COLUMN latency_ms DOUBLE PRECISION;
-CREATE TABLE latencies (
-    space TEXT NOT NULL, arch TEXT NOT NULL, device TEXT NOT NULL, batch INTEGER NOT NULL, resolution TEXT NOT NULL,
-    latency_ms DOUBLE PRECISION NOT NULL, created_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (space, arch, device, batch, resolution)
-);
-"""
-_LATENCY_MATCH = "space=? AND arch=? AND device=? AND batch=? AND resolution=?"
-
-#: the active job statuses as an SQL list, for ``status IN ...``
-ACTIVE_SQL = "(" + ", ".join(f"'{status}'" for status in ACTIVE) + ")"
-_REFERENCE_MATCH = "space=? AND data=? AND batch_size=? AND seed=? AND precision=? AND size=?"
-
-
-class SharedSQL:
-    """The :class:`Store` methods whose SQL both back ends share (jobs read back, reference samples); a back end
-    mixing it in provides ``_rows(sql, args)`` (rows by column name), ``_write(sql, args)`` (rows changed) and
-    its ``placeholder``."""
-
-    #: the back end's parameter placeholder, written ``?`` in the statements below
-    placeholder = "?"
-
-    def _sql(self, statement: str) -> str:
-        return statement.replace("?", self.placeholder)
-
-    def get_references(self, key: ReferenceKey) -> dict[str, list[float]]:
-        rows = self._rows(self._sql(f"SELECT member, sorted_values FROM reference_values WHERE {_REFERENCE_MATCH}"), key.columns)
-        return {r["member"]: decode_values(r["sorted_values"]) for r in rows}
-
-    def put_reference(self, key: ReferenceKey, member: str, values: Sequence[float]) -> None:
-        statement = "INSERT INTO reference_values VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-        self._write(self._sql(statement), (*key.row(member), encode_values(values), time.time()))
-
-    def delete_reference(self, key: ReferenceKey, member: str) -> bool:
-        return self._write(self._sql(f"DELETE FROM reference_values WHERE {_REFERENCE_MATCH} AND member=?"), key.row(member)) == 1
-
-    def get_latency(self, key: LatencyKey) -> float | None:
-        rows = self._rows(self._sql(f"SELECT latency_ms FROM latencies WHERE {_LATENCY_MATCH}"), key.columns)
-        return rows[0]["latency_ms"] if rows else None
-
-    def put_latency(self, key: LatencyKey, latency_ms: float) -> None:
-        self._write(self._sql("INSERT INTO latencies VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"), (*key.columns, latency_ms, time.time()))
-
-    def get_job(self, job_id: str) -> JobRecord | None:
-        rows = self._rows(self._sql(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id=?"), (job_id,))
-        return JobRecord.from_row(rows[0]) if rows else None
-
-    def list_jobs(self, status: JobStatus | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
-        where, args = ("WHERE status=?", [status]) if status else ("", [])
-        sql = f"SELECT {JOB_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
-        return [JobRecord.from_row(r) for r in self._rows(self._sql(sql), (*args, limit, offset))]
-
-    def count_jobs(self) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in self._rows("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")}
-
-    def active_jobs(self) -> list[JobRecord]:
-        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM jobs WHERE status IN {ACTIVE_SQL} ORDER BY created_at, id")
-        return [JobRecord.from_row(r) for r in rows]
-
-
-#: the stored columns of a job, in the order of :func:`job_values`
-JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
-#: the stored columns of an evaluation that :func:`evaluation_from` reads
-EVALUATION_COLUMNS = "step, arch, score, params, flops, latency_ms"
-#: the columns an evaluation is written with, in the order of :func:`evaluation_values`
-EVALUATION_WRITE = "job_id, step, arch, score, singular, params, flops, created_at, latency_ms"
-
-
-def job_values(job: JobRecord) -> tuple:
-    """A job's :data:`JOB_COLUMNS` values as every back end stores them (request, data and outcome as JSON text)."""
-    return (
-        job.id, job.status, job.request.model_dump_json(), job.data.model_dump_json() if job.data else None,
-        job.created_at, job.started_at, job.finished_at, job.resumed, job.cancel_requested, job.error,
-        job.outcome.model_dump_json() if job.outcome else None, job.device,
-    )
-
-
-def finish_values(job_id: str, status: JobStatus, error: str | None, outcome: JobOutcome | None) -> tuple:
-    """(status, finished_at, error, outcome JSON, id) for a finish statement; refuses a state that is not final."""
-    if status in ACTIVE:
-        raise ValueError(f"{status!r} is not a finished state")
-    return (status, time.time(), error, outcome.model_dump_json() if outcome is not None else None, job_id)
-
-
-def evaluation_values(job_id: str, evaluation: ScoredArch, singular: Any) -> tuple:
-    """The :data:`EVALUATION_WRITE` values of an evaluation (``singular`` as the back end stores a boolean)."""
-    if evaluation.step is None:
-        raise ValueError("an evaluation needs its step")
-    return (job_id, evaluation.step, evaluation.arch, evaluation.nullable_score, singular, evaluation.params, evaluation.flops,
-            time.time(), evaluation.latency_ms)
-
-
-def evaluation_from(row: Mapping[str, Any]) -> ScoredArch:
-    """An evaluation from a row of :data:`EVALUATION_COLUMNS`."""
-    return ScoredArch(row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"], latency_ms=row["latency_ms"])
-
-
-def claim_next(row: Mapping[str, Any] | None, owner: str, lease_seconds: float, take: Callable[[tuple], object]) -> JobRecord | None:
-    """Lease the claimable job in ``row`` (if any) to ``owner`` through ``take(resumed, owner, expires, id)``; the job as left: queued.
-
-    Shared by the back ends, inside their own transaction: a job taken over after its owner's lease
-    expired counts as a restart, as when one process resumes its own jobs.
-    """
-    if row is None:
-        return None
-    job = JobRecord.from_row(row)
-    resumed = job.resumed + (1 if job.started_at is not None else 0)
-    take((resumed, owner, time.time() + lease_seconds, job.id))
-    return job.model_copy(update={"status": "queued", "resumed": resumed})
 
 
 class Store(ABC):

@@ -22,7 +22,7 @@ class DatabaseInUse(RuntimeError):
 
 
 class DatabaseOwner:
-    """This process's hold on a SQLite file (a no-op for ``:memory:`` and PostgreSQL); :meth:`release` gives it up."""
+    """This process's hold on a SQLite file (a no-op for ``:memory:`` and a database server); :meth:`release` gives it up."""
 
     def __init__(self, database: Path | None):
         self.database = database
@@ -61,10 +61,10 @@ class DatabaseOwner:
 
 
 def hold_database(location: str | Path) -> DatabaseOwner:
-    """Own the SQLite database at ``location`` for this process (nothing to own for ``:memory:`` or a PostgreSQL URL)."""
-    from . import POSTGRES_SCHEMES
+    """Own the SQLite database at ``location`` for this process (nothing to own for ``:memory:`` or a server's URL)."""
+    from . import is_server_url
 
     text = str(location)
-    if text == ":memory:" or text.startswith(POSTGRES_SCHEMES):
+    if text == ":memory:" or is_server_url(text):
         return DatabaseOwner(None)
     return DatabaseOwner(Path(text).expanduser().resolve()).acquire()
