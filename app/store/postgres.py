@@ -184,7 +184,7 @@ class PostgresStore(SharedSQL, Store):
             return {}
         rows = self._rows(
             f"SELECT arch, score, params, flops, seconds, device FROM scores WHERE {_KEY_MATCH} AND arch = ANY(%s)",
-            (key.space, key.data, key.batch_size, key.seed, key.score_name, key.precision, wanted),
+            (key.space, key.data, key.batch_size, key.seed, key.definition, key.precision, wanted),
         )
         return {
             r["arch"]: ScoredArch(r["arch"], ScoredArch.score_from(r["score"]), r["params"], r["flops"], r["seconds"], r["device"], cached=True)
@@ -193,7 +193,7 @@ class PostgresStore(SharedSQL, Store):
 
     def put_score(self, key: CacheKey, result: ScoredArch) -> None:
         self._write(_PUT_SCORE, (
-            key.space, result.arch, key.data, key.batch_size, key.seed, key.score_name, key.precision,
+            key.space, result.arch, key.data, key.batch_size, key.seed, key.definition, key.precision,
             result.nullable_score, result.singular, result.params, result.flops, result.seconds, result.device, time.time(),
         ))
 

@@ -166,7 +166,7 @@ class SQLiteStore(SharedSQL, Store):
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             sql = _GET_SCORES.format(marks=",".join("?" * len(chunk)))
-            for r in self._rows(sql, (key.space, key.data, key.batch_size, key.seed, key.score_name, key.precision, *chunk)):
+            for r in self._rows(sql, (key.space, key.data, key.batch_size, key.seed, key.definition, key.precision, *chunk)):
                 found[r["arch"]] = ScoredArch(
                     r["arch"], ScoredArch.score_from(r["score"]), r["params"], r["flops"], r["seconds"], r["device"], cached=True
                 )
@@ -174,7 +174,7 @@ class SQLiteStore(SharedSQL, Store):
 
     def put_score(self, key: CacheKey, result: ScoredArch) -> None:
         self._write(_PUT_SCORE, (
-            key.space, result.arch, key.data, key.batch_size, key.seed, key.score_name, key.precision,
+            key.space, result.arch, key.data, key.batch_size, key.seed, key.definition, key.precision,
             result.nullable_score, int(result.singular), result.params, result.flops, result.seconds, result.device, time.time(),
         ))
 
