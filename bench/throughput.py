@@ -44,21 +44,16 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from authors_baseline import authors_score
+from common import DEFAULT_DATA
+from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device
+from scoring.evaluate import build_seeded
+from searchspace import get_space
 
-from authors_baseline import authors_score  # noqa: E402
-
-from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device  # noqa: E402
-from scoring.evaluate import build_seeded  # noqa: E402
-from searchspace import get_space  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = "cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz")
 REL_TOL = 1e-6
 
 

@@ -149,7 +149,7 @@ def test_table_scores_a_subset_then_resumes_without_rescoring(capsys, monkeypatc
     assert main(["table", "--out", str(out), "--n", "6", *QUICK]) == 0
     assert json.loads(capsys.readouterr().out)["new"] == 6
     rows = table_rows(out)
-    assert list(rows[0]) == ["index", "arch", "params", "flops", "naswot"], "the columns bench/score_table.py writes"
+    assert list(rows[0]) == ["index", "arch", "params", "flops", "naswot"], "the columns of a score table: index, arch, params, flops, then the scores"
     assert [r["arch"] for r in rows] == get_space("nb201").sample(6, seed=0, unique=True)
     assert all(r["index"].isdigit() for r in rows), "NB-201 rows carry the cell's enumeration index"
     assert main(["table", "--out", str(out), "--n", "8", *QUICK]) == 0
