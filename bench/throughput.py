@@ -8,7 +8,7 @@
     python bench/throughput.py --joint naswot,synflow,snip   # several scores in shared passes against one scorer each
 
 Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
-(a) ``Scorer.score_many`` (what the CLI, the service and ``bench/score_table.py`` call) and
+(a) ``Scorer.score_many`` (what the CLI, ``naswot table`` and the service call) and
 (b) the authors' procedure re-created in ``bench/authors_baseline.py`` (seeded build, ``.to(device)``,
 forward + backward, a second forward whose hooks copy every B x B product to the host).  Cells go
 in blocks, alternating which side runs first, so machine noise hits both.  Construction is timed

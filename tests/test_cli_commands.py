@@ -235,3 +235,11 @@ def test_a_table_of_an_earlier_score_definition_does_not_resume(revise):
     before = settings()
     revise("naswot")
     assert settings() != before, "a table scored under naswot's earlier definition would resume under the current one"
+
+
+def test_table_rows_from_worker_processes_equal_the_rows_scored_here(capsys, tmp_path):
+    options = ["--n", "3", "--space", "nb201", "--data", "noise:3x8x8", "--batch-size", "8", "--scores", "naswot,synflow", "--device", "cpu"]
+    here, pooled = tmp_path / "here.csv", tmp_path / "pooled.csv"
+    assert main(["table", "--out", str(here), *options]) == 0
+    assert main(["table", "--out", str(pooled), "--workers", "2", *options]) == 0
+    assert table_rows(pooled) == table_rows(here), "--workers changes where cells are scored, never what is written"
