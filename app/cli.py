@@ -295,8 +295,7 @@ def _table_parser(commands: Any) -> None:
     """The ``table`` subcommand's options."""
     table = commands.add_parser("table", help="score a whole space (or --n cells) into a resumable index,arch,score CSV")
     _add_scoring_options(table)
-    table.add_argument("--out", type=Path, required=True, help="CSV file to write or resume (keep it outside the repository)")
-    table.add_argument("--n", type=int, default=None, help="a seeded subset of this many distinct cells (default: all)")
+    cli_report.add_table_options(table)
     table.add_argument("--scores", default="naswot", type=score_names, help="comma-separated score names, one column each [naswot]")
     table.set_defaults(func=cli_report.run_table)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scoring import Scorer, describe_device, from_json_number, open_source, resolve_device
+import torch
+
+from scoring import ArchScore, Scorer, describe_device, from_json_number, open_source, resolve_device
 from searchspace import SearchSpace, get_space
 
 from . import report, scoretable
@@ -69,22 +73,57 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_table_options(table: argparse.ArgumentParser) -> None:
+    """``naswot table``'s own options (beside the scoring options every in-process command shares)."""
+    table.add_argument("--out", type=Path, required=True, help="CSV file to write or resume (keep it outside the repository)")
+    table.add_argument("--n", type=int, default=None, help="a seeded subset of this many distinct cells (default: all)")
+    table.add_argument("--first", type=int, default=None, help="score only the first K cells of that list")
+    table.add_argument("--precision", default="exact", help="exact (default), or an opt-in faster mode: bf16, tf32 (CUDA)")
+    table.add_argument("--cells-per-pass", type=int, default=1, help="NB-201 only, opt-in: stack this many cells per forward pass")
+    table.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; with --executor ray: per actor, default 1)")
+    table.add_argument("--workers", type=int, default=1, help="score in this many processes, one torch thread each")
+    table.add_argument("--executor", choices=["local", "ray"], default="local", help="score here (--workers), or on Ray actors")
+    table.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    table.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per GPU, else one per CPU)")
+
+
+def table_scorer(args: argparse.Namespace) -> Scorer:
+    """The scorer of ``naswot table`` (module level: ``--workers`` processes build their own from ``args``)."""
+    source = open_source(args.data, args.data_dir, download=args.download)
+    return Scorer(
+        get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device),
+        precision=args.precision, cells_per_pass=args.cells_per_pass, scores=args.scores,
+    )
+
+
+def table_results(scorer: Scorer, args: argparse.Namespace, todo: list[str]) -> Iterator[ArchScore]:
+    """Scores of ``todo`` in order: here, in ``--workers`` processes, or on Ray actors."""
+    if args.executor == "ray":
+        if args.cells_per_pass != 1:
+            raise ValueError("--cells-per-pass is not available with --executor ray")
+        return scoretable.ray_scores(scorer, todo, address=args.address, actors=args.actors, threads=args.threads or 1)
+    if args.workers > 1:
+        return scoretable.pooled_scores(functools.partial(table_scorer, args), todo, args.workers)
+    return scorer.score_many(todo)
+
+
 def run_table(args: argparse.Namespace) -> int:
     """Score the space (or ``--n`` seeded cells) into ``--out``, skipping the cells already there; a progress bar with rate and ETA."""
+    if args.threads and args.executor == "local":
+        torch.set_num_threads(args.threads)
     space = get_space(args.space)
     index = scoretable.enumeration_index(space)
-    archs = scoretable.chosen_archs(space, index, args.n, args.seed)
-    device = resolve_device(args.device)
-    source = open_source(args.data, args.data_dir, download=args.download)
-    scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=device, scores=args.scores)
-    done = scoretable.open_table(args.out, scoretable.table_settings(scorer), list(scorer.score_names))
+    archs = scoretable.chosen_archs(space, index, args.n, args.seed)[: args.first]
+    scorer = table_scorer(args)
+    names = list(scorer.score_names)
+    done = scoretable.open_table(args.out, scoretable.table_settings(scorer), names)
     todo = [a for a in archs if a not in done]
     best = None
     with bar(f"{space.name} table", len(todo)) as progress:
-        for result in scoretable.append_scores(args.out, scorer, todo, index):
+        for result in scoretable.append_results(args.out, table_results(scorer, args, todo), index, names):
             best = result.score if best is None or result.score > best else best
             progress.advance(note=best_note(best))
-    summary: dict[str, Any] = {"out": str(args.out), "space": space.name, "scores": list(scorer.score_names), "cells": len(done) + len(todo),
-                               "new": len(todo), "device": describe_device(device), "data": source.spec}
+    summary: dict[str, Any] = {"out": str(args.out), "space": space.name, "scores": names, "cells": len(done) + len(todo),
+                               "new": len(todo), "device": describe_device(resolve_device(args.device)), "data": scorer.source.spec}
     print(json.dumps(summary))
     return 0

@@ -78,17 +78,6 @@ class Dispatcher:
             raise NoWorker(f"no device worker is available ({errors})")
         return min(alive, key=lambda w: w.load)
 
-    def submit(
-        self, spec: ScoreSpec, archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None
-    ) -> tuple[list[Future[ScoredArch]], str]:
-        """A future per architecture (canonical; repeats share one) and the device new work went to.
-
-        Non-blocking (requests): everything new is queued at once on one worker or nothing is,
-        raising :class:`QueueFull`. Blocking (search jobs): waits for room, a task at a time.
-        """
-        futures, device = self.submit_all([spec], archs, block=block, abort=abort)
-        return futures[0], device
-
     def withdraw(self, owner: str) -> int:
         """Drop from every queue the tasks no one but ``owner`` (a cancelled search) waits for; how many were dropped."""
         stopped = WorkerStopped(f"search {owner} was cancelled")
@@ -112,8 +101,10 @@ class Dispatcher:
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None,
         owner: str | None = None,
     ) -> tuple[list[list[Future[ScoredArch]]], str]:
-        """:meth:`submit` for several scores of the same settings: a list of futures per spec.
+        """A list of futures per spec (one per architecture, canonical; repeats share one) and the device new work went to.
 
+        Non-blocking (requests): everything new is queued at once on one worker or nothing is,
+        raising :class:`QueueFull`. Blocking (search jobs): waits for room, a task at a time.
         New tasks are queued architecture by architecture, so a worker takes an architecture's
         scores together and computes them in shared passes; each score is still cached on its own.
         ``owner`` is the search job waiting for them (``None``: a request, whose work is never withdrawn).
@@ -203,22 +194,15 @@ class Dispatcher:
                     self._done(unqueued, exc, worker.name)
                 return
 
-    def score_blocking(
-        self, spec: ScoreSpec, archs: Sequence[str], abort: Callable[[], bool] | None = None, on_each: Callable[[], None] | None = None
-    ) -> list[ScoredArch]:
-        """Scores of ``archs`` (waiting for room and for results); raises what scoring raised.
-
-        ``on_each`` is called as each architecture's result arrives. When ``abort()`` turns true
-        while waiting, raises :class:`WorkerStopped`; work already queued still completes and
-        lands in the cache.
-        """
-        return self.score_all_blocking([spec], archs, abort, on_each)[0]
-
     def score_all_blocking(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], abort: Callable[[], bool] | None = None,
         on_each: Callable[[], None] | None = None, owner: str | None = None,
     ) -> list[list[ScoredArch]]:
-        """:meth:`score_blocking` for several scores scored jointly: a list of results per spec; ``on_each`` follows the first."""
+        """Scores of ``archs`` for several specs scored jointly (waiting for room and for results): a list of results per spec.
+
+        ``on_each`` is called as each result of the first spec arrives. When ``abort()`` turns true while
+        waiting, raises :class:`WorkerStopped`; work already queued still completes and lands in the cache.
+        """
         futures, _device = self.submit_all(specs, archs, block=True, abort=abort, owner=owner)
         if on_each is not None:
             for future in futures[0]:

@@ -210,10 +210,6 @@ class JobManager:
         self._bump(job_id)
         return self.store.get_job(job_id)  # type: ignore[return-value]
 
-    def version(self, job_id: str) -> int:
-        """Changes whenever the job's status or evaluations change in this process (for event streams)."""
-        return self.notifier.version(job_id)
-
     def scoring(self, job_id: str) -> dict[str, int] | None:
         """The batch a running job is waiting on: architectures scored so far and its size (they count as evaluated once all are in)."""
         return self.runner.scoring(job_id)

@@ -1,12 +1,13 @@
 """Score tables: every cell of a space (or a seeded subset) scored once, one CSV column per score; resumable.
 
-``naswot table`` writes them, in the format of ``bench/score_table.py``: ``index,arch,params,flops``,
+``naswot table`` writes them (the bench scripts read them with ``bench/common.py``): ``index,arch,params,flops``,
 then one column per score. Rows are appended and flushed one at a time, so an interrupted run
 resumes where it stopped, and a subset table grows into a larger one. ``OUT.meta.json`` records
 the settings that determine a score (space, data identity, batch size, seed, precision); a run
 with other settings is refused. ``index`` is the cell's place in the space's enumeration order
 (empty for spaces that cannot be enumerated); an undefined value (NASWOT's singular K_H, or any
-score's NaN/inf) is an empty field.
+score's NaN/inf) is an empty field. Cells are scored in this process, in ``--workers`` processes
+(:func:`pooled_scores`) or on Ray actors (:func:`ray_scores`); the rows are the same.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator
+import multiprocessing as mp
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from scoring import ArchScore, Scorer
 from scoring.evaluate import value_settings
@@ -93,9 +97,43 @@ def append_results(out: Path, results: Iterable[ArchScore], index: dict[str, int
             yield result
 
 
-def append_scores(out: Path, scorer: Scorer, todo: list[str], index: dict[str, int] | None) -> Iterator[ArchScore]:
-    """Score ``todo`` in this process and append each row as soon as it is known; yields each result."""
-    yield from append_results(out, scorer.score_many(todo), index, list(scorer.score_names))
+def pooled_scores(make_scorer: Callable[[], Scorer], todo: list[str], workers: int) -> Iterator[ArchScore]:
+    """Scores of ``todo`` in order from ``workers`` spawned processes of one torch thread each, each with the
+    scorer ``make_scorer()`` builds (a module-level function, or a partial of one, so that it pickles)."""
+    with mp.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=(make_scorer,)) as pool:
+        yield from pool.imap(_score_in_worker, todo, chunksize=4)
+
+
+_worker_scorer: Scorer | None = None
+
+
+def _start_worker(make_scorer: Callable[[], Scorer]) -> None:
+    global _worker_scorer
+    torch.set_num_threads(1)
+    _worker_scorer = make_scorer()
+
+
+def _score_in_worker(arch: str) -> ArchScore:
+    assert _worker_scorer is not None
+    return _worker_scorer.score_one(arch)
+
+
+def ray_scores(scorer: Scorer, todo: list[str], *, address: str | None, actors: int | None, threads: int, chunk: int = 256) -> Iterator[ArchScore]:
+    """Scores of ``todo`` in order from a Ray actor pool with ``scorer``'s settings, ``chunk`` cells at a time
+    (so rows are written as they come); a cell that fails raises."""
+    from .executors.ray_pool import ItemFailed, RayScorePool, key_for
+
+    key = key_for(scorer.space.name, scorer.source, scorer.batch_size, scorer.seed, scorer.mode, tuple(scorer.score_names))
+    pool = RayScorePool(address=address, actors=actors, threads_per_actor=threads)
+    pool.start()
+    try:
+        for start in range(0, len(todo), chunk):
+            for outcome in pool.score(key, todo[start : start + chunk]):
+                if isinstance(outcome, ItemFailed):
+                    raise RuntimeError(f"{outcome.arch}: {outcome.kind}: {outcome.message}")
+                yield outcome
+    finally:
+        pool.stop()
 
 
 def table_settings(scorer: Scorer) -> dict[str, Any]:

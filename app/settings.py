@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from scoring import kernels
 from scoring.data import default_data_dir
@@ -28,10 +31,15 @@ class SettingsError(ValueError):
     """An environment variable that cannot be used; the message names the variable."""
 
 
-class Settings(BaseModel):
-    """What the service is configured with; ``Settings.from_env()`` reads it from ``NASWOT_*``."""
+class Settings(BaseSettings):
+    """What the service is configured with, read from ``NASWOT_*`` (``Settings()``, or ``Settings.from_env()`` for
+    another mapping and the error naming the variable); keyword arguments win over the environment.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    An empty variable counts as unset. Variables are text: lists and mappings are comma-separated
+    (``NASWOT_SPACES=a.json,b.yaml``, ``NASWOT_DATA_SOURCES=name=spec,...``), never JSON.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix=PREFIX, env_ignore_empty=True, enable_decoding=False)
 
     host: str = Field("127.0.0.1", description="address `naswot serve` binds to unless --host is given")
     port: int = Field(8000, ge=0, le=65535, description="port `naswot serve` listens on unless --port is given")
@@ -76,6 +84,21 @@ class Settings(BaseModel):
     api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
     gram_kernel: str = Field("auto", description="exact code-product kernel on CPUs: auto (measured once per process), int8 or float32; CUDA keeps float32")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
+
+    @field_validator("download", mode="before")
+    @classmethod
+    def _switch(cls, value: object) -> object:
+        return _parse_bool(value) if isinstance(value, str) else value
+
+    @field_validator("spaces", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> object:
+        return _parse_paths(value) if isinstance(value, str) else value
+
+    @field_validator("data_sources", mode="before")
+    @classmethod
+    def _sources(cls, value: object) -> object:
+        return _parse_sources(value) if isinstance(value, str) else value
 
     @field_validator("data")
     @classmethod
@@ -142,21 +165,37 @@ class Settings(BaseModel):
         return [*BUILTIN_SOURCES, *self.data_sources]
 
     @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource, file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then ``os.environ``: no ``.env`` file, no secrets folder."""
+        return init_settings, Variables(settings_cls, os.environ)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from ``NASWOT_*`` variables (``environ`` defaults to ``os.environ``), then ``overrides``."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for name in cls.model_fields:
-            raw = env.get(PREFIX + name.upper())
-            if raw is None or raw == "":
-                continue
-            values[name] = PARSERS.get(name, str)(raw)
-        values.update(overrides)
+        """Settings from ``NASWOT_*`` variables (``environ`` defaults to ``os.environ``), then ``overrides``;
+        :class:`SettingsError` names each bad variable."""
+        variables = Variables(cls, os.environ if environ is None else environ)
         try:
-            return cls(**values)
+            return cls.model_validate({**variables(), **overrides})
         except ValidationError as exc:
             problems = "; ".join(f"{PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors())
             raise SettingsError(f"invalid settings: {problems}") from None
+
+
+class Variables(EnvSettingsSource):
+    """The settings' ``NASWOT_*`` variables of one mapping, read as pydantic-settings reads the environment
+    (prefix, empty = unset) but by their exact upper-case names, as the service has always read them."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        """The one method pydantic-settings reads the environment through; here it reads ``environ``."""
+        upper = {name: value for name, value in self.environ.items() if name == name.upper()}
+        return parse_env_vars(upper, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
 def gram_kernel_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -167,12 +206,13 @@ def gram_kernel_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 
 def _parse_bool(raw: str) -> bool | str:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case, spaces around); anything else is left for pydantic to report."""
     text = raw.strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    return raw  # pydantic reports it
+    return raw
 
 
 def _parse_paths(raw: str) -> list[str]:
@@ -180,7 +220,7 @@ def _parse_paths(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _parse_sources(raw: str) -> dict[str, str] | str:
+def _parse_sources(raw: str) -> dict[str, str]:
     """``name=spec,name=spec`` -> {name: spec}; specs may contain ``:`` but not ``,``."""
     out: dict[str, str] = {}
     for part in raw.split(","):
@@ -188,10 +228,6 @@ def _parse_sources(raw: str) -> dict[str, str] | str:
             continue
         name, sep, spec = part.partition("=")
         if not sep:
-            raise SettingsError(f"invalid settings: {PREFIX}DATA_SOURCES: entry {part!r} is not name=spec")
+            raise PydanticCustomError("name_spec", "entry {entry} is not name=spec", {"entry": repr(part)})
         out[name.strip()] = spec.strip()
     return out
-
-
-#: how a field's environment variable is read when it is not plain text (pydantic converts and checks the rest)
-PARSERS = {"data_sources": _parse_sources, "download": _parse_bool, "spaces": _parse_paths}

@@ -6,7 +6,7 @@
 Prints a table per target (CIFAR-10, CIFAR-100, ImageNet16-120) and, last,
 ``kendall=K spearman=S n=N`` for CIFAR-10.  Undefined values (score -inf) rank below all others.
 With ``--table`` it scores nothing and correlates every cell of a table written by
-``bench/score_table.py`` instead (e.g. the whole space); ``--score`` then names a column or an
+``naswot table`` instead (e.g. the whole space); ``--score`` then names a column or an
 ensemble of columns, and ``--score all`` prints one row per column and the default ensemble, beside
 the published Spearman figures (design.md section 7).
 """
@@ -15,21 +15,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
-from score_table import Tables, describe_tables, read_columns, read_scores
+from common import DEFAULT_DATA, SHORT, Tables, add_accuracy_option, add_table_option, correlations, describe_tables, read_columns, read_scores
 from scoring import Scorer, describe_device, open_source, resolve_device
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ACCURACY = os.environ.get("NASWOT_NB201_ACCURACY", str(ROOT.parent / "shared" / "data" / "nb201-accuracy.csv"))
 PAPER_KENDALL = {"cifar10_test": 0.574, "cifar100_test": 0.611, "imagenet16_120_test": 0.549}
 #: published Spearman (C10, C100, IN16-120) on NB-201: ZiCo Table 1, Abdelfattah et al. 2021 (batch 64), SWAP, AZ-NAS, NASWOT
 PUBLISHED_SPEARMAN: dict[str, tuple[float, float, float]] = {
@@ -49,22 +42,15 @@ PUBLISHED_SPEARMAN: dict[str, tuple[float, float, float]] = {
 }
 
 
-def correlations(scores: list[float], accuracy: list[float]) -> tuple[float, float]:
-    """Kendall tau-b and Spearman rho; -inf scores (singular) rank lowest."""
-    finite_floor = min((s for s in scores if math.isfinite(s)), default=0.0) - 1.0
-    ranked = np.array([s if math.isfinite(s) else finite_floor for s in scores])
-    return float(stats.kendalltau(ranked, accuracy).statistic), float(stats.spearmanr(ranked, accuracy).statistic)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=300, help="number of distinct cells to sample")
     parser.add_argument("--seed", type=int, default=0, help="seeds the cell sample, the minibatch and the weights")
-    parser.add_argument("--data", default="cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz"))
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
-    parser.add_argument("--table", type=Path, nargs="+", help="correlate the cells of this score table (several: joined on arch) instead of scoring")
+    add_accuracy_option(parser)
+    add_table_option(parser, required=False, help="correlate the cells of this score table (several: joined on arch) instead of scoring")
     parser.add_argument("--score", default="naswot", help="score name (naswot scores lists them), an ensemble, or with --table: all")
     args = parser.parse_args()
 
@@ -127,9 +113,6 @@ def report_all(path: Tables, truth: dict[str, dict[str, float]]) -> None:
         cells = "".join("{:>16}".format("{:.3f}/{:.3f}".format(*correlations(scores, [truth[a][t] for a in archs]))) for t in TARGETS)
         published = "/".join(f"{v:.2f}" for v in PUBLISHED_SPEARMAN[name]) if name in PUBLISHED_SPEARMAN else "-"
         print(f"{name:<18}{sum(1 for v in scores if v == -math.inf):>6}{cells}{published:>22}")
-
-
-SHORT = {"cifar10_test": "c10", "cifar100_test": "c100", "imagenet16_120_test": "in16"}
 
 
 if __name__ == "__main__":

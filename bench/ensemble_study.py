@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
-from pathlib import Path
 
-from correlation import correlations
-from score_table import describe_tables, read_columns, read_scores
-from search_quality import quality, run_many, simulation_space, table_scorer
+from common import add_accuracy_option, add_table_option, correlations, describe_tables, read_columns, read_scores
 from scoring import DEFAULT_MEMBERS, get_score_info, parse_ensemble
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
+from table_search import quality, run_many, simulation_space, table_scorer
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ACCURACY = os.environ.get("NASWOT_NB201_ACCURACY", str(ROOT.parent / "shared" / "data" / "nb201-accuracy.csv"))
 #: columns that duplicate another's ranking (params and flops order NB-201 cells identically)
 REDUNDANT = ("params",)
 #: the ranking bar a candidate must meet on the selection rows for ``--objective search``: (Kendall, Spearman) on every target
@@ -125,7 +120,7 @@ def rank_by_search(tables: dict[str, dict[str, float]], selection: list[str], tr
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", type=Path, nargs="+", required=True, help="score table(s), joined on arch when several")
+    add_table_option(parser, required=True, help="score table(s), joined on arch when several")
     parser.add_argument("--select", type=int, default=1000, help="rows (in table order) the candidates are ranked on")
     parser.add_argument("--max-size", type=int, default=6, help="largest ensemble tried")
     parser.add_argument("--top", type=int, default=10, help="candidates printed")
@@ -134,7 +129,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cost", type=parse_costs, default=None,
                         help="name=ratio,... each score's cost per cell against NASWOT (bench/throughput.py --score NAME); with --max-cost, dearer candidates are left out")
     parser.add_argument("--max-cost", type=float, default=3.0, help="the most an ensemble may cost per cell, as a ratio to NASWOT alone (with --cost)")
-    parser.add_argument("--accuracy", default=DEFAULT_ACCURACY)
+    add_accuracy_option(parser)
     return parser.parse_args()
 
 

@@ -31,13 +31,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from score_table import describe_tables, read_columns, read_scores
+from common import DEFAULT_ACCURACY, SHORT, describe_tables, read_columns, read_scores
 from search import SearchResult, run_search
 from search.options import add_strategy_options, given_params
 from search.pareto import hypervolume, non_dominated
-from search_quality import DEFAULT_ACCURACY, SHORT, mean_std, simulation_space, table_scorer
 from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
+from table_search import mean_std, simulation_space, table_scorer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_TABLES = [RESULTS / "nb201-c10-s0-all-synflow-az-meco.csv.gz", RESULTS / "nb201-c10-s0-jacob-cov.csv.gz"]

@@ -14,14 +14,11 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 from app.executors.ray_pool import RayScorePool, ScorerKey, key_for
+from common import DEFAULT_DATA
 from scoring import open_source
 from searchspace import get_space
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("NASWOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def measure(actors: int, key: ScorerKey, cells: list[str], warmup: list[str]) -> tuple[float, float]:
@@ -42,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=64, help="cells timed per pool")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default="cifar10:" + str(SHARED / "cifar10-sample.npz"))
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--address", default=None, help="an existing Ray cluster (default: a local one with 2 CPUs)")
     args = parser.parse_args()

@@ -13,30 +13,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from scoring import REFERENCE_SIZE, Scorer, describe_device, open_source, resolve_device
+from common import DEFAULT_DATA
+from scoring import REFERENCE_SIZE, Scorer, cpu_model, describe_device, open_source, resolve_device
 from searchspace import get_space
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = "cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz")
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def archs_of(space, n: int, seed: int, resolution: int) -> list[str]:

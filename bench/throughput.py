@@ -8,7 +8,7 @@
     python bench/throughput.py --joint naswot,synflow,snip   # several scores in shared passes against one scorer each
 
 Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
-(a) ``Scorer.score_many`` (what the CLI, the service and ``bench/score_table.py`` call) and
+(a) ``Scorer.score_many`` (what the CLI, ``naswot table`` and the service call) and
 (b) the authors' procedure re-created in ``bench/authors_baseline.py`` (seeded build, ``.to(device)``,
 forward + backward, a second forward whose hooks copy every B x B product to the host).  Cells go
 in blocks, alternating which side runs first, so machine noise hits both.  Construction is timed
@@ -44,21 +44,16 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from authors_baseline import authors_score
+from common import DEFAULT_DATA
+from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device
+from scoring.evaluate import build_seeded
+from searchspace import get_space
 
-from authors_baseline import authors_score  # noqa: E402
-
-from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device  # noqa: E402
-from scoring.evaluate import build_seeded  # noqa: E402
-from searchspace import get_space  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = "cifar10:" + str(ROOT.parent / "shared" / "data" / "cifar10-sample.npz")
 REL_TOL = 1e-6
 
 

@@ -60,13 +60,6 @@ def kernel_from_gram(gram: torch.Tensor, units: int) -> torch.Tensor:
     return (gram * 2 + units) - d[:, None] - d[None, :]
 
 
-def sign_gram(codes: torch.Tensor) -> torch.Tensor:
-    """S S^T for S = 2*(codes > 0) - 1 (float64): 4 G - 2 r_i - 2 r_j + n, from the exact code Gram G."""
-    g = code_gram(codes)
-    n = codes[0].numel()
-    return 2 * kernel_from_gram(g, n) - n
-
-
 class _CodeAccumulator:
     """Forward pre-hook state: sums the code Gram G over ReLU calls; reuses it when several ReLUs see one tensor."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -33,7 +33,6 @@ __all__ = [
     "pass_of",
     "register_info",
     "register_pass",
-    "resolve_scores",
     "run_pass",
 ]
 
@@ -121,19 +120,6 @@ def get_score_info(name: str) -> ScoreInfo:
     if name not in _SCORES:
         raise KeyError(f"unknown score {name!r}; known: {', '.join(sorted(_SCORES))}")
     return _SCORES[name]
-
-
-def resolve_scores(names: Iterable[str]) -> tuple[str, ...]:
-    """``names`` validated and without repeats, in the order given; ``ValueError`` when empty or unknown."""
-    out = tuple(dict.fromkeys(names))
-    if not out:
-        raise ValueError("at least one score name is needed")
-    for name in out:
-        try:
-            get_score_info(name)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-    return out
 
 
 def pass_of(name: str) -> str:

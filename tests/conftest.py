@@ -40,6 +40,15 @@ def one_torch_thread():
 
 
 @pytest.fixture(autouse=True)
+def _no_service_settings_from_the_shell(monkeypatch):
+    """``Settings(...)`` reads ``NASWOT_*``: a variable exported where the tests run (an API key, a device) must not reach them."""
+    from app.settings import PREFIX, Settings
+
+    for name in Settings.model_fields:
+        monkeypatch.delenv(PREFIX + name.upper(), raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _process_gram_kernel_mode():
     """Every test starts and ends with the process's kernel mode unchanged (services and the CLI set it)."""
     from scoring import kernels

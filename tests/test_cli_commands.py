@@ -149,7 +149,7 @@ def test_table_scores_a_subset_then_resumes_without_rescoring(capsys, monkeypatc
     assert main(["table", "--out", str(out), "--n", "6", *QUICK]) == 0
     assert json.loads(capsys.readouterr().out)["new"] == 6
     rows = table_rows(out)
-    assert list(rows[0]) == ["index", "arch", "params", "flops", "naswot"], "the columns bench/score_table.py writes"
+    assert list(rows[0]) == ["index", "arch", "params", "flops", "naswot"], "the columns of a score table: index, arch, params, flops, then the scores"
     assert [r["arch"] for r in rows] == get_space("nb201").sample(6, seed=0, unique=True)
     assert all(r["index"].isdigit() for r in rows), "NB-201 rows carry the cell's enumeration index"
     assert main(["table", "--out", str(out), "--n", "8", *QUICK]) == 0
@@ -253,3 +253,11 @@ def test_a_repeated_cost_in_minimize_exits_2_naming_it(capsys, monkeypatch):
     monkeypatch.setattr(cli_search, "Scorer", PacedScorer)
     assert main(["search", "--strategy", "random", "--budget", "5", "--minimize", "params", "params", *QUICK]) == 2
     assert "minimize[1] 'params' repeats minimize[0]" in capsys.readouterr().err
+
+
+def test_table_rows_from_worker_processes_equal_the_rows_scored_here(capsys, tmp_path):
+    options = ["--n", "3", "--space", "nb201", "--data", "noise:3x8x8", "--batch-size", "8", "--scores", "naswot,synflow", "--device", "cpu"]
+    here, pooled = tmp_path / "here.csv", tmp_path / "pooled.csv"
+    assert main(["table", "--out", str(here), *options]) == 0
+    assert main(["table", "--out", str(pooled), "--workers", "2", *options]) == 0
+    assert table_rows(pooled) == table_rows(here), "--workers changes where cells are scored, never what is written"

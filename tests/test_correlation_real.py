@@ -11,7 +11,7 @@ from searchspace import get_space
 from searchspace.nb201.accuracy import TARGETS, load_accuracy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from correlation import correlations  # noqa: E402
+from common import correlations  # noqa: E402
 
 
 def test_accuracy_table_covers_the_space_in_canonical_form(nb201_accuracy):

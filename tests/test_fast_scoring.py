@@ -72,8 +72,8 @@ def test_kernel_from_gram_counts_agreeing_units():
     codes = torch.cat([(x > 0) for x in layers], dim=1)
     agree = (codes[:, None, :] == codes[None, :, :]).sum(-1).double()
     assert torch.equal(naswot.kernel_from_gram(gram, units), agree)
-    s = codes.double() * 2 - 1
-    assert torch.equal(naswot.sign_gram(torch.cat(layers, dim=1)), s @ s.T)
+    signs = codes.double() * 2 - 1
+    assert torch.equal(2 * naswot.kernel_from_gram(gram, units) - units, signs @ signs.T), "agreements minus disagreements"
 
 
 # ---- bit-identical CPU poolings -------------------------------------------------------------

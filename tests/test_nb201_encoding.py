@@ -3,7 +3,7 @@ import itertools
 import pytest
 
 from searchspace import EncodingError, get_space
-from searchspace.nb201 import EDGES, OPS, from_naslib, parse, to_naslib, to_string
+from searchspace.nb201 import EDGES, OP_NAMES, from_naslib, parse, to_naslib, to_string
 
 SPACE = get_space("nb201")
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -28,7 +28,7 @@ def test_enumerate_lists_every_cell_once():
 
 def test_string_order_is_the_benchmark_edge_order():
     assert EDGES == ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-    assert OPS == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    assert OP_NAMES == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
     assert parse(BEST) == (3, 3, 3, 1, 3, 3)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-import score_table  # noqa: E402
+import common  # noqa: E402
 
 from scoring import REFERENCE_SIZE  # noqa: E402
 from searchspace import get_space  # noqa: E402
@@ -25,7 +25,7 @@ SETTINGS = {"space": "nb201", "precision": "exact", "batch_size": 8, "seed": 0, 
 
 
 def write_table(path: Path, archs: list[str], columns: dict[str, dict[str, float]], **settings) -> Path:
-    """A table as bench/score_table.py writes it, with its ``.meta.json``."""
+    """A table as naswot table writes it, with its ``.meta.json``."""
     names = list(columns)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -53,7 +53,7 @@ def pair(tmp_path) -> tuple[Path, Path, dict[str, dict[str, float]]]:
 
 def test_joined_tables_hold_the_common_cells_in_the_first_tables_order(pair):
     first, second, cols = pair
-    joined = score_table.read_columns([first, second])
+    joined = common.read_columns([first, second])
     assert list(joined) == ["params", "flops", "meco", "synflow"], "each column once, the first table's first"
     assert list(joined["synflow"]) == CELLS[:-1], "the cells both tables hold, in the first table's order"
     assert joined["synflow"] == {a: cols["synflow"][a] for a in CELLS[:-1]}, "a column keeps its own table's values"
@@ -61,35 +61,35 @@ def test_joined_tables_hold_the_common_cells_in_the_first_tables_order(pair):
 
 def test_one_path_reads_as_before(pair):
     first, _, cols = pair
-    assert score_table.read_columns(first)["meco"] == cols["meco"]
-    assert score_table.read_columns([first]) == score_table.read_columns(first)
+    assert common.read_columns(first)["meco"] == cols["meco"]
+    assert common.read_columns([first]) == common.read_columns(first)
 
 
 def test_an_ensemble_of_columns_from_joined_tables_equals_one_from_a_single_table(pair, tmp_path):
     first, second, cols = pair
     single = write_table(tmp_path / "c.csv", CELLS[:-1], cols)
     name = "ensemble:meco+synflow"
-    assert score_table.read_scores([first, second], name) == score_table.read_scores(single, name)
+    assert common.read_scores([first, second], name) == common.read_scores(single, name)
 
 
 def test_a_shared_column_that_differs_is_refused(pair, tmp_path):
     first, _, cols = pair
     other = write_table(tmp_path / "d.csv", CELLS, {"params": values(9), "synflow": cols["synflow"]})
     with pytest.raises(SystemExit, match="'params' differs"):
-        score_table.read_columns([first, other])
+        common.read_columns([first, other])
 
 
 def test_tables_of_other_settings_are_not_joined_for_an_ensemble(pair, tmp_path):
     first, _, cols = pair
     other = write_table(tmp_path / "e.csv", CELLS, {"params": cols["params"], "synflow": cols["synflow"]}, seed=1)
     with pytest.raises(SystemExit, match="different settings"):
-        score_table.read_scores([first, other], "ensemble:meco+synflow")
+        common.read_scores([first, other], "ensemble:meco+synflow")
 
 
 def test_a_missing_column_is_named(pair):
     first, second, _ = pair
     with pytest.raises(SystemExit, match="no column 'zico'"):
-        score_table.read_scores([first, second], "zico")
+        common.read_scores([first, second], "zico")
 
 
 def test_rows_appended_from_any_stream_of_results_read_back_with_undefined_values_as_minus_inf(tmp_path):
@@ -101,7 +101,7 @@ def test_rows_appended_from_any_stream_of_results_read_back_with_undefined_value
     results = [ArchScore(a, float(i), 100 + i, 200 + i, 0.1, values={"naswot": float(i), "synflow": -math.inf if i == 1 else i / 2}) for i, a in enumerate(archs)]
     assert open_table(out, SETTINGS, names) == set(), "a new table starts empty"
     assert [r.arch for r in append_results(out, iter(results), None, names)] == archs, "each result is yielded as it is written"
-    columns = score_table.read_columns(out)
+    columns = common.read_columns(out)
     assert list(columns["synflow"]) == archs, "rows keep the order of the stream"
     with out.open(newline="") as f:
         raw = list(csv.DictReader(f))

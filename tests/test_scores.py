@@ -23,7 +23,7 @@ from torch.func import functional_call
 from scoring import naswot, registry
 from scoring.data.base import ImageArraySource, NoiseSource
 from scoring.evaluate import Scorer
-from scoring.registry import ScoreInfo, get_score_info, list_scores, pass_of, resolve_scores, run_pass
+from scoring.registry import ScoreInfo, get_score_info, list_scores, pass_of, run_pass
 from searchspace.nb201 import NB201Space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -433,8 +433,8 @@ def test_every_listed_score_is_in_the_listing():
 
 @pytest.mark.parametrize(
     "lookup, error",
-    [(get_score_info, KeyError), (lambda n: resolve_scores([n]), ValueError), (lambda n: Scorer(SMALL_SPACE, NoiseSource((3, 8, 8)), batch_size=8, scores=[n]), ValueError)],
-    ids=["get_score_info", "resolve_scores", "Scorer"],
+    [(get_score_info, KeyError), (lambda n: Scorer(SMALL_SPACE, NoiseSource((3, 8, 8)), batch_size=8, scores=[n]), ValueError)],
+    ids=["get_score_info", "Scorer"],
 )
 def test_unknown_score_raises_naming_the_known_ones(lookup, error):
     with pytest.raises(error) as caught:

@@ -1,4 +1,4 @@
-"""The pure parts of bench/search_quality.py on a small synthetic score table."""
+"""The pure parts of bench/search_quality.py and bench/table_search.py on a small synthetic score table."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import search_quality as sq  # noqa: E402
+import table_search as ts  # noqa: E402
 
 from search import run_search  # noqa: E402
 from searchspace import EncodingError, get_space  # noqa: E402
@@ -24,13 +25,13 @@ def synthetic(n: int, seed: int = 0):
     rng = random.Random(seed)
     cells = NB201.sample(n, seed=seed, unique=True)
     table = {a: sum(op in (2, 3) for op in NB201.ops(a)) + rng.random() for a in cells}
-    truth = {a: {t: 80 + table[a] + k for k, t in enumerate(sq.TARGETS)} for a in cells}
+    truth = {a: {t: 80 + table[a] + k for k, t in enumerate(ts.TARGETS)} for a in cells}
     return table, truth
 
 
 def test_pool_space_draws_and_mutates_inside_the_pool():
     table, _ = synthetic(400)
-    space, mode = sq.simulation_space(NB201, table)
+    space, mode = ts.simulation_space(NB201, table)
     assert mode == "pool" and space.size == 400
     rng = random.Random(0)
     for _ in range(300):
@@ -46,39 +47,39 @@ def test_pool_space_draws_and_mutates_inside_the_pool():
 def test_an_isolated_cell_restarts_at_another_pool_cell():
     a = NB201.example
     far = [c for c in NB201.sample(50, seed=1, unique=True) if sum(x != y for x, y in zip(NB201.ops(a), NB201.ops(c))) > 1][:3]
-    space = sq.PoolSpace(NB201, [a, *far])
+    space = ts.PoolSpace(NB201, [a, *far])
     assert space.isolated >= 1 and not space.adjacent[a]
     assert {space.mutate(a, random.Random(s)) for s in range(30)} == set(far)
 
 
 def test_a_table_of_the_whole_space_runs_on_the_whole_space():
     table = {a: 0.0 for a in NB201.enumerate()}
-    space, mode = sq.simulation_space(NB201, table)
+    space, mode = ts.simulation_space(NB201, table)
     assert mode == "full" and space is NB201
 
 
 def test_quality_statistics_of_the_chosen_cells():
     table, truth = synthetic(300)
-    space, _ = sq.simulation_space(NB201, table)
-    results = sq.run_many("random", space, sq.table_scorer(table), 300, 3)  # the whole pool: always the top cell
-    q = sq.quality("random", 300, results, truth, table)
+    space, _ = ts.simulation_space(NB201, table)
+    results = ts.run_many("random", space, ts.table_scorer(table), 300, 3)  # the whole pool: always the top cell
+    q = ts.quality("random", 300, results, truth, table)
     top = max(table, key=table.get)
     assert q.top_hit == 100.0 and q.runs == 3 and q.evaluated == 300
     assert q.accuracy["cifar10_test"] == (truth[top]["cifar10_test"], 0.0)
     assert q.score_percentile == pytest.approx(100 * 299 / 300)
 
-    few = sq.run_many("evolution", space, sq.table_scorer(table), 30, 5)
+    few = ts.run_many("evolution", space, ts.table_scorer(table), 30, 5)
     picked = [truth[r.best.arch]["cifar100_test"] for r in few]
-    mean, std = sq.quality("evolution", 30, few, truth, table).accuracy["cifar100_test"]
+    mean, std = ts.quality("evolution", 30, few, truth, table).accuracy["cifar100_test"]
     assert mean == pytest.approx(sum(picked) / 5) and std == pytest.approx(math.sqrt(sum((p - mean) ** 2 for p in picked) / 5))
-    assert [r.history for r in few] == [run_search("evolution", space, sq.table_scorer(table), budget=30, seed=s).history for s in range(5)]
+    assert [r.history for r in few] == [run_search("evolution", space, ts.table_scorer(table), budget=30, seed=s).history for s in range(5)]
 
 
 def test_printed_rows_and_summary_line():
     table, truth = synthetic(200)
-    space, mode = sq.simulation_space(NB201, table)
+    space, mode = ts.simulation_space(NB201, table)
     rows = [
-        sq.quality(s, b, sq.run_many(s, space, sq.table_scorer(table), b, 4), truth, table)
+        ts.quality(s, b, ts.run_many(s, space, ts.table_scorer(table), b, 4), truth, table)
         for s, b in (("random", 100), ("evolution", 100), ("area", 10))
     ]
     lines = sq.format_rows(rows, space.size, mode)
@@ -90,7 +91,7 @@ def test_printed_rows_and_summary_line():
 
 def test_full_mode_on_a_partial_table_searches_the_whole_space_and_names_a_missing_cell():
     table = {a: float(i) for i, a in enumerate(NB201.sample(50, seed=2, unique=True))}
-    space, mode = sq.simulation_space(NB201, table, "full")
+    space, mode = ts.simulation_space(NB201, table, "full")
     assert (space, mode) == (NB201, "full"), "--mode full must search the whole space, not the table's pool"
     with pytest.raises(SystemExit, match="does not hold"):
-        sq.run_many("random", space, sq.table_scorer(table), 40, 1)
+        ts.run_many("random", space, ts.table_scorer(table), 40, 1)

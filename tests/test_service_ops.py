@@ -169,6 +169,15 @@ def test_settings_come_from_the_environment_and_name_the_bad_variable(tmp_path):
             Settings.from_env(bad)
 
 
+def test_settings_read_the_process_environment_by_exact_upper_case_names(monkeypatch):
+    monkeypatch.setenv("NASWOT_PORT", "9002")
+    monkeypatch.setenv("NASWOT_SPACES", "a.json, ,b.yaml")
+    monkeypatch.setenv("naswot_max_archs", "3")
+    settings = Settings()
+    assert (settings.port, settings.spaces, settings.max_archs) == (9002, ["a.json", "b.yaml"], 256), "NASWOT_* only, lists as comma-separated text"
+    assert Settings(port=1).port == 1, "keyword arguments win over the environment"
+
+
 def test_cli_serve_rejects_bad_settings(monkeypatch, capsys):
     from app.cli import main
 

@@ -27,7 +27,7 @@ class CacheKey:
     data: str  # the data source's identity digest
     batch_size: int
     seed: int
-    score_name: str  # the score's definition name (:func:`for_score` makes it)
+    definition: str  # the score's definition name (:func:`for_score` makes it), stored in the score_name column
     precision: str
 
     @classmethod
@@ -37,7 +37,7 @@ class CacheKey:
 
     def of(self, arch: str) -> tuple:
         """The full key of ``arch`` under this key (for in-memory tables)."""
-        return (self.space, self.data, self.batch_size, self.seed, self.score_name, self.precision, arch)
+        return (self.space, self.data, self.batch_size, self.seed, self.definition, self.precision, arch)
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ class SQLStore(Store):
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             sql = _GET_SCORES.format(marks=",".join("?" * len(chunk)))
-            for r in self._db.rows(sql, (key.space, key.data, key.batch_size, key.seed, key.score_name, key.precision, *chunk)):
+            for r in self._db.rows(sql, (key.space, key.data, key.batch_size, key.seed, key.definition, key.precision, *chunk)):
                 found[r["arch"]] = ScoredArch(
                     r["arch"], ScoredArch.score_from(r["score"]), r["params"], r["flops"], r["seconds"], r["device"], cached=True
                 )
@@ -101,7 +101,7 @@ class SQLStore(Store):
 
     def put_score(self, key: CacheKey, result: ScoredArch) -> None:
         self._db.write(f"INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) {self.dialect.upsert(_SCORE_KEY)}", (
-            key.space, result.arch, key.data, key.batch_size, key.seed, key.score_name, key.precision,
+            key.space, result.arch, key.data, key.batch_size, key.seed, key.definition, key.precision,
             result.nullable_score, result.singular, result.params, result.flops, result.seconds, result.device, time.time(),
         ))
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from ..layers import make_op
-from ..nb201.encoding import EDGES, OPS
+from ..nb201.encoding import EDGES, OP_NAMES
 from ..nb201.network import CellGraph, CellNetwork, ResNetBasicblock
 
 #: the cell every configuration uses: NAS-Bench-201's best CIFAR-100 cell, as op indices
@@ -28,7 +28,7 @@ class InferCell(CellGraph):
     def __init__(self, ops: Sequence[int], c_in: int, c_out: int):
         super().__init__()
         self.layers = nn.ModuleList(
-            make_op(OPS[op], c_in if src == 0 else c_out, c_out) for op, (src, _dst) in zip(ops, EDGES)
+            make_op(OP_NAMES[op], c_in if src == 0 else c_out, c_out) for op, (src, _dst) in zip(ops, EDGES)
         )
 
 

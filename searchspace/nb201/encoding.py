@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import EncodingError, is_sequence
 
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+OP_NAMES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 #: (source, target) node pairs, in the order edges appear in the arch string
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 NUM_NODES = 4
@@ -27,7 +27,7 @@ OpIndices = tuple[int, int, int, int, int, int]
 
 def to_string(ops: Sequence[int]) -> str:
     """Canonical arch string of a 6-tuple of canonical op indices."""
-    names = [f"{OPS[op]}~{src}" for op, (src, _dst) in zip(ops, EDGES)]
+    names = [f"{OP_NAMES[op]}~{src}" for op, (src, _dst) in zip(ops, EDGES)]
     return "|" + "|+|".join(["|".join(names[0:1]), "|".join(names[1:3]), "|".join(names[3:6])]) + "|"
 
 
@@ -75,11 +75,11 @@ def _parse_edge(token: str, node: int, where: str) -> tuple[int, int]:
     op_name, sep, src_text = token.partition("~")
     if not sep:
         raise EncodingError("edge must be written op~source", token=token, position=where)
-    if op_name not in OPS:
-        raise EncodingError("unknown op", token=op_name, position=where, hint=f"expected one of {', '.join(OPS)}")
+    if op_name not in OP_NAMES:
+        raise EncodingError("unknown op", token=op_name, position=where, hint=f"expected one of {', '.join(OP_NAMES)}")
     if not (src_text.isascii() and src_text.isdigit() and len(src_text) <= 6) or int(src_text) >= node:
         raise EncodingError("bad source node", token=src_text, position=where, hint=f"expected an integer in 0..{node - 1}")
-    return int(src_text), OPS.index(op_name)
+    return int(src_text), OP_NAMES.index(op_name)
 
 
 def parse_indices(values: Sequence[Any], *, naming: str = "op index") -> OpIndices:
@@ -89,22 +89,22 @@ def parse_indices(values: Sequence[Any], *, naming: str = "op index") -> OpIndic
     if len(values) != len(EDGES):
         raise EncodingError(f"expected {len(EDGES)} {naming}es, one per edge, found {len(values)}", token=list(values))
     for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < len(OPS):
-            raise EncodingError(f"bad {naming}", token=v, position=f"element {i}", hint=f"expected an integer in 0..{len(OPS) - 1}")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < len(OP_NAMES):
+            raise EncodingError(f"bad {naming}", token=v, position=f"element {i}", hint=f"expected an integer in 0..{len(OP_NAMES) - 1}")
     return tuple(int(v) for v in values)  # type: ignore[return-value]
 
 
 def from_naslib(op_indices: Sequence[Any]) -> OpIndices:
     """Convert NASLib's ``op_indices`` (its own op and edge order) to canonical op indices."""
     values = parse_indices(op_indices, naming="NASLib op index")
-    by_edge = {edge: OPS.index(NASLIB_OPS[v]) for edge, v in zip(NASLIB_EDGES, values)}
+    by_edge = {edge: OP_NAMES.index(NASLIB_OPS[v]) for edge, v in zip(NASLIB_EDGES, values)}
     return tuple(by_edge[e] for e in EDGES)  # type: ignore[return-value]
 
 
 def to_naslib(ops: Sequence[int]) -> tuple[int, ...]:
     """Convert canonical op indices to NASLib's ``op_indices``."""
     by_edge = dict(zip(EDGES, ops))
-    return tuple(NASLIB_OPS.index(OPS[by_edge[e]]) for e in NASLIB_EDGES)
+    return tuple(NASLIB_OPS.index(OP_NAMES[by_edge[e]]) for e in NASLIB_EDGES)
 
 
 def parse(arch: Any) -> OpIndices:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..layers import ReLUConvBN, make_op
-from .encoding import EDGES, NUM_NODES, OPS
+from .encoding import EDGES, NUM_NODES, OP_NAMES
 
 
 class CellGraph(nn.Module):
@@ -36,7 +36,7 @@ class InferCell(CellGraph):
 
     def __init__(self, ops: Sequence[int], channels: int):
         super().__init__()
-        self.layers = nn.ModuleList(make_op(OPS[op], channels, channels) for op in ops)
+        self.layers = nn.ModuleList(make_op(OP_NAMES[op], channels, channels) for op in ops)
 
 
 class ResNetBasicblock(nn.Module):

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..layers import ReLUConvBN, make_op, swap_in_replicas
 from ..seeded import BUILD_LOCK, flatten_into_one, redraw
-from .encoding import EDGES, NUM_NODES, OPS
+from .encoding import EDGES, NUM_NODES, OP_NAMES
 from .network import CellGraph, InferCell, ResNetBasicblock, TinyNetwork
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class PrunedCell(nn.Module):
         for node in range(1, NUM_NODES):
             total = None
             for layer, op, (src, dst) in zip(self.layers, self.ops, EDGES):
-                if dst != node or OPS[op] == "none":
+                if dst != node or OP_NAMES[op] == "none":
                     continue
                 if not self.needed[node]:
                     if isinstance(layer, ReLUConvBN):
@@ -81,7 +81,7 @@ def _needed_nodes(ops: tuple[int, ...]) -> list[bool]:
     needed = [True] * NUM_NODES
     for node in range(NUM_NODES - 2, 0, -1):
         needed[node] = any(
-            src == node and OPS[op] != "none" and (needed[dst] or OPS[op] in _WITH_RELU)
+            src == node and OP_NAMES[op] != "none" and (needed[dst] or OP_NAMES[op] in _WITH_RELU)
             for op, (src, dst) in zip(ops, EDGES)
         )
     return needed
@@ -105,7 +105,7 @@ class _Pool:
                 channels *= 2
             elif isinstance(cell, InferCell):
                 self.positions.append(position)
-                self.edge_ops.append([[make_op(name, channels, channels) for name in OPS] for _ in EDGES])
+                self.edge_ops.append([[make_op(name, channels, channels) for name in OP_NAMES] for _ in EDGES])
         if cpu_pooling:
             for module in self.modules():
                 swap_in_replicas(module)

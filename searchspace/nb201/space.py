@@ -12,7 +12,7 @@ import torch
 
 from ..base import SearchSpace, as_hw
 from ..cost import ModelCost, measure
-from .encoding import EDGES, OPS, OpIndices, parse, to_string
+from .encoding import EDGES, OP_NAMES, OpIndices, parse, to_string
 from .network import TinyNetwork
 from .pool import NB201Networks
 from .stacked import StackedNB201
@@ -23,7 +23,7 @@ class NB201Space(SearchSpace):
     description = "NAS-Bench-201: one 4-node cell (6 edges x 5 ops) repeated in a fixed 3-stage skeleton; 15,625 cells."
     encoding = (
         "The benchmark's arch string |op~0|+|op~0|op~1|+|op~0|op~1|op~2| with ops "
-        + ", ".join(OPS)
+        + ", ".join(OP_NAMES)
         + "; or 6 op indices in that op order and edge order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3; "
         "or {\"naslib\": [6 ints]} for NASLib's op_indices."
     )
@@ -37,7 +37,7 @@ class NB201Space(SearchSpace):
 
     @property
     def size(self) -> int:
-        return len(OPS) ** len(EDGES)
+        return len(OP_NAMES) ** len(EDGES)
 
     def ops(self, arch: Any) -> OpIndices:
         """Canonical op indices of any accepted encoding."""
@@ -47,27 +47,27 @@ class NB201Space(SearchSpace):
         return to_string(parse(arch))
 
     def random(self, rng: random.Random) -> str:
-        return to_string([rng.randrange(len(OPS)) for _ in EDGES])
+        return to_string([rng.randrange(len(OP_NAMES)) for _ in EDGES])
 
     def mutate(self, arch: Any, rng: random.Random) -> str:
         ops = list(parse(arch))
         edge = rng.randrange(len(EDGES))
-        ops[edge] = rng.choice([op for op in range(len(OPS)) if op != ops[edge]])
+        ops[edge] = rng.choice([op for op in range(len(OP_NAMES)) if op != ops[edge]])
         return to_string(ops)
 
     def decisions(self, arch: Any) -> list[tuple[str, object]]:
         """Each edge's op: ("edge 0->1", "nor_conv_3x3"), ..."""
-        return [(f"edge {src}->{dst}", OPS[op]) for (src, dst), op in zip(EDGES, parse(arch))]
+        return [(f"edge {src}->{dst}", OP_NAMES[op]) for (src, dst), op in zip(EDGES, parse(arch))]
 
     def neighbours(self, arch: Any) -> list[str]:
         """All 24 cells one edge away from ``arch``."""
         ops = parse(arch)
         return [
-            to_string(ops[:e] + (op,) + ops[e + 1 :]) for e in range(len(EDGES)) for op in range(len(OPS)) if op != ops[e]
+            to_string(ops[:e] + (op,) + ops[e + 1 :]) for e in range(len(EDGES)) for op in range(len(OP_NAMES)) if op != ops[e]
         ]
 
     def enumerate(self) -> Iterator[str]:
-        for ops in itertools.product(range(len(OPS)), repeat=len(EDGES)):
+        for ops in itertools.product(range(len(OP_NAMES)), repeat=len(EDGES)):
             yield to_string(ops)
 
     def cost(self, arch: Any, num_classes: int = 10, input_size: int | tuple[int, int] | None = None) -> ModelCost:
@@ -92,7 +92,7 @@ class NB201Space(SearchSpace):
         deltas = []
         for e in range(len(EDGES)):
             row = []
-            for op in range(len(OPS)):
+            for op in range(len(OP_NAMES)):
                 ops = none[:e] + (op,) + none[e + 1 :]
                 c = measure(functools.partial(TinyNetwork, ops, num_classes, self.C, self.N), shape)
                 row.append(ModelCost(c.params - base.params, c.flops - base.flops))

@@ -29,7 +29,7 @@ from torch import nn
 
 from ..layers.exact_pooling import avg_pool_2x2, avg_pool_3x3_exclude_pad
 from ..seeded import ReluObserver
-from .encoding import EDGES, NUM_NODES, OPS
+from .encoding import EDGES, NUM_NODES, OP_NAMES
 from .network import ResNetBasicblock
 from .pool import NB201Networks, PrunedCell
 
@@ -76,7 +76,7 @@ def _extract(net: nn.Module) -> _Weights:
             assert isinstance(cell, PrunedCell)
             edges.append(
                 [
-                    (layer.op[1].weight.detach().clone(), _bn(layer.op[2])) if OPS[op] in _CONV else None
+                    (layer.op[1].weight.detach().clone(), _bn(layer.op[2])) if OP_NAMES[op] in _CONV else None
                     for layer, op in zip(cell.layers, cell.ops)
                 ]
             )
@@ -188,8 +188,8 @@ def _edge(inp_all: torch.Tensor, total: torch.Tensor | None, e: int, archs, edge
     k = len(archs)
     by_op: dict[str, list[int]] = {}
     for cell, ops in enumerate(archs):
-        by_op.setdefault(OPS[ops[e]], []).append(cell)
-    for name in OPS:  # a fixed op order; each cell appears under one op, so its sum order is the edge order
+        by_op.setdefault(OP_NAMES[ops[e]], []).append(cell)
+    for name in OP_NAMES:  # a fixed op order; each cell appears under one op, so its sum order is the edge order
         cells = by_op.get(name)
         if not cells or name == "none":
             continue
@@ -210,7 +210,7 @@ def _observe_node_relus(nodes: list[torch.Tensor], archs, observe: ReluObserver,
     """Hand each node to ``observe`` for the cells whose convolution edges read it, with how many read it."""
     k = len(archs)
     for src in range(NUM_NODES - 1):
-        times = [sum(1 for e, (s, _d) in enumerate(EDGES) if s == src and OPS[ops[e]] in _CONV) for ops in archs]
+        times = [sum(1 for e, (s, _d) in enumerate(EDGES) if s == src and OP_NAMES[ops[e]] in _CONV) for ops in archs]
         cells = [c for c in range(k) if times[c]]
         if cells:
             observe(_subset(nodes[src], cells, k, channels), cells, [times[c] for c in cells])
