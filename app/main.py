@@ -12,15 +12,15 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from . import dashboard
-from .api import errors, ops, reports, score, scores, searches, spaces
-from .api.deps import require_key
-from .headers import SecurityHeadersMiddleware
-from .limits import BodyLimitMiddleware
-from .metrics import MetricsMiddleware
-from .service import Service
-from .settings import Settings
-from .scorers import ScorerFactory
+from app import dashboard
+from app.api import errors, ops, reports, score, scores, searches, spaces
+from app.api.deps import require_key
+from app.api.headers import SecurityHeadersMiddleware
+from app.service.limits import BodyLimitMiddleware
+from app.service.metrics import MetricsMiddleware
+from app.service.core import Service
+from app.settings import Settings
+from app.service.scorers import ScorerFactory
 
 log = logging.getLogger("naswot.app")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from app.client import ApiError, Client
-from app.serverproc import ServerProcess
+from app.api.serverproc import ServerProcess
 from scoring import Scorer, open_source
 from searchspace import get_space
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from app.client import ApiError, Client
-from app.serverproc import ServerProcess
+from app.api.serverproc import ServerProcess
 from app.store import CacheKey, open_store
 from scoring import Scorer, open_source
 from search import run_search

@@ -18,9 +18,9 @@ from pathlib import Path
 import uvicorn
 from test_service_searches import FakeScorers
 
-from app.httpserver import uvicorn_options
+from app.api.httpserver import uvicorn_options
 from app.main import create_app
-from app.serverproc import free_port
+from app.api.serverproc import free_port
 from app.settings import Settings
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from app.cli import main
+from app.cli.main import main
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 

@@ -11,8 +11,10 @@ import pytest
 from live_server import live_server, paced_score, paced_scorers
 from rich.console import Console
 
-from app import cli_search, progress
-from app.cli import main
+import app.cli.search as cli_search
+
+import app.cli.progress as progress
+from app.cli.main import main
 from scoring import ArchScore, list_scores
 from searchspace import get_space, list_spaces
 
@@ -144,7 +146,7 @@ def table_rows(path) -> list[dict]:
 
 
 def test_table_scores_a_subset_then_resumes_without_rescoring(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr("app.cli_report.Scorer", PacedScorer)
+    monkeypatch.setattr("app.cli.report.Scorer", PacedScorer)
     out = tmp_path / "table.csv"
     assert main(["table", "--out", str(out), "--n", "6", *QUICK]) == 0
     assert json.loads(capsys.readouterr().out)["new"] == 6
@@ -159,7 +161,7 @@ def test_table_scores_a_subset_then_resumes_without_rescoring(capsys, monkeypatc
 
 
 def test_table_refuses_a_file_made_with_other_settings(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr("app.cli_report.Scorer", PacedScorer)
+    monkeypatch.setattr("app.cli.report.Scorer", PacedScorer)
     out = tmp_path / "table.csv"
     main(["table", "--out", str(out), "--n", "2", *QUICK])
     (out.with_name(out.name + ".meta.json")).write_text('{"space": "nb201", "seed": 99}')

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from app.front_bias import front_bias, front_costs, front_lines
-from app.report import Row
+from app.service.front_bias import front_bias, front_costs, front_lines
+from app.service.report import Row
 
 
 def rows(*points: tuple[float, int, int]) -> list[Row]:

@@ -17,7 +17,7 @@ from live_server import live_server, paced_scorers
 from test_service_hardening import stored_job, wait_ready
 
 from app.api.errors import MAX_JSON_DEPTH
-from app.headers import SECURITY_HEADERS
+from app.api.headers import SECURITY_HEADERS
 from app.store import StoreError
 from service_fakes import fake_app
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.serverproc import ServerProcess
+from app.api.serverproc import ServerProcess
 
 KEY = "loopback-secret-key"
 HEADER_TIMEOUT = 1.5

@@ -142,7 +142,7 @@ def test_a_bogus_setting_names_the_variable():
 
 
 def test_the_cli_applies_the_setting(monkeypatch, capsys):
-    from app.cli import main
+    from app.cli.main import main
 
     monkeypatch.setenv("NASWOT_GRAM_KERNEL", "float32")
     assert main(["sample", "--n", "1"]) == 0

@@ -8,11 +8,11 @@ import zlib
 import pytest
 import torch
 
-from app.latency import LatencyService, LatencySpec, LatencyUnavailable, with_latency
+from app.service.latency import LatencyService, LatencySpec, LatencyUnavailable, with_latency
 from app.store import open_store
-from app.scorers import ScoreSpec
-from app.taskqueue import INTERACTIVE
-from app.worker import DeviceWorker
+from app.service.scorers import ScoreSpec
+from app.service.taskqueue import INTERACTIVE
+from app.service.worker import DeviceWorker
 from scoring import ArchScore, LatencyKey, MeasuredCost, cpu_model, device_identity, open_source
 from scoring.latency import MIN_TIMED_RUNS, median_ms, pinned_threads
 from search import Constraints, list_strategies, run_search

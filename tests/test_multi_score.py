@@ -10,12 +10,12 @@ from collections import Counter
 import pytest
 from service_fakes import fake_app, fake_score
 
-from app.cli import main
+from app.cli.main import main
 from app.client import ApiError, Client
 from app.main import create_app
-from app.scorers import ScoreSpec
+from app.service.scorers import ScoreSpec
 from app.settings import Settings
-from app.taskqueue import Task, joint_groups
+from app.service.taskqueue import Task, joint_groups
 from scoring import ArchScore, Scorer, open_source
 from searchspace import get_space
 

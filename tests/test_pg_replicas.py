@@ -8,7 +8,7 @@ import time
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 
 from app.client import Client
-from app.serverproc import ServerProcess
+from app.api.serverproc import ServerProcess
 from app.store import open_store
 from scoring import Scorer, open_source
 from search import run_search

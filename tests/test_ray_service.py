@@ -10,7 +10,7 @@ from app.client import Client
 from app.executors.ray_pool import ACTOR_DIED, ItemFailed
 from app.executors.ray_worker import as_result
 from app.main import create_app
-from app.scorers import is_out_of_memory
+from app.service.scorers import is_out_of_memory
 from app.settings import Settings
 from scoring import ArchScore, Scorer, open_source
 from searchspace import get_space

@@ -9,9 +9,9 @@ from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 from store_backends import location, store  # noqa: F401 - each back end in turn
 
 from app.executors.ray_pool import ScoringActor, key_for
-from app.reference import StoredReference, reference_key
+from app.service.reference import StoredReference, reference_key
 from app.store import ReferenceKey, open_store, shared_location
-from app.scorers import ScoreSpec, stored_scorer_factory
+from app.service.scorers import ScoreSpec, stored_scorer_factory
 from scoring import ensemble, open_source
 from scoring.evaluate import Scorer
 from searchspace import get_space

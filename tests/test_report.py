@@ -9,10 +9,10 @@ import warnings
 import pytest
 from live_server import paced_scorers
 
-from app import report
+import app.service.report as report
 from app.client import Client
 from app.main import create_app
-from app.report import Row
+from app.service.report import Row
 from app.settings import Settings
 from searchspace import get_space
 

@@ -93,7 +93,7 @@ def test_a_missing_column_is_named(pair):
 
 
 def test_rows_appended_from_any_stream_of_results_read_back_with_undefined_values_as_minus_inf(tmp_path):
-    from app.scoretable import append_results, open_table
+    from app.cli.scoretable import append_results, open_table
     from scoring import ArchScore
 
     out, names = tmp_path / "t.csv", ["naswot", "synflow"]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from app.executors.ray_actor import ScoringActor
-from app.scorers import ScorerCache, score_each
-from app.worker import DeviceWorker
+from app.service.scorers import ScorerCache, score_each
+from app.service.worker import DeviceWorker
 from scoring import ArchScore
 
 OOM = RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")

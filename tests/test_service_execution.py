@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from app.main import create_app
-from app.scorers import ScoreSpec
+from app.service.scorers import ScoreSpec
 from app.settings import Settings
 from scoring import ArchScore
 from searchspace import get_space

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-import app.service
-from app.records import DataRef, JobRecord, SearchSpec
+import app.service.core
+from app.service.records import DataRef, JobRecord, SearchSpec
 from app.store import open_store
 from scoring import ArchScore
 from searchspace import get_space
@@ -124,7 +124,7 @@ class DyingOnce:
 
 
 def test_a_dead_worker_fails_its_batch_turns_readiness_503_and_is_restarted(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.service, "SUPERVISE_SECONDS", 3600.0)  # the test runs the supervisor's check itself
+    monkeypatch.setattr(app.service.core, "SUPERVISE_SECONDS", 3600.0)  # the test runs the supervisor's check itself
     application = fake_app(tmp_path, scorer_factory=DyingOnce())
     with TestClient(application) as http:
         wait_ready(http)
@@ -221,7 +221,7 @@ def test_event_streams_beyond_the_limit_get_429_and_a_finished_stream_frees_its_
 def test_a_job_change_wakes_its_streams_without_polling():
     import asyncio
 
-    from app.notify import JobNotifier
+    from app.service.notify import JobNotifier
 
     notifier = JobNotifier(max_streams=2)
 

@@ -30,7 +30,7 @@ def http(tmp_path):
 def fixed_meter(monkeypatch):
     """Device workers time latencies with :class:`FixedMeter` (no clock) instead of a real forward pass."""
     FixedMeter.timed = []
-    monkeypatch.setattr("app.latency.LatencyMeter", lambda *args, **kwargs: FixedMeter())
+    monkeypatch.setattr("app.service.latency.LatencyMeter", lambda *args, **kwargs: FixedMeter())
 
 
 def test_costs_latency_ms_adds_a_positive_measured_figure_per_architecture(http):

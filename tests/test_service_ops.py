@@ -179,7 +179,7 @@ def test_settings_read_the_process_environment_by_exact_upper_case_names(monkeyp
 
 
 def test_cli_serve_rejects_bad_settings(monkeypatch, capsys):
-    from app.cli import main
+    from app.cli.main import main
 
     monkeypatch.setenv("NASWOT_DEVICES", "tpu")
     monkeypatch.setenv("NASWOT_DB", ":memory:")

@@ -9,7 +9,7 @@ import time
 import pytest
 from test_service_searches import BODY, FakeScorers, expected, serve, until
 
-import app.service
+import app.service.core
 from app.client import Client
 from app.main import create_app
 from app.settings import Settings
@@ -109,7 +109,7 @@ def test_a_store_error_while_a_failed_search_is_marked_never_kills_its_job_threa
 
 
 def test_a_dead_job_thread_is_reported_then_replaced_and_its_search_failed_with_the_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.service, "SUPERVISE_SECONDS", 3600)  # the test supervises by hand
+    monkeypatch.setattr(app.service.core, "SUPERVISE_SECONDS", 3600)  # the test supervises by hand
     with serve(tmp_path, FakeScorers(), max_running_jobs=1) as http:
         client, service = Client(http=http), service_of(http)
         runner = service.jobs.runner
@@ -132,7 +132,7 @@ def test_a_dead_job_thread_is_reported_then_replaced_and_its_search_failed_with_
 
 
 def test_a_job_thread_killed_by_a_store_error_leaves_its_search_queued_to_run_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(app.service, "SUPERVISE_SECONDS", 3600)  # the test supervises by hand
+    monkeypatch.setattr(app.service.core, "SUPERVISE_SECONDS", 3600)  # the test supervises by hand
     with serve(tmp_path, FakeScorers(), max_running_jobs=1) as http:
         client, service = Client(http=http), service_of(http)
         jobs, runner = service.jobs, service.jobs.runner

@@ -17,9 +17,9 @@ import torch
 
 from app.client import ApiError, Client
 from app.main import create_app
-from app.scorers import ScoreSpec
+from app.service.scorers import ScoreSpec
 from app.settings import Settings
-from app.records import DataRef, JobRecord, ScoredArch, SearchSpec
+from app.service.records import DataRef, JobRecord, ScoredArch, SearchSpec
 from app.store import open_store
 from scoring import ArchScore
 from search import Constraints, list_strategies, run_search

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from app.client import Client
-from app.serverproc import ServerProcess
+from app.api.serverproc import ServerProcess
 from app.store import open_store
 from search import run_search
 from searchspace import get_space
@@ -81,7 +81,7 @@ def _sample(metrics: str, name: str) -> float:
 
 @pytest.mark.parametrize("flag", ["--host"])
 def test_serve_help_names_host_and_port(flag, capsys):
-    from app.cli import build_parser
+    from app.cli.main import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--help"])

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from spacefile_support import forget_spaces, write_space  # noqa: F401  (fixture)
 
-from app.cli import main
+from app.cli.main import main
 from app.executors.ray_pool import ScoringActor, key_for
 from app.executors.ray_worker import as_result, scorer_key
 from app.main import create_app
-from app.report import Row, base_archs, bias_report
-from app.scorers import ScoreSpec
+from app.service.report import Row, base_archs, bias_report
+from app.service.scorers import ScoreSpec
 from app.settings import Settings
-from app.spacefiles import load_spaces
+from app.service.spacefiles import load_spaces
 from scoring import Scorer, list_scores, open_source
 from searchspace import ArchitectureError, SpaceFileError
 

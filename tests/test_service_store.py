@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.records import ScoredArch
+from app.service.records import ScoredArch
 from app.store import CacheKey, StoreBusy, open_store
 
 KEY = CacheKey("nb201", "gaussian:3x8x8", 8, 0, "naswot", "exact")

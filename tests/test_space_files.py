@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from spacefile_support import CHOICES, forget_spaces, write_space  # noqa: F401  (fixture)
 
-from app.spacefiles import load_spaces
+from app.service.spacefiles import load_spaces
 from searchspace import ArchitectureError, EncodingError, SpaceFileError, get_space, list_spaces, load_space_file
 
 SIZE = 2 * 3 * 2

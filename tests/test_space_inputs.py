@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.cli import main
+from app.cli.main import main
 from app.client import ApiError, Client
 from app.main import create_app
 from app.settings import Settings

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 from service_fakes import fake_app
 
-from app.cli import build_parser
-from app.schemas import SearchRequest, search_request_model
+from app.cli.main import build_parser
+from app.api.schemas import SearchRequest, search_request_model
 from search import STRATEGIES, Constraints, Param, Strategy, declared_params, list_strategies
 from search.options import given_params
 from search.params import MAX_INT

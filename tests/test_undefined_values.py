@@ -6,8 +6,10 @@ import math
 
 import pytest
 
-from app import cli_search, report
-from app.records import ScoredArch
+import app.cli.search as cli_search
+
+import app.service.report as report
+from app.service.records import ScoredArch
 from scoring import ArchScore, from_json_number, json_number
 from search import Evaluation
 

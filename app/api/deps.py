@@ -16,9 +16,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from searchspace import SearchSpace, get_space, list_spaces
 
-from ..records import JobRecord
-from ..schemas import ErrorResponse
-from ..service import Service
+from app.service.records import JobRecord
+from app.api.schemas import ErrorResponse
+from app.service.core import Service
 
 bearer = HTTPBearer(auto_error=False, description="the server's NASWOT_API_KEY (only when one is set)")
 

@@ -21,9 +21,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from ..headers import SECURITY_HEADERS
-from ..store import StoreError
-from .deps import RETRY_LATER, error
+from app.api.headers import SECURITY_HEADERS
+from app.store import StoreError
+from app.api.deps import RETRY_LATER, error
 
 log = logging.getLogger("naswot.app")
 

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from ..metrics import CONTENT_TYPE_LATEST
-from ..schemas import Health, Readiness
-from .deps import ServiceDep
+from app.service.metrics import CONTENT_TYPE_LATEST
+from app.api.schemas import Health, Readiness
+from app.api.deps import ServiceDep
 
 #: open to everyone, also when an API key is set (orchestrators probe them)
 health = APIRouter(tags=["operations"])

@@ -10,10 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from searchspace import get_space
 
-from ..report import Row, base_archs, bias_report
-from ..service import Service
-from .deps import JobDep, ServiceDep
-from .searches import NOT_FOUND
+from app.service.report import Row, base_archs, bias_report
+from app.service.core import Service
+from app.api.deps import JobDep, ServiceDep
+from app.api.searches import NOT_FOUND
 
 router = APIRouter(prefix="/v1/searches", tags=["searches"])
 

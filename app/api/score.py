@@ -15,17 +15,17 @@ from fastapi.concurrency import run_in_threadpool
 from scoring import LATENCY, InputMismatch, check_pairing, device_identity
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
-from ..dispatch import NoWorker, QueueFull
-from ..latency import LatencyUnavailable
-from ..records import ScoredArch
-from ..schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
-from ..scorers import ScoreSpec, is_out_of_memory
-from ..service import Service
-from ..store import StoreError
-from ..sources import SourceUnavailable, UnknownSource, describe, image_count
-from ..taskqueue import INTERACTIVE, WorkerStopped
-from .deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
-from .errors import StrictJSONRoute
+from app.service.dispatch import NoWorker, QueueFull
+from app.service.latency import LatencyUnavailable
+from app.service.records import ScoredArch
+from app.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
+from app.service.scorers import ScoreSpec, is_out_of_memory
+from app.service.core import Service
+from app.store import StoreError
+from app.service.sources import SourceUnavailable, UnknownSource, describe, image_count
+from app.service.taskqueue import INTERACTIVE, WorkerStopped
+from app.api.deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
+from app.api.errors import StrictJSONRoute
 
 router = APIRouter(prefix="/v1/score", tags=["scoring"], route_class=StrictJSONRoute)
 

@@ -14,15 +14,15 @@ from search import COSTS, Constraints, ParameterError, check_params, describe_st
 from search.pareto import front_order
 from searchspace import get_space, list_spaces
 
-from ..jobs import JobConflict, TooManyJobs
-from ..notify import TooManyStreams
-from ..records import DataRef, JobRecord, JobStatus, ScoredArch, SearchSpec
-from ..schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyList
-from ..service import Service
-from ..store import CacheKey, StoreError
-from .deps import ERRORS, RETRY_LATER, JobDep, ServiceDep, error, invalid, problem
-from .errors import StrictJSONRoute
-from .score import check_input, check_latency, check_space, open_data
+from app.service.jobs import JobConflict, TooManyJobs
+from app.service.notify import TooManyStreams
+from app.service.records import DataRef, JobRecord, JobStatus, ScoredArch, SearchSpec
+from app.api.schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyList
+from app.service.core import Service
+from app.store import CacheKey, StoreError
+from app.api.deps import ERRORS, RETRY_LATER, JobDep, ServiceDep, error, invalid, problem
+from app.api.errors import StrictJSONRoute
+from app.api.score import check_input, check_latency, check_space, open_data
 
 router = APIRouter(prefix="/v1/searches", tags=["searches"], route_class=StrictJSONRoute)
 strategies_router = APIRouter(prefix="/v1/strategies", tags=["searches"], route_class=StrictJSONRoute)

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from searchspace import get_space, list_spaces
 
-from ..schemas import ErrorResponse, SampleRequest, SampleResponse, SpaceInfo, SpaceList
-from .deps import ERRORS, ServiceDep, SpaceDep, error, invalid
-from .errors import StrictJSONRoute
+from app.api.schemas import ErrorResponse, SampleRequest, SampleResponse, SpaceInfo, SpaceList
+from app.api.deps import ERRORS, ServiceDep, SpaceDep, error, invalid
+from app.api.errors import StrictJSONRoute
 
 router = APIRouter(prefix="/v1/spaces", tags=["spaces"], route_class=StrictJSONRoute)
 

@@ -1,8 +1,8 @@
 """The scoring side of the Ray executor: what runs inside each actor, and what its results look like on the way back.
 
 A :class:`ScoringActor` keeps :class:`scoring.Scorer` objects warm on its device in the same
-:class:`~app.scorers.ScorerCache` a local device worker uses (with its recovery after an out-of-memory),
-builds them with the same factories, and scores chunks with :func:`~app.scorers.score_each`: an error fails
+:class:`~app.service.scorers.ScorerCache` a local device worker uses (with its recovery after an out-of-memory),
+builds them with the same factories, and scores chunks with :func:`~app.service.scorers.score_each`: an error fails
 only its item (:func:`chunk_outcomes`). Ensemble reference samples are read from (and written to) the
 service's database when the actor's host reaches it.
 """
@@ -22,10 +22,10 @@ from scoring import ArchScore, describe_device, kernels, open_source
 from searchspace import ArchitectureError, SearchSpace, get_space
 from searchspace.spacefile import SpaceSource, load_space_text
 
-from ..scorers import (
+from app.service.scorers import (
     ScorerCache, ScorerFactory, ScorerLike, ScoreSpec, default_scorer_factory, is_out_of_memory, score_each, stored_scorer_factory,
 )
-from ..store import Store, open_shared
+from app.store import Store, open_shared
 
 log = logging.getLogger("naswot.ray")
 

@@ -1,7 +1,7 @@
 """Score architectures on a pool of Ray actors: one per GPU, or N CPU actors with one torch thread each.
 
 Every actor keeps its :class:`scoring.Scorer` objects warm (each holds its minibatch on the actor's
-device) in the :class:`~app.scorers.ScorerCache` the local device workers use, keyed by space, data, batch size,
+device) in the :class:`~app.service.scorers.ScorerCache` the local device workers use, keyed by space, data, batch size,
 seed, precision and scores.
 A batch is cut into chunks that go to the least loaded actors; results come back in input order.
 An error fails only its architecture (an out-of-memory frees the actor's scorers first); an actor
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ray_actor import ACTOR_DIED, WITHDRAWN, DataMismatch, ItemFailed, Outcome, ScorerKey, ScoringActor, chunk_outcomes
+from app.executors.ray_actor import ACTOR_DIED, WITHDRAWN, DataMismatch, ItemFailed, Outcome, ScorerKey, ScoringActor, chunk_outcomes
 
 __all__ = [
     "ACTOR_DIED", "WITHDRAWN", "ActorSlot", "DataMismatch", "ItemFailed", "Outcome", "RayScorePool", "ScorerKey", "ScoringActor",

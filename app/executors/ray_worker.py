@@ -1,6 +1,6 @@
 """The service's score queue in front of a Ray actor pool (``NASWOT_EXECUTOR=ray``).
 
-:class:`RayWorker` is a :class:`~app.worker.DeviceWorker` whose batches go to the actors of a
+:class:`RayWorker` is a :class:`~app.service.worker.DeviceWorker` whose batches go to the actors of a
 :class:`~app.executors.ray_pool.RayScorePool` instead of a local device: the same bounded queue,
 priorities, all-or-nothing admission (429 with Retry-After) and batching; an item that ran out of
 memory, or whose actor died twice, fails alone. Each batch holds enough work for every actor.
@@ -17,10 +17,10 @@ import torch
 from scoring import ArchScore
 from searchspace import ArchitectureError, ChoiceSpace
 
-from ..scorers import ScoreSpec
-from ..taskqueue import JointGroup, Task, WorkerStopped
-from ..worker import DeviceWorker
-from .ray_pool import ACTOR_DIED, WITHDRAWN, ItemFailed, Outcome, RayScorePool, ScorerKey
+from app.service.scorers import ScoreSpec
+from app.service.taskqueue import JointGroup, Task, WorkerStopped
+from app.service.worker import DeviceWorker
+from app.executors.ray_pool import ACTOR_DIED, WITHDRAWN, ItemFailed, Outcome, RayScorePool, ScorerKey
 
 log = logging.getLogger("naswot.ray")
 

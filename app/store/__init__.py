@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
-from .dialect import Dialect
-from .owner import DatabaseInUse, hold_database
-from .sql import SQLStore
+from app.store.base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
+from app.store.dialect import Dialect
+from app.store.owner import DatabaseInUse, hold_database
+from app.store.sql import SQLStore
 
 __all__ = [
     "BACKENDS", "CacheKey", "DatabaseInUse", "Dialect", "ReferenceKey", "SQLStore", "Store", "StoreBusy", "StoreError", "dialect_for",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from scoring import LatencyKey, definition_name
 
-from ..records import JobOutcome, JobRecord, JobStatus, ScoredArch
+from app.service.records import JobOutcome, JobRecord, JobStatus, ScoredArch
 
 
 class StoreError(RuntimeError):

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from .base import StoreBusy, StoreError
-from .dialect import BUSY, LOST, Dialect
+from app.store.base import StoreBusy, StoreError
+from app.store.dialect import BUSY, LOST, Dialect
 
 T = TypeVar("T")
 

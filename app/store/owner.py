@@ -62,7 +62,7 @@ class DatabaseOwner:
 
 def hold_database(location: str | Path) -> DatabaseOwner:
     """Own the SQLite database at ``location`` for this process (nothing to own for ``:memory:`` or a server's URL)."""
-    from . import is_server_url
+    from app.store import is_server_url
 
     text = str(location)
     if text == ":memory:" or is_server_url(text):

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import StoreError
-from .dialect import FAILED, LOST, Dialect
+from app.store.base import StoreError
+from app.store.dialect import FAILED, LOST, Dialect
 
 
 def _psycopg() -> Any:

@@ -7,7 +7,7 @@ statements. ``precision`` and ``member`` are quoted: reserved words in MySQL, pl
 
 from __future__ import annotations
 
-from .dialect import Dialect
+from app.store.dialect import Dialect
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS scores (

@@ -13,11 +13,11 @@ from typing import Any
 
 from scoring import LatencyKey
 
-from ..records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
-from .base import CacheKey, ReferenceKey, Store, StoreError, decode_values, encode_values
-from .connection import Connection
-from .dialect import Dialect
-from .schema import SCHEMA_VERSION, migrations, statements
+from app.service.records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
+from app.store.base import CacheKey, ReferenceKey, Store, StoreError, decode_values, encode_values
+from app.store.connection import Connection
+from app.store.dialect import Dialect
+from app.store.schema import SCHEMA_VERSION, migrations, statements
 
 #: the active job statuses as an SQL list, for ``status IN ...``
 _ACTIVE = "(" + ", ".join(f"'{status}'" for status in ACTIVE) + ")"

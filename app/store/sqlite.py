@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .dialect import BUSY, FAILED, Dialect
+from app.store.dialect import BUSY, FAILED, Dialect
 
 
 def locate(location: str) -> tuple[str, str]:

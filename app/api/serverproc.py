@@ -41,7 +41,7 @@ class ServerProcess:
         self._close_log()
         self._out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 (closed on kill/stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", self.host, "--port", str(self.port)],
+            [sys.executable, "-m", "app.cli.main", "serve", "--host", self.host, "--port", str(self.port)],
             env=self.env, stdout=self._out, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout

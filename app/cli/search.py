@@ -17,7 +17,7 @@ from search import Constraints, Evaluation, needs_latency, run_search
 from search.options import given_constraints, given_params
 from searchspace import SearchSpace, get_space
 
-from .client import Client
+from app.client import Client
 
 #: called with each new evaluation (as a JSON-ready dict)
 OnEvaluation = Callable[[dict[str, Any]], None]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, load_space_file, register_instance
 
-from .settings import Settings
+from app.settings import Settings
 
 
 def load_spaces(paths: Sequence[str], max_params: int | None = None) -> list[ChoiceSpace]:

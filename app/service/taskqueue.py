@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from scoring import ArchScore
 
-from .scorers import ScoreSpec
+from app.service.scorers import ScoreSpec
 
 #: queue priorities: interactive requests before search jobs
 INTERACTIVE, BACKGROUND = 0, 1

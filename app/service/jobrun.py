@@ -16,13 +16,13 @@ from scoring import MeasuredCost, cost_for
 from search import Evaluation, SearchResult, SearchStopped, list_strategies, needs_latency, run_search
 from searchspace import ModelCost, SearchSpace, get_space, list_spaces
 
-from .dispatch import Dispatcher
-from .latency import LatencyService, LatencyUnavailable
-from .records import JobRecord, ScoredArch, SearchSpec
-from .scorers import ScoreSpec, is_out_of_memory
-from .sources import Sources
-from .store import Store
-from .taskqueue import BACKGROUND, WorkerStopped
+from app.service.dispatch import Dispatcher
+from app.service.latency import LatencyService, LatencyUnavailable
+from app.service.records import JobRecord, ScoredArch, SearchSpec
+from app.service.scorers import ScoreSpec, is_out_of_memory
+from app.service.sources import Sources
+from app.store import Store
+from app.service.taskqueue import BACKGROUND, WorkerStopped
 
 
 class Unresumable(RuntimeError):

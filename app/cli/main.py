@@ -22,11 +22,13 @@ from scoring import COSTS, LATENCY, LatencyMeter, Scorer, describe_device, kerne
 from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, get_space, list_spaces
 
-from . import cli_report, cli_search
-from .client import ApiError
-from .progress import bar, best_note, print_table
-from .settings import gram_kernel_from_env
-from .spacefiles import load_cli_spaces
+import app.cli.report as cli_report
+
+import app.cli.search as cli_search
+from app.client import ApiError
+from app.cli.progress import bar, best_note, print_table
+from app.settings import gram_kernel_from_env
+from app.service.spacefiles import load_cli_spaces
 
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
 TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
@@ -178,7 +180,7 @@ def _log_config(level: str) -> dict:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["naswot"] = {"handlers": ["default"], "level": "DEBUG" if level == "trace" else level.upper(), "propagate": False}
-    config.setdefault("filters", {})["redact_secrets"] = {"()": "app.httpserver.RedactSecrets"}
+    config.setdefault("filters", {})["redact_secrets"] = {"()": "app.api.httpserver.RedactSecrets"}
     config["loggers"]["uvicorn.access"]["filters"] = ["redact_secrets"]
     return config
 
@@ -187,10 +189,10 @@ def _serve(args: argparse.Namespace) -> int:
     """``naswot serve``: the HTTP service and dashboard under uvicorn; bad settings exit 2."""
     import uvicorn
 
-    from .httpserver import uvicorn_options
-    from .main import create_app
-    from .settings import Settings, SettingsError
-    from .store import DatabaseInUse
+    from app.api.httpserver import uvicorn_options
+    from app.main import create_app
+    from app.settings import Settings, SettingsError
+    from app.store import DatabaseInUse
 
     try:
         settings = Settings.from_env()

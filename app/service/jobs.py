@@ -10,7 +10,7 @@ data changed) is marked ``interrupted`` and keeps its partial results.
 A store error pauses a search instead of failing it: its thread waits for the database with bounded
 backoff, then re-queues it (``resumed`` + 1) to replay from its start, every score from the cache;
 only an outage longer than ``outage_seconds`` ends it ``interrupted``. Job threads are supervised
-(:mod:`app.jobslots`): whatever ends one, its job is left ``queued`` or ``failed``, never ``running``.
+(:mod:`app.service.jobslots`): whatever ends one, its job is left ``queued`` or ``failed``, never ``running``.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from collections import Counter
 
 from search import SearchResult
 
-from .dispatch import Dispatcher
-from .jobrun import Control, SearchRunner, Unresumable, unresumable
-from .latency import LatencyService
-from .jobslots import Backoff, JobSlot, PendingMarks
-from .leases import JobLeases, default_owner
-from .metrics import Metrics
-from .notify import JobNotifier
-from .records import DataRef, JobOutcome, JobRecord, SearchSpec
-from .sources import Sources
-from .store import Store, StoreError
+from app.service.dispatch import Dispatcher
+from app.service.jobrun import Control, SearchRunner, Unresumable, unresumable
+from app.service.latency import LatencyService
+from app.service.jobslots import Backoff, JobSlot, PendingMarks
+from app.service.leases import JobLeases, default_owner
+from app.service.metrics import Metrics
+from app.service.notify import JobNotifier
+from app.service.records import DataRef, JobOutcome, JobRecord, SearchSpec
+from app.service.sources import Sources
+from app.store import Store, StoreError
 
 log = logging.getLogger("naswot.jobs")
 

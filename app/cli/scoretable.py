@@ -121,7 +121,7 @@ def _score_in_worker(arch: str) -> ArchScore:
 def ray_scores(scorer: Scorer, todo: list[str], *, address: str | None, actors: int | None, threads: int, chunk: int = 256) -> Iterator[ArchScore]:
     """Scores of ``todo`` in order from a Ray actor pool with ``scorer``'s settings, ``chunk`` cells at a time
     (so rows are written as they come); a cell that fails raises."""
-    from .executors.ray_pool import ItemFailed, RayScorePool, key_for
+    from app.executors.ray_pool import ItemFailed, RayScorePool, key_for
 
     key = key_for(scorer.space.name, scorer.source, scorer.batch_size, scorer.seed, scorer.mode, tuple(scorer.score_names))
     pool = RayScorePool(address=address, actors=actors, threads_per_actor=threads)

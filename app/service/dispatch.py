@@ -18,12 +18,12 @@ from concurrent.futures import wait as wait_futures
 
 from scoring import ArchScore
 
-from .metrics import Metrics
-from .records import ScoredArch
-from .scorers import ScoreSpec, is_out_of_memory
-from .store import CacheKey, Store, StoreError
-from .taskqueue import BACKGROUND, INTERACTIVE, Task, WorkerStopped
-from .worker import DeviceWorker
+from app.service.metrics import Metrics
+from app.service.records import ScoredArch
+from app.service.scorers import ScoreSpec, is_out_of_memory
+from app.store import CacheKey, Store, StoreError
+from app.service.taskqueue import BACKGROUND, INTERACTIVE, Task, WorkerStopped
+from app.service.worker import DeviceWorker
 
 log = logging.getLogger("naswot.dispatch")
 

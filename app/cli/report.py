@@ -15,9 +15,11 @@ import torch
 from scoring import ArchScore, Scorer, describe_device, from_json_number, open_source, resolve_device
 from searchspace import SearchSpace, get_space
 
-from . import report, scoretable
-from .client import Client
-from .progress import bar, best_note
+import app.service.report as report
+
+import app.cli.scoretable as scoretable
+from app.client import Client
+from app.cli.progress import bar, best_note
 
 def rows_with_costs(space: SearchSpace, scored: list[tuple[str, float]], accuracy: dict[str, float]) -> list[report.Row]:
     """Report rows for (arch, score) pairs: #params and FLOPs from the space's cost model, accuracy when known."""

@@ -16,7 +16,7 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .settings import Settings
+from app.settings import Settings
 
 #: query parameters whose values the access log never shows
 SECRET_PARAMETERS = ("api_key", "apikey", "access_token", "token", "key")

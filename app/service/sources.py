@@ -13,7 +13,7 @@ from typing import Any
 
 from scoring import DataSource, open_source
 
-from .settings import Settings
+from app.settings import Settings
 
 
 class UnknownSource(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from scoring import definition_name, ensemble
 
-from .store import ReferenceKey, Store, StoreError
+from app.store import ReferenceKey, Store, StoreError
 
 log = logging.getLogger("naswot.reference")
 

@@ -21,8 +21,8 @@ import torch
 from scoring import ArchScore, DataSource, Scorer, describe_device
 from searchspace import SearchSpace
 
-from .reference import StoredReference, reference_key
-from .store import CacheKey, ReferenceKey, Store
+from app.service.reference import StoredReference, reference_key
+from app.store import CacheKey, ReferenceKey, Store
 
 log = logging.getLogger("naswot.worker")
 

@@ -25,10 +25,10 @@ import torch
 from scoring import LATENCY, ArchScore, DataSource, LatencyKey, LatencyMeter, device_identity, latency_key
 from searchspace import SearchSpace
 
-from .store import CacheKey, Store, StoreError
-from .scorers import ScoreSpec, ScorerFactory
-from .taskqueue import Task, WorkerStopped
-from .worker import DeviceWorker
+from app.store import CacheKey, Store, StoreError
+from app.service.scorers import ScoreSpec, ScorerFactory
+from app.service.taskqueue import Task, WorkerStopped
+from app.service.worker import DeviceWorker
 
 log = logging.getLogger("naswot.latency")
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .records import JobRecord
-from .store import StoreError
+from app.service.records import JobRecord
+from app.store import StoreError
 
 log = logging.getLogger("naswot.jobs")
 

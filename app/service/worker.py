@@ -1,9 +1,9 @@
 """One worker thread per device: it alone touches the device, scoring the batches it takes from its queue.
 
-A :class:`DeviceWorker` composes three parts: a :class:`~app.taskqueue.TaskQueue` (bounded, prioritised,
-all-or-nothing admission, withdrawal), a :class:`~app.scorers.ScorerCache` (warm scorers and the recovery
+A :class:`DeviceWorker` composes three parts: a :class:`~app.service.taskqueue.TaskQueue` (bounded, prioritised,
+all-or-nothing admission, withdrawal), a :class:`~app.service.scorers.ScorerCache` (warm scorers and the recovery
 after an out-of-memory) and the thread below, which takes a batch, scores each architecture once for all
-the scores asked of it (:func:`~app.scorers.score_each`: a failure fails only its item) and hands every
+the scores asked of it (:func:`~app.service.scorers.score_each`: a failure fails only its item) and hands every
 task its outcome. Consecutive tasks with the same settings are handed to one ``score_many`` call, so a
 batched scorer can work on several networks at once. Another executor (``executors/ray_worker.py``)
 subclasses it and replaces where a batch is scored.
@@ -21,8 +21,8 @@ import torch
 
 from scoring import ArchScore, describe_device, kernels
 
-from .scorers import ScorerCache, ScorerFactory, ScoreSpec, default_scorer_factory, score_each
-from .taskqueue import BACKGROUND, INTERACTIVE, JointGroup, Task, TaskQueue, WorkerStopped, for_score, joint_groups
+from app.service.scorers import ScorerCache, ScorerFactory, ScoreSpec, default_scorer_factory, score_each
+from app.service.taskqueue import BACKGROUND, INTERACTIVE, JointGroup, Task, TaskQueue, WorkerStopped, for_score, joint_groups
 
 log = logging.getLogger("naswot.worker")
 

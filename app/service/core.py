@@ -8,18 +8,18 @@ from typing import Any
 
 from scoring import kernels
 
-from .dispatch import Dispatcher
-from .jobs import JobManager
-from .latency import LatencyService, with_latency
-from .metrics import Metrics
-from .notify import JobNotifier
-from .scorers import ScorerFactory, stored_scorer_factory
-from .settings import Settings
-from .spacefiles import load_spaces
-from .sources import SourceUnavailable, Sources, describe
-from .records import ACTIVE, TERMINAL
-from .store import hold_database, open_store, shared_location
-from .worker import DeviceWorker, describe_devices, resolve_devices
+from app.service.dispatch import Dispatcher
+from app.service.jobs import JobManager
+from app.service.latency import LatencyService, with_latency
+from app.service.metrics import Metrics
+from app.service.notify import JobNotifier
+from app.service.scorers import ScorerFactory, stored_scorer_factory
+from app.settings import Settings
+from app.service.spacefiles import load_spaces
+from app.service.sources import SourceUnavailable, Sources, describe
+from app.service.records import ACTIVE, TERMINAL
+from app.store import hold_database, open_store, shared_location
+from app.service.worker import DeviceWorker, describe_devices, resolve_devices
 
 log = logging.getLogger("naswot.service")
 
@@ -76,8 +76,8 @@ class Service:
 
     def _ray_workers(self) -> list[DeviceWorker]:
         """One score queue in front of a pool of Ray actors (``NASWOT_EXECUTOR=ray``); the actors start with the service."""
-        from .executors.ray_pool import RayScorePool
-        from .executors.ray_worker import ActorMetrics, RayWorker
+        from app.executors.ray_pool import RayScorePool
+        from app.executors.ray_worker import ActorMetrics, RayWorker
 
         settings = self.settings
         pool = RayScorePool(

@@ -16,8 +16,8 @@ import socket
 import threading
 from collections.abc import Callable, Collection
 
-from .records import JobRecord
-from .store import Store, StoreError
+from app.service.records import JobRecord
+from app.store import Store, StoreError
 
 log = logging.getLogger("naswot.jobs")
 

@@ -1,0 +1,1 @@
+"""The service's core: device workers, dispatch, jobs and leases, data sources, records and reports."""
