@@ -19,6 +19,7 @@ from searchspace import get_space
 
 DATA = "noise:3x8x8"  # small inputs keep the real scorer quick
 BATCH = 8
+SETTLE_SECONDS = 60  # how long a cancelled or finishing search may take to end before it counts as stuck
 T = TypeVar("T")
 
 
@@ -84,9 +85,16 @@ def queue_depth(client: Client) -> int:
 
 def assert_settled(client: Client, proc: ServerProcess) -> list[dict[str, Any]]:
     """Every search ended (none stuck ``queued``/``running``), none ``failed``, and the device queue is empty; the searches."""
+    def unsettled() -> list[tuple[str, str]]:
+        return [(j["id"], j["status"]) for j in client.searches(limit=500) if j["status"] in ("queued", "running")]
+
+    # a cancelled search ends once its thread has seen the cancel (after the architecture the device is on):
+    # stuck means it has not ended within SETTLE_SECONDS
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while (stuck := unsettled()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not stuck, f"searches stuck for {SETTLE_SECONDS} s: {stuck}: {proc.log_tail()}"
     jobs = client.searches(limit=500)
-    stuck = [(j["id"], j["status"]) for j in jobs if j["status"] in ("queued", "running")]
-    assert not stuck, f"searches stuck: {stuck}: {proc.log_tail()}"
     failed = [(j["id"], j.get("error")) for j in jobs if j["status"] == "failed"]
     assert not failed, f"searches failed: {failed}"
     wait_for(lambda: queue_depth(client) == 0, "an empty device queue", proc, timeout=1.0)

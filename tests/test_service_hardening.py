@@ -240,7 +240,7 @@ def test_a_job_change_wakes_its_streams_without_polling():
 
 
 def test_a_data_source_that_failed_is_not_retried_until_its_retry_time(tmp_path, monkeypatch):
-    from app import sources as sources_module
+    import app.service.sources as sources_module
     from app.settings import Settings
 
     attempts = []
