@@ -22,12 +22,13 @@ from searchspace.seeded import StackedNetworks, build_seeded
 
 from . import measures, naswot  # noqa: F401  (measures registers the scores)
 from .batched import BatchedNaswot
-from .ensemble import REFERENCE_SIZE, EnsembleSpec, combine, definition_name, parse_ensemble
+from .ensemble import REFERENCE_SIZE, combine, definition_name
 from .data import DataSource
 from .device import describe_device
 from .inputs import Minibatches, cost_for
 from .precision import check_precision
-from .registry import get_score_info, pass_of, run_pass
+from .names import canonical_score, passes_for, resolve_names  # noqa: F401  (canonical_score: the package's export)
+from .registry import get_score_info, run_pass
 from .undefined import json_number
 
 __all__ = ["ArchScore", "Scorer", "build_seeded", "canonical_score"]
@@ -97,8 +98,8 @@ class Scorer:
         self.seed = seed
         self.device = torch.device(device)
         self.mode = check_precision(precision, self.device)
-        self.score_names, self.ensembles = _resolve(scores)
-        self.passes = _passes_for(self.score_names, self.ensembles)
+        self.score_names, self.ensembles = resolve_names(scores)
+        self.passes = passes_for(self.score_names, self.ensembles)
         _check_positive_int("cells_per_pass", cells_per_pass)
         _check_positive_int("reference_size", reference_size)
         if (cells_per_pass > 1 or self.mode != "exact") and not self.naswot_only:
@@ -237,7 +238,7 @@ class Scorer:
         """Score the reference sample (the space's first ``reference_size`` distinct cells drawn with the seed)
         with the members' passes alone; each member's values, sorted."""
         size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
-        member_passes = _passes_for(members, ())
+        member_passes = passes_for(members, ())
         rows = [self._pass_values(arch, *self._cost(arch), member_passes) for arch in self.space.sample(size, self.seed, unique=True)]
         return {m: sorted(row[m] for row in rows) for m in members}
 
@@ -303,45 +304,6 @@ class _ArchProbe:
 
     def generator(self, salt: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)
-
-
-def canonical_score(name: str) -> str:
-    """The canonical name of one score or ensemble (``ensemble:`` with the default members becomes ``ensemble``);
-    ValueError naming the choices when unknown."""
-    (names, _) = _resolve((name,))
-    return names[0]
-
-
-def _resolve(scores: Sequence[str] | str) -> tuple[tuple[str, ...], tuple[EnsembleSpec, ...]]:
-    """Canonical score names (ensembles by their canonical name) and the ensembles among them."""
-    names = (scores,) if isinstance(scores, str) else tuple(scores)
-    if not names:
-        raise ValueError("at least one score name is needed")
-    canonical: dict[str, None] = {}
-    ensembles: dict[str, EnsembleSpec] = {}
-    for name in names:
-        if not isinstance(name, str):
-            raise ValueError(f"score names are strings, got {name!r}")
-        spec = parse_ensemble(name)
-        if spec is not None:
-            ensembles[spec.name] = spec
-            canonical[spec.name] = None
-            continue
-        try:
-            get_score_info(name)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
-        canonical[name] = None
-    return tuple(canonical), tuple(ensembles.values())
-
-
-def _passes_for(names: Sequence[str], ensembles: Sequence[EnsembleSpec]) -> dict[str, frozenset[str]]:
-    """pass name -> the scores wanted from it, for the named scores and every ensemble member."""
-    wanted = [n for n in names if parse_ensemble(n) is None] + [m for spec in ensembles for m in spec.members]
-    passes: dict[str, set[str]] = {}
-    for name in wanted:
-        passes.setdefault(pass_of(name), set()).add(name)
-    return {p: frozenset(ns) for p, ns in passes.items()}
 
 
 def _labels_for(source: DataSource, batch_size: int, seed: int, passes: Mapping[str, frozenset[str]], device: torch.device) -> torch.Tensor | None:

@@ -10,6 +10,7 @@ import pytest
 from live_server import paced_scorers
 
 import app.service.report as report
+import app.service.report_plots as report_plots
 from app.client import Client
 from app.main import create_app
 from app.service.report import Row
@@ -118,7 +119,7 @@ def test_the_report_files_are_written(tmp_path):
     archs = SPACE.sample(40, seed=3, unique=True)
     rows = [Row(a, math.log(SPACE.params(a)), SPACE.params(a), SPACE.flops(a), float(i)) for i, a in enumerate(archs)]
     figures = report.bias_report(SPACE, rows, report.base_archs("nb201"))
-    plots = report.write_plots(rows, figures, tmp_path)
+    plots = report_plots.write_plots(rows, figures, tmp_path)
     assert [p.name for p in plots] == ["score-vs-params.png", "score-vs-flops.png", "ops-top-k.png", "accuracy-vs-score.png"]
     text = report.markdown(figures, "a test table", plots)
     assert text.startswith("# Size bias of naswot: a test table") and "| naswot vs #params | 1.000 |" in text

@@ -6,14 +6,31 @@ import base64
 import hashlib
 import re
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
 
 from app.service.metrics import CONTENT_TYPE_LATEST
-from app.api.schemas import Health, Readiness
 from app.api.deps import ServiceDep
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    devices: list[dict[str, Any]]
+    actors: list[dict[str, Any]] = Field(default_factory=list, description="with executor=ray: each scoring actor, where it runs and its work")
+    data: dict[str, Any] | None = Field(None, description="the default data source, once loaded")
+    data_error: str | None = None
+    database: bool
+    reasons: list[str] = Field(default_factory=list, description="why the server is not ready")
+
 
 #: open to everyone, also when an API key is set (orchestrators probe them)
 health = APIRouter(tags=["operations"])

@@ -332,24 +332,6 @@ class SampleResponse(BaseModel):
     archs: list[str]
 
 
-# -- operations --------------------------------------------------------------------------------
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    version: str
-
-
-class Readiness(BaseModel):
-    ready: bool
-    devices: list[dict[str, Any]]
-    actors: list[dict[str, Any]] = Field(default_factory=list, description="with executor=ray: each scoring actor, where it runs and its work")
-    data: dict[str, Any] | None = Field(None, description="the default data source, once loaded")
-    data_error: str | None = None
-    database: bool
-    reasons: list[str] = Field(default_factory=list, description="why the server is not ready")
-
-
 class ErrorItem(BaseModel):
     loc: list[str | int] = Field(..., description="where: e.g. [\"body\", \"archs\", 3] or [\"path\", \"search_id\"]")
     msg: str = Field(..., description="what is wrong")

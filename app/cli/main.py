@@ -7,7 +7,6 @@ go to stderr, and only when it is a terminal. Errors exit with status 2 and name
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import json
 import os
@@ -23,8 +22,8 @@ from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, get_space, list_spaces
 
 import app.cli.report as cli_report
-
 import app.cli.search as cli_search
+import app.cli.serve as cli_serve
 from app.client import ApiError
 from app.cli.progress import bar, best_note, print_table
 from app.settings import gram_kernel_from_env
@@ -174,38 +173,6 @@ def _scores(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_config(level: str) -> dict:
-    """uvicorn's logging set-up plus the service's own ``naswot.*`` loggers, printed the same way; the access log hides query-string keys."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["naswot"] = {"handlers": ["default"], "level": "DEBUG" if level == "trace" else level.upper(), "propagate": False}
-    config.setdefault("filters", {})["redact_secrets"] = {"()": "app.api.httpserver.RedactSecrets"}
-    config["loggers"]["uvicorn.access"]["filters"] = ["redact_secrets"]
-    return config
-
-
-def _serve(args: argparse.Namespace) -> int:
-    """``naswot serve``: the HTTP service and dashboard under uvicorn; bad settings exit 2."""
-    import uvicorn
-
-    from app.api.httpserver import uvicorn_options
-    from app.main import create_app
-    from app.settings import Settings, SettingsError
-    from app.store import DatabaseInUse
-
-    try:
-        settings = Settings.from_env()
-        host = args.host or settings.host
-        port = settings.port if args.port is None else args.port
-        app = create_app(settings)
-    except (SettingsError, ValueError, DatabaseInUse) as exc:
-        print(f"naswot: error: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level, log_config=_log_config(settings.log_level), **uvicorn_options(settings))
-    return 0
-
-
 def score_names(text: str) -> list[str]:
     """``a,b,c`` -> the score names (the Scorer checks each against the registry)."""
     return [name.strip() for name in text.split(",") if name.strip()]
@@ -290,7 +257,7 @@ def _small_parsers(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the HTTP scoring service and dashboard (settings from NASWOT_* variables)")
     serve.add_argument("--host", default=None, help="address to bind [$NASWOT_HOST, else 127.0.0.1]")
     serve.add_argument("--port", type=int, default=None, help="port to listen on [$NASWOT_PORT, else 8000]")
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=cli_serve.serve)
 
 
 def _table_parser(commands: Any) -> None:

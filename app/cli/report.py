@@ -16,6 +16,7 @@ from scoring import ArchScore, Scorer, describe_device, from_json_number, open_s
 from searchspace import SearchSpace, get_space
 
 import app.service.report as report
+import app.service.report_plots as report_plots
 
 import app.cli.scoretable as scoretable
 from app.client import Client
@@ -68,7 +69,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.source}: no scored architectures to report on")
     figures = report.bias_report(space, rows, report.base_archs(space.name), top_k=args.top_k, score_name=column, minimize=minimize)
     out = args.out_dir or folder
-    plots = report.write_plots(rows, figures, out)
+    plots = report_plots.write_plots(rows, figures, out)
     (out / "report.md").write_text(report.markdown(figures, label, plots))
     print(json.dumps({"source": label, "space": space.name, "folder": str(out), **figures}))
     print(f"report written to {out / 'report.md'}", file=sys.stderr)

@@ -105,7 +105,7 @@ class SearchRunner:
 
     def execute(self, run: Run) -> SearchResult:
         """``run_search`` with the job's request, scoring through the dispatcher and recording each evaluation."""
-        request, spec = run.job.request, run.spec
+        request = run.job.request
         return run_search(
             request.strategy,
             run.space,
