@@ -178,3 +178,17 @@ def test_a_multi_objective_search_plots_score_against_its_first_cost_and_lists_i
         assert page.evaluate("Chart.getChart('chart-pareto').options.scales.x.title.text") == "flops"
         shot = screenshot(page, tmp_path, "dashboard-pareto")
     assert shot.stat().st_size > 10_000 and len(front) >= 2, "a 40-cell search over two costs should have a front of several cells"
+
+
+def test_the_example_space_file_is_listed_and_searched_from_the_form(page, tmp_path):
+    example = Path(__file__).resolve().parent.parent / "examples" / "resnetlike" / "space.json"
+    with live_server(tmp_path, paced_scorers(delay=0.01), spaces=[str(example)]) as url:
+        page.goto(url + "/")
+        expect(page.locator("#spaces tbody")).to_contain_text("resnetlike")
+        page.select_option("#f-space", "resnetlike")
+        page.fill("#f-batch_size", "8")
+        start_from_form(page, budget=12)
+        expect(page.locator("#d-status")).to_have_text("done")
+        expect(page.locator("#top tbody tr").first.locator("code.arch")).to_contain_text('"depth":')
+        screenshot(page, tmp_path, "dashboard-own-space")
+        assert not page.refused, f"the page broke its own policy: {page.refused}"
