@@ -22,7 +22,7 @@ from app.service.metrics import Metrics
 from app.service.records import ScoredArch
 from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.store import CacheKey, Store, StoreError
-from app.service.taskqueue import BACKGROUND, INTERACTIVE, Task, WorkerStopped
+from app.service.taskqueue import BACKGROUND, INTERACTIVE, Task, WorkerStopped, settle
 from app.service.worker import DeviceWorker
 
 log = logging.getLogger("naswot.dispatch")
@@ -222,12 +222,7 @@ class Dispatcher:
             self.metrics.score_errors.labels(error_kind(result)).inc()
         with self._lock:
             future = self._forget(key.of(task.arch))
-        if future is None or future.done():
-            return
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
+        settle(future, result)
 
     def _cache(self, key: CacheKey, result: ScoredArch) -> ScoredArch | StoreError:
         """Write a computed score to the cache; the store's error instead when it cannot take it."""

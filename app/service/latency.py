@@ -27,7 +27,7 @@ from searchspace import SearchSpace
 
 from app.store import CacheKey, Store, StoreError
 from app.service.scorers import ScoreSpec, ScorerFactory
-from app.service.taskqueue import Task, WorkerStopped
+from app.service.taskqueue import Task, WorkerStopped, settle
 from app.service.worker import DeviceWorker
 
 log = logging.getLogger("naswot.latency")
@@ -163,12 +163,7 @@ class LatencyService:
     def _settle(self, key: LatencyKey, outcome: float | BaseException) -> None:
         with self._lock:
             future = self._inflight.pop(key, None)
-        if future is None or future.done():
-            return
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        settle(future, outcome)
 
     def _remember(self, key: LatencyKey, value: float) -> None:
         with self._lock:

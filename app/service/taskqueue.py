@@ -12,6 +12,7 @@ import heapq
 import itertools
 import threading
 from collections import Counter
+from concurrent.futures import Future
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -187,3 +188,13 @@ def for_score(result: ArchScore, name: str, shares: int = 1) -> ArchScore:
     share of the device time among the ``shares`` scores computed together (so shares add up to the whole)."""
     value = result.values[name] if result.values else result.score  # a scorer of one score may leave ``values`` empty
     return replace(result, score=value, values={name: value}, seconds=result.seconds / shares)
+
+
+def settle(future: Future | None, outcome: object) -> None:
+    """Resolve ``future`` (if still waiting) with ``outcome``: its exception when it is one, else its result."""
+    if future is None or future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
