@@ -190,5 +190,8 @@ def test_the_example_space_file_is_listed_and_searched_from_the_form(page, tmp_p
         start_from_form(page, budget=12)
         expect(page.locator("#d-status")).to_have_text("done")
         expect(page.locator("#top tbody tr").first.locator("code.arch")).to_contain_text('"depth":')
+        expect(page.locator("#bias tbody")).to_contain_text("Kendall score vs #params")
+        labels = page.evaluate("Chart.getChart('chart-ops').data.labels")
+        assert "depth=2" in labels and "pool=avg" in labels, f"the op-share chart should show the space's own keys, got {labels}"
         screenshot(page, tmp_path, "dashboard-own-space")
         assert not page.refused, f"the page broke its own policy: {page.refused}"
