@@ -11,8 +11,9 @@ from .data import DataSource, open_source
 from .device import cpu_model, describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
 from .inputs import InputMismatch, check_pairing, cost_for
-from .latency import COSTS, LATENCY, LatencyKey, LatencyMeter, MeasuredCost, device_identity, latency_key
-from .evaluate import ArchScore, Scorer, build_seeded, canonical_score  # build_seeded lives in searchspace.seeded
+from .latency import COSTS, LATENCY, LatencyKey, LatencyMeter, MeasuredCost, device_identity, latency_key, search_costs
+from .evaluate import Scorer, build_seeded, canonical_score  # build_seeded lives in searchspace.seeded
+from .record import ScoredArch
 from .registry import ScoreInfo, get_score_info, list_scores
 from .undefined import from_json_number, json_number
 
@@ -20,7 +21,6 @@ __all__ = [
     "COSTS",
     "DEFAULT_MEMBERS",
     "REFERENCE_SIZE",
-    "ArchScore",
     "DataSource",
     "InputMismatch",
     "LATENCY",
@@ -28,6 +28,7 @@ __all__ = [
     "LatencyMeter",
     "MeasuredCost",
     "ScoreInfo",
+    "ScoredArch",
     "Scorer",
     "build_seeded",
     "canonical_score",
@@ -47,4 +48,5 @@ __all__ = [
     "open_source",
     "parse_ensemble",
     "resolve_device",
+    "search_costs",
 ]

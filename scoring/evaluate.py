@@ -7,17 +7,15 @@ other set of scores runs each needed pass of :mod:`scoring.registry` once per ar
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from searchspace import SearchSpace
+from searchspace import ModelCost, SearchSpace
 from searchspace.seeded import StackedNetworks, build_seeded
 
 from . import measures, naswot  # noqa: F401  (measures registers the scores)
@@ -29,40 +27,9 @@ from .inputs import Minibatches, cost_for
 from .precision import check_precision
 from .names import canonical_score, passes_for, resolve_names  # noqa: F401  (canonical_score: the package's export)
 from .registry import get_score_info, run_pass
-from .undefined import json_number
+from .record import ScoredArch
 
-__all__ = ["ArchScore", "Scorer", "build_seeded", "canonical_score"]
-
-
-@dataclass(frozen=True)
-class ArchScore:
-    """One architecture's result.  ``score`` is the first requested score's value, ``values`` every
-    requested score's; ``-inf`` means undefined for this network (for NASWOT: K_H singular)."""
-
-    arch: str
-    score: float
-    params: int
-    flops: int
-    seconds: float
-    values: Mapping[str, float] = field(default_factory=dict, kw_only=True)
-
-    @property
-    def singular(self) -> bool:
-        return self.score == -math.inf
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe form: ``score`` is ``None`` (null) when undefined, with ``singular`` true."""
-        out: dict[str, Any] = {
-            "arch": self.arch,
-            "score": json_number(self.score),
-            "params": self.params,
-            "flops": self.flops,
-            "seconds": self.seconds,
-            "singular": self.singular,
-        }
-        if self.values:
-            out["scores"] = {name: json_number(v) for name, v in self.values.items()}
-        return out
+__all__ = ["ScoredArch", "Scorer", "build_seeded", "canonical_score"]
 
 
 class Scorer:
@@ -97,6 +64,7 @@ class Scorer:
         self.batch_size = batch_size
         self.seed = seed
         self.device = torch.device(device)
+        self.device_name = describe_device(self.device)
         self.mode = check_precision(precision, self.device)
         self.score_names, self.ensembles = resolve_names(scores)
         self.passes = passes_for(self.score_names, self.ensembles)
@@ -137,12 +105,15 @@ class Scorer:
             value = naswot.log_abs_det(naswot.kernel(net, self.inputs.for_arch(canonical), self.mode))
         return value, start
 
-    def _finish(self, canonical: str, value: torch.Tensor, start: float) -> ArchScore:
+    def _finish(self, canonical: str, value: torch.Tensor, start: float) -> ScoredArch:
         score = float(value.item())  # the one host synchronisation per architecture
-        seconds = time.perf_counter() - start
-        return ArchScore(canonical, score, *self._cost(canonical), seconds)
+        return self._record(canonical, {"naswot": score}, time.perf_counter() - start)
 
-    def score_one(self, arch: Any) -> ArchScore:
+    def _record(self, canonical: str, values: Mapping[str, float], seconds: float) -> ScoredArch:
+        """The result of ``canonical``: its values by name, its parameters and FLOPs, the time and this scorer's device."""
+        return ScoredArch.of(canonical, values, self._cost(canonical), seconds=seconds, device=self.device_name)
+
+    def score_one(self, arch: Any) -> ScoredArch:
         canonical = self.space.canonical(arch)
         if not self.naswot_only:
             return self._score_named(canonical)
@@ -150,7 +121,7 @@ class Scorer:
             return next(self._batch([canonical]))
         return self._finish(canonical, *self._launch(canonical))
 
-    def score_many(self, archs: Iterable[Any]) -> Iterator[ArchScore]:
+    def score_many(self, archs: Iterable[Any]) -> Iterator[ScoredArch]:
         """Scores in input order, yielded as each completes.
 
         The next architecture's network is built and its pass launched before the current score is
@@ -180,7 +151,7 @@ class Scorer:
         if pending is not None:
             yield self._finish(*pending)
 
-    def _score_stacked(self, archs: Iterable[Any]) -> Iterator[ArchScore]:
+    def _score_stacked(self, archs: Iterable[Any]) -> Iterator[ScoredArch]:
         group: list[str] = []
         for arch in archs:
             try:
@@ -193,7 +164,7 @@ class Scorer:
                 group = []
         yield from self._batch(group)
 
-    def _batch(self, canonicals: list[str]) -> Iterator[ArchScore]:
+    def _batch(self, canonicals: list[str]) -> Iterator[ScoredArch]:
         if not canonicals:
             return
         assert self.batched is not None
@@ -201,19 +172,18 @@ class Scorer:
         values = self.batched.scores(canonicals, self.x, self.mode).tolist()  # one host sync per pass
         seconds = (time.perf_counter() - start) / len(canonicals)
         for canonical, value in zip(canonicals, values):
-            yield ArchScore(canonical, value, *self._cost(canonical), seconds)
+            yield self._record(canonical, {"naswot": value}, seconds)
 
-    def _score_named(self, canonical: str) -> ArchScore:
+    def _score_named(self, canonical: str) -> ScoredArch:
         """Every requested score of one architecture: each needed pass once, then the ensembles."""
         start = time.perf_counter()
-        params, flops = self._cost(canonical)
-        values = self._pass_values(canonical, params, flops)
+        cost = self._cost(canonical)
+        values = self._pass_values(canonical, cost.params, cost.flops)
         if self.ensembles:
             reference = self.reference()
             values.update((spec.name, combine(spec, values, reference)) for spec in self.ensembles)
         ordered = {name: values[name] for name in self.score_names}
-        seconds = time.perf_counter() - start
-        return ArchScore(canonical, ordered[self.score_name], params, flops, seconds, values=ordered)
+        return self._record(canonical, ordered, time.perf_counter() - start)
 
     def _pass_values(self, canonical: str, params: int, flops: int, passes: Mapping[str, frozenset[str]] | None = None) -> dict[str, float]:
         """The values of ``passes`` (default: every pass this scorer needs) for one architecture."""
@@ -239,15 +209,15 @@ class Scorer:
         with the members' passes alone; each member's values, sorted."""
         size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
         member_passes = passes_for(members, ())
-        rows = [self._pass_values(arch, *self._cost(arch), member_passes) for arch in self.space.sample(size, self.seed, unique=True)]
+        costs = ((arch, self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True))
+        rows = [self._pass_values(arch, cost.params, cost.flops, member_passes) for arch, cost in costs]
         return {m: sorted(row[m] for row in rows) for m in members}
 
-    def _cost(self, canonical: str) -> tuple[int, int]:
-        """(parameters, FLOPs) of ``canonical``'s network at the input shape it is scored on."""
-        cost = cost_for(self.space, self.source, canonical, self.num_classes)
-        return cost.params, cost.flops
+    def _cost(self, canonical: str) -> ModelCost:
+        """Parameters and FLOPs of ``canonical``'s network at the input shape it is scored on."""
+        return cost_for(self.space, self.source, canonical, self.num_classes)
 
-    def __call__(self, archs: Iterable[Any]) -> list[ArchScore]:
+    def __call__(self, archs: Iterable[Any]) -> list[ScoredArch]:
         return list(self.score_many(archs))
 
     def describe(self) -> dict[str, Any]:
@@ -259,7 +229,7 @@ class Scorer:
             "precision": self.precision,
             "batch_size": self.batch_size,
             "seed": self.seed,
-            "device": describe_device(self.device),
+            "device": self.device_name,
             "data": self.source.describe(),
         }
 

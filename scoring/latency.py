@@ -27,7 +27,7 @@ from searchspace.seeded import build_seeded
 
 from .data import DataSource
 from .device import cpu_model
-from .evaluate import ArchScore
+from .record import ScoredArch
 from .inputs import cost_for, input_shape_for
 
 #: the cost name of a measured latency (milliseconds per forward pass of a batch)
@@ -110,7 +110,7 @@ class LatencyMeter:
     """Times the forward passes of one space's networks on one device (its figures keyed by :meth:`key`).
 
     ``threads``: the intra-op thread count pinned while timing (default: torch's count now).  Also a
-    scorer as device workers use one: :meth:`score_many` yields each latency as an :class:`ArchScore`.
+    scorer as device workers use one: :meth:`score_many` yields each latency as a :class:`ScoredArch`'s ``latency_ms`` cost.
     """
 
     def __init__(
@@ -142,13 +142,13 @@ class LatencyMeter:
         with torch.no_grad(), pinned_threads(self.threads):
             return median_ms(lambda: net(x), warmup=self.warmup, runs=self.runs, sync=self._sync)
 
-    def score_many(self, archs: Iterable[str]) -> Iterator[ArchScore]:
-        """Each architecture's latency as a result (``score`` and ``values[latency_ms]``), for a device worker."""
+    def score_many(self, archs: Iterable[str]) -> Iterator[ScoredArch]:
+        """Each architecture's latency as a result (no score values; its costs with ``latency_ms``), for a device worker."""
         for arch in archs:
             start = time.perf_counter()
             ms = self.measure(arch)
-            cost = cost_for(self.space, self.source, arch, self.num_classes)
-            yield ArchScore(self.space.canonical(arch), ms, cost.params, cost.flops, time.perf_counter() - start, values={LATENCY: ms})
+            cost = MeasuredCost.of(cost_for(self.space, self.source, arch, self.num_classes), ms)
+            yield ScoredArch.of(self.space.canonical(arch), {}, cost, seconds=time.perf_counter() - start, device=self.identity)
 
 
 @dataclass(frozen=True)
@@ -158,3 +158,16 @@ class MeasuredCost:
     params: int
     flops: int
     latency_ms: float
+
+    @classmethod
+    def of(cls, cost: Any, latency_ms: float) -> MeasuredCost:
+        """``cost``'s parameters and FLOPs with the measured ``latency_ms``."""
+        return cls(cost.params, cost.flops, latency_ms)
+
+
+def search_costs(space: SearchSpace, source: DataSource, num_classes: int, latency: Callable[[str], float] | None) -> Callable[[str], Any]:
+    """A search's cost callable: parameters and FLOPs at each architecture's input shape, with the latency ``latency(arch)``
+    gives when the search measures one (``None``: it does not)."""
+    if latency is None:
+        return lambda arch: cost_for(space, source, arch, num_classes)
+    return lambda arch: MeasuredCost.of(cost_for(space, source, arch, num_classes), latency(arch))

@@ -7,7 +7,7 @@
 
 from .params import Param, ParameterError
 from .pareto import COSTS, check_minimize, needs_latency
-from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
+from .base import Constraints, ScoreFn, SearchContext, SearchResult, SearchStopped
 from .runner import (
     STRATEGIES,
     Strategy,
@@ -25,10 +25,9 @@ __all__ = [
     "COSTS",
     "STRATEGIES",
     "Constraints",
-    "Evaluation",
     "Param",
     "ParameterError",
-    "Scorer",
+    "ScoreFn",
     "SearchContext",
     "SearchResult",
     "SearchStopped",

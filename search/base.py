@@ -1,39 +1,30 @@
-"""What every search strategy shares: evaluations, constraints, budget and deduplication, results."""
+"""What every search strategy shares: evaluations, constraints, budget and deduplication, results.
+
+An evaluation is a :class:`scoring.ScoredArch` with its ``step``: the values its scorer reported, by name, and the
+search's costs of it; the search ranks by its first value.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from annotated_types import Ge, Gt, Le
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
+from scoring import ScoredArch
 from searchspace import ModelCost, SearchSpace
 
 from .params import MAX_INT
 from .pareto import front_order
 
-#: canonical archs -> scores in the same order (``-inf`` for a singular K_H)
-Scorer = Callable[[Sequence[str]], Sequence[float]]
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One scored architecture; ``step`` is its 1-based place in the order of evaluation."""
-
-    arch: str
-    score: float
-    params: int
-    flops: int
-    step: int
-    latency_ms: float | None = None  # measured when the search's costs include latency
-
-    @property
-    def singular(self) -> bool:
-        return self.score == -math.inf
+#: canonical archs -> one result each, in the same order: a :class:`scoring.ScoredArch` (every value it computed, by
+#: name, the ranking one first), or a bare number, the ranking score (``-inf`` when undefined), as a black-box objective returns
+ScoreFn = Callable[[Sequence[str]], Sequence["ScoredArch | float"]]
+#: the name a bare number's value is recorded under
+SCORE = "score"
 
 
 class Constraints(BaseModel):
@@ -100,9 +91,9 @@ class SearchStopped(Exception):
     """Raised inside a strategy when ``should_stop`` asks it to end early."""
 
 
-def rank_key(e: Evaluation) -> tuple[float, int]:
+def rank_key(e: ScoredArch) -> tuple[float, int]:
     """Higher score first; among equal scores the earlier evaluation first (deterministic)."""
-    return (-e.score, e.step)
+    return (-e.score, e.step or 0)
 
 
 @dataclass
@@ -112,18 +103,18 @@ class SearchResult:
     strategy: str
     budget: int
     evaluated: int
-    top: list[Evaluation]
-    history: list[Evaluation]
+    top: list[ScoredArch]
+    history: list[ScoredArch]
     stopped: bool = False
     rejected: int = 0  # candidates skipped for breaking the constraints
     exhausted: bool = False  # the strategy could find no new admissible architecture before the budget
     immigrants: int = 0  # evolution: random architectures scored because mutations kept repeating
     params: dict[str, Any] = field(default_factory=dict)  # the strategy's parameters, defaults filled in
     minimize: tuple[str, ...] = ()  # the costs minimised beside maximising the score (a multi-objective search)
-    pareto: list[Evaluation] = field(default_factory=list)  # with minimize: the eligible evaluations none dominates, by the first cost
+    pareto: list[ScoredArch] = field(default_factory=list)  # with minimize: the eligible evaluations none dominates, by the first cost
 
     @property
-    def best(self) -> Evaluation | None:
+    def best(self) -> ScoredArch | None:
         return self.top[0] if self.top else None
 
 
@@ -138,17 +129,17 @@ class SearchContext:
     """
 
     space: SearchSpace
-    scorer: Scorer
+    scorer: ScoreFn
     budget: int
     constraints: Constraints = field(default_factory=Constraints)
     exclude_singular: bool = False
     cost: Callable[[str], ModelCost] | None = None
     #: costs to minimise beside maximising the score, read by name from each evaluation (see :mod:`search.pareto`)
     minimize: tuple[str, ...] = ()
-    on_evaluation: Callable[[Evaluation], None] | None = None
+    on_evaluation: Callable[[ScoredArch], None] | None = None
     should_stop: Callable[[], bool] | None = None
-    seen: dict[str, Evaluation] = field(default_factory=dict)
-    history: list[Evaluation] = field(default_factory=list)
+    seen: dict[str, ScoredArch] = field(default_factory=dict)
+    history: list[ScoredArch] = field(default_factory=list)
     rejected_archs: set[str] = field(default_factory=set)
     immigrants: int = 0
 
@@ -180,8 +171,8 @@ class SearchContext:
         if self.should_stop is not None and self.should_stop():
             raise SearchStopped
 
-    def evaluate(self, archs: Iterable[str]) -> list[Evaluation | None]:
-        """Evaluations for ``archs`` (canonical), ``None`` for inadmissible ones and for new ones beyond the budget."""
+    def evaluate(self, archs: Iterable[str]) -> list[ScoredArch | None]:
+        """ScoredArchs for ``archs`` (canonical), ``None`` for inadmissible ones and for new ones beyond the budget."""
         self.check_stop()
         archs = list(archs)
         new: list[str] = []
@@ -189,19 +180,27 @@ class SearchContext:
             if arch not in self.seen and arch not in new and self.admissible(arch) and len(new) < self.remaining:
                 new.append(arch)
         if new:
-            scores = list(self.scorer(new))
-            if len(scores) != len(new):
-                raise RuntimeError(f"scorer returned {len(scores)} scores for {len(new)} architectures")
-            for arch, score in zip(new, scores):
-                cost = self._cost(arch)
-                e = Evaluation(arch, float(score), cost.params, cost.flops, len(self.history) + 1, latency_ms=getattr(cost, "latency_ms", None))
-                self.seen[arch] = e
-                self.history.append(e)
-                if self.on_evaluation is not None:
-                    self.on_evaluation(e)
+            results = list(self.scorer(new))
+            if len(results) != len(new):
+                raise RuntimeError(f"scorer returned {len(results)} results for {len(new)} architectures")
+            for arch, result in zip(new, results):
+                self._record(self._evaluation(arch, result))
         return [self.seen.get(a) for a in archs]
 
-    def eligible(self, e: Evaluation) -> bool:
+    def _evaluation(self, arch: str, result: ScoredArch | float) -> ScoredArch:
+        """The next step's record: the scorer's result (every value it reported) with the search's costs of ``arch``."""
+        step = len(self.history) + 1
+        if isinstance(result, ScoredArch):
+            return replace(result.with_costs(self._cost(arch)), arch=arch, step=step)
+        return ScoredArch.of(arch, {SCORE: float(result)}, self._cost(arch), step=step)
+
+    def _record(self, e: ScoredArch) -> None:
+        self.seen[e.arch] = e
+        self.history.append(e)
+        if self.on_evaluation is not None:
+            self.on_evaluation(e)
+
+    def eligible(self, e: ScoredArch) -> bool:
         """May ``e`` be returned (or chosen as a parent)?"""
         return not (self.exclude_singular and e.singular)
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 import random
 from collections import deque
 
-from .base import Evaluation, SearchContext, rank_key
+from scoring import ScoredArch
+
+from .base import SearchContext, rank_key
 from .params import BUDGET, Param
 from .random_search import fill_random
 
@@ -46,14 +48,14 @@ def evolution(ctx: SearchContext, rng: random.Random, *, population_size: int, s
 
     Returns True when no new admissible architecture could be found before the budget.
     """
-    population: deque[Evaluation] = deque()
+    population: deque[ScoredArch] = deque()
     seed_population(ctx, rng, population, population_size)
     if not population:
         return ctx.remaining > 0
     return evolve(ctx, rng, population, population_size=population_size, sample_size=sample_size)
 
 
-def seed_population(ctx: SearchContext, rng: random.Random, population: deque[Evaluation], size: int) -> bool:
+def seed_population(ctx: SearchContext, rng: random.Random, population: deque[ScoredArch], size: int) -> bool:
     """Fill ``population`` with random eligible evaluations (oldest first); True when random draws ran out."""
     while len(population) < size and ctx.remaining > 0:
         start = len(ctx.history)
@@ -64,7 +66,7 @@ def seed_population(ctx: SearchContext, rng: random.Random, population: deque[Ev
     return False
 
 
-def tournament(population: deque[Evaluation], sample_size: int, rng: random.Random) -> Evaluation:
+def tournament(population: deque[ScoredArch], sample_size: int, rng: random.Random) -> ScoredArch:
     """The best of ``sample_size`` members drawn with replacement (ties: the earlier evaluation)."""
     return min((population[rng.randrange(len(population))] for _ in range(sample_size)), key=rank_key)
 
@@ -72,7 +74,7 @@ def tournament(population: deque[Evaluation], sample_size: int, rng: random.Rand
 def evolve(
     ctx: SearchContext,
     rng: random.Random,
-    population: deque[Evaluation],
+    population: deque[ScoredArch],
     *,
     population_size: int,
     sample_size: int,

@@ -24,7 +24,9 @@ from collections import deque
 
 import numpy as np
 
-from .base import Evaluation, SearchContext
+from scoring import ScoredArch
+
+from .base import SearchContext
 from .evolution import seed_population
 from .params import Param
 from .pareto import crowding, front_ranks, objectives
@@ -44,7 +46,7 @@ def nsga2(ctx: SearchContext, rng: random.Random, *, pareto_population: int, off
 
     Returns True when no new admissible architecture could be found before the budget.
     """
-    start: deque[Evaluation] = deque()
+    start: deque[ScoredArch] = deque()
     if seed_population(ctx, rng, start, pareto_population):
         return ctx.remaining > 0
     population = list(start)
@@ -66,7 +68,7 @@ def nsga2(ctx: SearchContext, rng: random.Random, *, pareto_population: int, off
     return False
 
 
-def breed(ctx: SearchContext, rng: random.Random, population: list[Evaluation], n: int) -> list[Evaluation]:
+def breed(ctx: SearchContext, rng: random.Random, population: list[ScoredArch], n: int) -> list[ScoredArch]:
     """``n`` mutated tournament winners, scored in one batch; the eligible ones not already in the population."""
     points = objectives(population, ctx.minimize)
     ranks = front_ranks(points)
@@ -85,13 +87,13 @@ def breed(ctx: SearchContext, rng: random.Random, population: list[Evaluation], 
     return brood
 
 
-def tournament(population: list[Evaluation], ranks: np.ndarray, distance: np.ndarray, rng: random.Random) -> Evaluation:
+def tournament(population: list[ScoredArch], ranks: np.ndarray, distance: np.ndarray, rng: random.Random) -> ScoredArch:
     """Binary tournament by the crowded-comparison operator: lower rank, then larger crowding distance, then earlier step."""
     a, b = rng.randrange(len(population)), rng.randrange(len(population))
     return population[min(a, b, key=lambda i: (ranks[i], -distance[i], population[i].step))]
 
 
-def survivors(population: list[Evaluation], brood: list[Evaluation], size: int, minimize: tuple[str, ...]) -> list[Evaluation]:
+def survivors(population: list[ScoredArch], brood: list[ScoredArch], size: int, minimize: tuple[str, ...]) -> list[ScoredArch]:
     """Elitist (mu + lambda) survival: whole fronts in rank order, the last one admitted cut by crowding distance."""
     pool = population + brood
     if len(pool) <= size:

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scoring import ScoredArch
 from searchspace import ModelCost, SearchSpace
 
 from . import area, evolution, nsga2, random_search
-from .base import Constraints, Evaluation, Scorer, SearchContext, SearchResult, SearchStopped
+from .base import Constraints, ScoreFn, SearchContext, SearchResult, SearchStopped
 from .params import Param, ParameterError, check_all, require_int
 from .pareto import check_minimize
 
@@ -112,7 +113,7 @@ def _strategy(name: str) -> Strategy:
 def run_search(
     strategy: str,
     space: SearchSpace,
-    scorer: Scorer,
+    scorer: ScoreFn,
     *,
     budget: int,
     seed: int = 0,
@@ -121,7 +122,7 @@ def run_search(
     exclude_singular: bool = False,
     cost: Callable[[str], ModelCost] | None = None,
     minimize: tuple[str, ...] = (),
-    on_evaluation: Callable[[Evaluation], None] | None = None,
+    on_evaluation: Callable[[ScoredArch], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     **params: Any,
 ) -> SearchResult:

@@ -6,7 +6,7 @@ import zlib
 
 from app.main import create_app
 from app.settings import Settings
-from scoring import ArchScore
+from scoring import ScoredArch
 
 
 def fake_score(arch: str) -> float:
@@ -22,7 +22,7 @@ class ConstantScorer:
 
     def score_many(self, archs):
         for arch in archs:
-            yield ArchScore(arch, fake_score(arch), 1, 1, 0.0)
+            yield ScoredArch(arch, {"naswot": fake_score(arch)}, {"params": 1, "flops": 1}, 0.0)
 
 
 def fake_app(tmp_path, scorer_factory=ConstantScorer, **overrides):

@@ -15,7 +15,7 @@ import app.cli.search as cli_search
 
 import app.cli.progress as progress
 from app.cli.main import main
-from scoring import ArchScore, list_scores
+from scoring import ScoredArch, list_scores
 from searchspace import get_space, list_spaces
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -32,7 +32,7 @@ class PacedScorer:
     def score_many(self, archs):
         for arch in archs:
             cost = self.space.cost(arch)
-            yield ArchScore(arch, paced_score(arch, cost.params), cost.params, cost.flops, 0.0)
+            yield ScoredArch(arch, {"naswot": paced_score(arch, cost.params)}, {"params": cost.params, "flops": cost.flops}, 0.0)
 
     def describe(self):
         return {"space": self.space.name, "scores": list(self.score_names)}

@@ -13,7 +13,7 @@ from app.store import open_store
 from app.service.scorers import ScoreSpec
 from app.service.taskqueue import INTERACTIVE
 from app.service.worker import DeviceWorker
-from scoring import ArchScore, LatencyKey, MeasuredCost, cpu_model, device_identity, open_source
+from scoring import ScoredArch, LatencyKey, MeasuredCost, cpu_model, device_identity, open_source
 from scoring.latency import MIN_TIMED_RUNS, median_ms, pinned_threads
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space
@@ -85,7 +85,7 @@ class FixedMeter:
     def score_many(self, archs):
         for arch in archs:
             FixedMeter.timed.append(arch)
-            yield ArchScore(arch, fixed_latency(arch) + self.offset, 1, 1, 0.0)
+            yield ScoredArch(arch, {}, {"params": 1, "flops": 1, "latency_ms": fixed_latency(arch) + self.offset}, 0.0)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import warnings
 from collections import Counter
 
@@ -16,7 +17,7 @@ from app.main import create_app
 from app.service.scorers import ScoreSpec
 from app.settings import Settings
 from app.service.taskqueue import Task, joint_groups
-from scoring import ArchScore, Scorer, open_source
+from scoring import ScoredArch, Scorer, open_source
 from searchspace import get_space
 
 with warnings.catch_warnings():
@@ -53,7 +54,7 @@ class _NamedScorer:
         for arch in archs:
             self.passes[self.names] += 1
             values = {name: -math.inf if name == "synflow" and arch == NONE else fake_score(arch) + OFFSET[name] for name in self.names}
-            yield ArchScore(arch, values[self.names[0]], 1, 1, 0.5, values=values)
+            yield ScoredArch(arch, values, {"params": 1, "flops": 1}, 0.5)
 
 
 @pytest.fixture
@@ -175,6 +176,13 @@ def test_a_search_ranks_by_the_first_score_and_reports_the_others(client, search
     assert searched["best"]["arch"] == best["arch"] and searched["best"]["values"]["synflow"] == best["score"], "not ranked by synflow"
 
 
+def test_a_search_shows_the_values_it_computed_not_the_score_caches(client, searched, tmp_path):
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute("DELETE FROM scores")  # the cache may be emptied or shared; the search's record of its evaluations stays
+    for e in client.evaluations(searched["id"]):
+        assert e["values"] == {"synflow": e["score"], "naswot": fake_score(e["arch"])}, f"step {e['step']} lost its reported values"
+
+
 def test_a_search_computes_its_scores_in_one_pass_per_candidate(scorers, searched):
     assert scorers.passes == Counter({("synflow", "naswot"): 6}), f"passes per set of scores: {dict(scorers.passes)}"
 
@@ -186,7 +194,7 @@ def test_a_search_stores_the_ranking_score_and_the_reported_ones(searched):
 def test_the_score_command_takes_comma_separated_names(capsys):
     assert main(["score", "--arch", BEST, "--score", "naswot,flops", "--data", "noise", "--batch-size", "4", "--device", "cpu"]) == 0
     [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert set(row["scores"]) == {"naswot", "flops"} and row["score"] == row["scores"]["naswot"], f"not both scores: {row}"
+    assert set(row["values"]) == {"naswot", "flops"} and row["score"] == row["values"]["naswot"], f"not both scores: {row}"
 
 
 def test_real_values_match_the_library_score_by_score(tmp_path):

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from app.executors.ray_pool import WITHDRAWN, ItemFailed, RayScorePool, ScoringActor, chunk_outcomes, key_for
-from scoring import ArchScore, Scorer, open_source
+from scoring import ScoredArch, Scorer, open_source
 from searchspace import get_space
 
 CELLS = 32
@@ -27,7 +27,7 @@ class FailingScorer:
         for arch in archs:
             if arch == self.bad:
                 raise self.error
-            yield ArchScore(arch, 1.0, 0, 0, 0.0)
+            yield ScoredArch(arch, {"naswot": 1.0}, {"params": 0, "flops": 0}, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_an_error_fails_only_its_item(error, kind):
     outcomes = chunk_outcomes(FailingScorer("b", error), ["a", "b", "c"], recovered.append)
     assert [o.arch for o in outcomes] == ["a", "b", "c"], "outcomes are not one per item in input order"
     assert isinstance(outcomes[1], ItemFailed) and outcomes[1].kind == kind, f"the failing item is not reported as {kind}"
-    assert all(isinstance(o, ArchScore) for o in (outcomes[0], outcomes[2])), "an item beside the failing one failed too"
+    assert all(isinstance(o, ScoredArch) for o in (outcomes[0], outcomes[2])), "an item beside the failing one failed too"
     assert recovered == [error], "the actor was not told to recover from the error"
 
 

@@ -12,7 +12,7 @@ from app.executors.ray_worker import as_result
 from app.main import create_app
 from app.service.scorers import is_out_of_memory
 from app.settings import Settings
-from scoring import ArchScore, Scorer, open_source
+from scoring import ScoredArch, Scorer, open_source
 from searchspace import get_space
 
 with warnings.catch_warnings():
@@ -31,7 +31,7 @@ def test_a_failed_item_reaches_the_service_as_the_error_it_was(kind, out_of_memo
 
 
 def test_a_score_passes_through_unchanged():
-    score = ArchScore("a", 1.5, 1, 2, 0.1)
+    score = ScoredArch("a", {"naswot": 1.5}, {"params": 1, "flops": 2}, 0.1)
     assert as_result(score) is score, "a score was altered on its way to the service"
 
 

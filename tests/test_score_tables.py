@@ -94,11 +94,11 @@ def test_a_missing_column_is_named(pair):
 
 def test_rows_appended_from_any_stream_of_results_read_back_with_undefined_values_as_minus_inf(tmp_path):
     from app.cli.scoretable import append_results, open_table
-    from scoring import ArchScore
+    from scoring import ScoredArch
 
     out, names = tmp_path / "t.csv", ["naswot", "synflow"]
     archs = CELLS[:3]
-    results = [ArchScore(a, float(i), 100 + i, 200 + i, 0.1, values={"naswot": float(i), "synflow": -math.inf if i == 1 else i / 2}) for i, a in enumerate(archs)]
+    results = [ScoredArch(a, {"naswot": float(i), "synflow": -math.inf if i == 1 else i / 2}, {"params": 100 + i, "flops": 200 + i}, 0.1) for i, a in enumerate(archs)]
     assert open_table(out, SETTINGS, names) == set(), "a new table starts empty"
     assert [r.arch for r in append_results(out, iter(results), None, names)] == archs, "each result is yielded as it is written"
     columns = common.read_columns(out)

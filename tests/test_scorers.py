@@ -8,7 +8,7 @@ import torch
 from app.executors.ray_actor import ScoringActor
 from app.service.scorers import ScorerCache, score_each
 from app.service.worker import DeviceWorker
-from scoring import ArchScore
+from scoring import ScoredArch
 
 OOM = RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
 
@@ -24,7 +24,7 @@ class ListScorer:
         for arch in archs:
             if arch in self.bad:
                 raise self.error
-            yield ArchScore(arch, 1.0, 0, 0, 0.0)
+            yield ScoredArch(arch, {"naswot": 1.0}, {"params": 0, "flops": 0}, 0.0)
 
 
 def counting_cache(size: int = 2, fail: Exception | None = None) -> tuple[ScorerCache, list[str]]:

@@ -18,7 +18,7 @@ import torch
 from app.main import create_app
 from app.service.scorers import ScoreSpec
 from app.settings import Settings
-from scoring import ArchScore
+from scoring import ScoredArch
 from searchspace import get_space
 
 SPACE = get_space("nb201")
@@ -48,7 +48,7 @@ class Script:
                     script.gate.wait(30)
                     if arch in script.oom:
                         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-                    yield ArchScore(arch, float(len(script.log)), 1000, 2000, 0.001)
+                    yield ScoredArch(arch, {"naswot": float(len(script.log))}, {"params": 1000, "flops": 2000}, 0.001)
 
         return Scorer()
 

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import app.service.core
-from app.service.records import DataRef, JobRecord, SearchSpec
+from app.service.records import DataRef, JobRecord, JobRequest
 from app.store import open_store
-from scoring import ArchScore
+from scoring import ScoredArch
 from searchspace import get_space
 from service_fakes import ConstantScorer, fake_app
 
@@ -64,7 +64,7 @@ def test_a_search_that_nothing_satisfies_stops_when_cancelled(tmp_path):
 def stored_job(tmp_path, status: str = "done", **fields) -> str:
     """A job written to the database before the app starts (no search runs for it); its id."""
     store = open_store(tmp_path / "db.sqlite")
-    request = SearchSpec(space="nb201", strategy="random", budget=10, top_k=3, seed=0, data="noise", batch_size=8)
+    request = JobRequest(space="nb201", strategy="random", budget=10, top_k=3, seed=0, data="noise", batch_size=8)
     data = DataRef(name="noise", spec="noise", identity="gaussian:3x32x32", synthetic=True)
     store.create_job(JobRecord(id="old", status=status, request=request, data=data, created_at=time.time(), started_at=time.time(), **fields))
     store.close()
@@ -265,7 +265,7 @@ def test_scored_archs_unchanged_through_json(tmp_path):
     class Singular(ConstantScorer):
         def score_many(self, archs):
             for arch in archs:
-                yield ArchScore(arch, float("-inf"), 1, 1, 0.0)
+                yield ScoredArch(arch, {"naswot": float("-inf")}, {"params": 1, "flops": 1}, 0.0)
 
     with TestClient(fake_app(tmp_path, scorer_factory=Singular)) as http:
         result = http.post("/v1/score", json={"archs": [[0, 0, 0, 0, 0, 0]], **SMALL}).json()["results"][0]

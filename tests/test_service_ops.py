@@ -11,7 +11,7 @@ import pytest
 from app.client import ApiError, Client
 from app.main import create_app
 from app.settings import Settings, SettingsError
-from scoring import ArchScore, kernels
+from scoring import ScoredArch, kernels
 from searchspace import get_space, list_spaces
 
 with warnings.catch_warnings():
@@ -41,7 +41,7 @@ class ConstantScorer:
 
     def score_many(self, archs):
         for arch in archs:
-            yield ArchScore(arch, 1.0, 1, 1, 0.0)
+            yield ScoredArch(arch, {"naswot": 1.0}, {"params": 1, "flops": 1}, 0.0)
 
 
 def serve(tmp_path, **overrides) -> TestClient:

@@ -19,9 +19,9 @@ from app.client import ApiError, Client
 from app.main import create_app
 from app.service.scorers import ScoreSpec
 from app.settings import Settings
-from app.service.records import DataRef, JobRecord, ScoredArch, SearchSpec
+from app.service.records import DataRef, JobRecord, JobRequest
 from app.store import open_store
-from scoring import ArchScore
+from scoring import ScoredArch
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space
 
@@ -61,7 +61,7 @@ class FakeScorers:
                     time.sleep(factory.delay)
                     factory.calls += 1
                     cost = spec.space.cost(arch)
-                    yield ArchScore(arch, factory.score(arch, cost.params), cost.params, cost.flops, factory.delay)
+                    yield ScoredArch(arch, {"naswot": factory.score(arch, cost.params)}, {"params": cost.params, "flops": cost.flops}, factory.delay)
 
         return Scorer()
 
@@ -239,19 +239,18 @@ def test_a_search_stopped_by_shutdown_resumes_on_the_next_start_with_nothing_los
         history = client.evaluations(job["id"])
     want = expected(60, seed=11, top_k=5)
     assert [(e["step"], e["arch"]) for e in history] == [(e.step, e.arch) for e in want.history]
-    stored = [{k: v for k, v in e.items() if k != "values"} for e in history[: len(kept)]]  # values: the API's view of each score
-    assert stored == kept, "evaluations from before the restart changed"
+    assert history[: len(kept)] == kept, "evaluations from before the restart changed"
     assert [t["arch"] for t in final["top"]] == [e.arch for e in want.top]
     assert scorers.calls - computed_before <= 60 - len(kept)  # the replay scored nothing twice
 
 
 def test_a_search_that_cannot_resume_is_marked_interrupted_with_its_partial_results(tmp_path):
     store = open_store(tmp_path / "db.sqlite")
-    request = SearchSpec(space="nb201", strategy="withdrawn", budget=10, top_k=3, seed=0, data="noise", batch_size=8)
+    request = JobRequest(space="nb201", strategy="withdrawn", budget=10, top_k=3, seed=0, data="noise", batch_size=8)
     data = DataRef(name="noise", spec="noise", identity="gaussian:3x32x32", synthetic=True)
     store.create_job(JobRecord(id="old", status="running", request=request, data=data, created_at=time.time(), started_at=time.time()))
     for step, arch in enumerate(SPACE.sample(2, seed=0, unique=True), start=1):
-        store.add_evaluation("old", ScoredArch(arch, fake_score(arch), 1, 1, step=step))
+        store.add_evaluation("old", ScoredArch(arch, {"naswot": fake_score(arch)}, {"params": 1, "flops": 1}, step=step))
     store.close()
     with serve(tmp_path, FakeScorers()) as http:
         status = Client(http=http).search("old")

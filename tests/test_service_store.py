@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.service.records import ScoredArch
+from scoring import ScoredArch
 from app.store import CacheKey, StoreBusy, open_store
 
 KEY = CacheKey("nb201", "gaussian:3x8x8", 8, 0, "naswot", "exact")
@@ -24,10 +24,11 @@ def store(tmp_path):
 
 
 @pytest.mark.parametrize("score, nullable", [(12.5, 12.5), (-math.inf, None)])
-def test_a_scored_arch_carries_minus_infinity_as_null_and_back(score, nullable):
-    record = ScoredArch("a", score, 1, 2)
-    assert record.nullable_score == nullable, "the JSON/SQL form of the score"
-    assert ScoredArch.score_from(record.nullable_score) == score, "the way back"
+def test_a_scored_arch_carries_minus_infinity_as_null_and_back(store, score, nullable):
+    record = ScoredArch("a", {"naswot": score}, {"params": 1, "flops": 2})
+    assert record.to_json()["score"] == nullable, "the JSON form of the score"
+    store.put_score(KEY, record)
+    assert store.get_scores(KEY, ["a"])["a"].score == score, "the way back from the SQL column"
     assert record.to_json()["singular"] is (score == -math.inf), "singular follows -inf"
 
 
@@ -36,7 +37,7 @@ def test_a_locked_database_fails_a_write_after_the_busy_timeout_while_checks_ans
     locker.execute("BEGIN IMMEDIATE")
     try:
         failure: list[BaseException] = []
-        writer = threading.Thread(target=lambda: _capture(failure, store.put_score, KEY, ScoredArch("b", 1.0, 1, 1)))
+        writer = threading.Thread(target=lambda: _capture(failure, store.put_score, KEY, ScoredArch("b", {"naswot": 1.0}, {"params": 1, "flops": 1})))
         started = time.monotonic()
         writer.start()
         time.sleep(0.05)

@@ -15,16 +15,16 @@ import pytest
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
 from store_backends import location, store  # noqa: F401 - each back end in turn
 
-from app.service.records import DataRef, JobOutcome, JobRecord, ScoredArch, SearchSpec
+from app.service.records import DataRef, JobOutcome, JobRecord, JobRequest
 from app.store import CacheKey, ReferenceKey, StoreError, dialect_for, open_store
 from app.store.connection import Connection
 from app.store.schema import SCHEMA_VERSION, migrations, statements
-from scoring import ArchScore, LatencyKey
+from scoring import ScoredArch, LatencyKey
 from search import Constraints
 
 KEY = CacheKey("nb201", "gaussian:3x8x8", 8, 0, "naswot", "exact")
 REFERENCE = ReferenceKey("nb201", "sha256:abc", 8, 3, "exact", 4)
-REQUEST = SearchSpec(space="nb201", strategy="random", budget=10, top_k=3, seed=1, data="noise", batch_size=8,
+REQUEST = JobRequest(space="nb201", strategy="random", budget=10, top_k=3, seed=1, data="noise", batch_size=8,
                      constraints=Constraints(max_params=10**6), strategy_params={"max_draws_per_eval": 5})
 DATA = DataRef(name="noise", spec="noise", identity="gaussian:3x32x32", synthetic=True)
 LEASE = 0.5
@@ -72,23 +72,23 @@ def at_version(location: str, version: int, scores: tuple[str, ...] = ()) -> Non
 
 @pytest.mark.parametrize("score", [12.5, -math.inf], ids=["finite", "singular"])
 def test_a_computed_score_comes_back_from_the_cache_marked_cached(store, score):
-    computed = ScoredArch.computed(ArchScore("a", score, 10, 20, 0.5), "cpu")
+    computed = ScoredArch("a", {"naswot": score}, {"params": 10, "flops": 20}, 0.5, "cpu")
     store.put_score(KEY, computed)
-    assert store.get_scores(KEY, ["a", "missing"]) == {"a": computed.from_cache()}, "only the stored arch, cached, same values"
+    assert store.get_scores(KEY, ["a", "missing"]) == {"a": replace(computed, cached=True)}, "only the stored arch, cached, same values"
 
 
 def test_a_cache_query_over_many_archs_finds_every_stored_one(store):
     archs = [f"a{i}" for i in range(1203)]
     for arch in archs[::100]:
-        store.put_score(KEY, ScoredArch(arch, 1.0, 1, 1))
+        store.put_score(KEY, ScoredArch(arch, {"naswot": 1.0}, {"params": 1, "flops": 1}))
     assert sorted(store.get_scores(KEY, archs)) == sorted(archs[::100]), "a stored arch was missed past the first chunk"
 
 
 def test_the_first_write_of_a_cached_key_stays_and_is_seen_by_every_store_on_the_database(two_stores):
     first, second = two_stores
-    first.put_score(KEY, ScoredArch("a", 2.5, 10, 20, 0.1, "cuda:0"))
-    second.put_score(KEY, ScoredArch("a", 9.9, 10, 20, 0.1, "cuda:1"))  # a late duplicate: the first write stays
-    assert second.get_scores(KEY, ["a"]) == {"a": ScoredArch("a", 2.5, 10, 20, 0.1, "cuda:0", cached=True)}, "not shared"
+    first.put_score(KEY, ScoredArch("a", {"naswot": 2.5}, {"params": 10, "flops": 20}, 0.1, "cuda:0"))
+    second.put_score(KEY, ScoredArch("a", {"naswot": 9.9}, {"params": 10, "flops": 20}, 0.1, "cuda:1"))  # a late duplicate: the first write stays
+    assert second.get_scores(KEY, ["a"]) == {"a": ScoredArch("a", {"naswot": 2.5}, {"params": 10, "flops": 20}, 0.1, "cuda:0", cached=True)}, "not shared"
     assert first.count_scores() == 1, "a key was stored twice"
 
 
@@ -208,7 +208,7 @@ def test_a_finished_or_paused_job_gives_its_lease_back(store):
 def test_evaluations_are_ranked_singular_last_and_paged_in_order(store):
     store.create_job(job())
     for step, score in enumerate([1.0, -math.inf, 3.0], start=1):
-        store.add_evaluation("j1", ScoredArch(f"a{step}", score, 1, 1, step=step))
+        store.add_evaluation("j1", ScoredArch(f"a{step}", {"naswot": score}, {"params": 1, "flops": 1}, step=step))
     assert [e.step for e in store.top("j1", 3)] == [3, 1, 2], "best first, singular last"
     assert [e.step for e in store.top("j1", 3, exclude_singular=True)] == [3, 1], "singular left out"
     assert [e.step for e in store.evaluations("j1", after_step=1, limit=1)] == [2], "paging after a step"
@@ -217,9 +217,9 @@ def test_evaluations_are_ranked_singular_last_and_paged_in_order(store):
 
 def test_a_replayed_step_rewrites_its_evaluation(store):
     store.create_job(job())
-    store.add_evaluation("j1", ScoredArch("first", 1.0, 1, 1, step=1))
-    store.add_evaluation("j1", ScoredArch("replay", -math.inf, 2, 3, step=1))
-    assert store.evaluations("j1") == [ScoredArch("replay", -math.inf, 2, 3, step=1)] and store.evaluated("j1") == 1
+    store.add_evaluation("j1", ScoredArch("first", {"naswot": 1.0}, {"params": 1, "flops": 1}, step=1))
+    store.add_evaluation("j1", ScoredArch("replay", {"naswot": -math.inf}, {"params": 2, "flops": 3}, step=1))
+    assert store.evaluations("j1") == [ScoredArch("replay", {"naswot": -math.inf}, {"params": 2, "flops": 3}, step=1)] and store.evaluated("j1") == 1
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -293,6 +293,28 @@ def test_a_stored_latency_is_found_only_under_its_own_device(store):
 
 def test_an_evaluation_keeps_its_latency(store):
     store.create_job(job("job1"))
-    store.add_evaluation("job1", ScoredArch("a", 1.0, 10, 10, step=1, latency_ms=2.5))
-    store.add_evaluation("job1", ScoredArch("b", 2.0, 10, 10, step=2))
+    store.add_evaluation("job1", ScoredArch("a", {"naswot": 1.0}, {"params": 10, "flops": 10, "latency_ms": 2.5}, step=1))
+    store.add_evaluation("job1", ScoredArch("b", {"naswot": 2.0}, {"params": 10, "flops": 10}, step=2))
     assert [e.latency_ms for e in store.evaluations("job1")] == [2.5, None], "an evaluation's latency was not kept as written"
+
+
+def test_an_evaluation_keeps_every_value_its_search_reported_by_name_and_in_order(store):
+    store.create_job(job("job1"))
+    values = {"naswot": 12.5, "synflow": -math.inf, "ensemble": 1 / 3}
+    store.add_evaluation("job1", ScoredArch("a", values, {"params": 10, "flops": 20}, step=1))
+    [back] = store.evaluations("job1")
+    assert list(back.values.items()) == list(values.items()), f"values changed in the store: {back.values}"
+    assert store.top("job1", 1)[0].values == values, "top reads the values too"
+
+
+def test_an_evaluation_stored_before_schema_7_reads_as_its_jobs_ranking_score(location):
+    at_version(location, 6)
+    old = open_store(location)
+    try:
+        old.create_job(job("job1"))
+        columns = "job_id, step, arch, score, singular, params, flops, created_at"
+        old._db.write(f"INSERT INTO evaluations ({columns}) VALUES (?,?,?,?,?,?,?,?)", ("job1", 1, "a", 2.5, False, 10, 20, 0.0))
+        [back] = old.evaluations("job1")
+    finally:
+        old.close()
+    assert back.values == {REQUEST.score: 2.5} and back.costs == {"params": 10, "flops": 20}, f"a legacy row read as {back}"

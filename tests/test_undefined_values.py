@@ -6,12 +6,8 @@ import math
 
 import pytest
 
-import app.cli.search as cli_search
-
 import app.service.report as report
-from app.service.records import ScoredArch
-from scoring import ArchScore, from_json_number, json_number
-from search import Evaluation
+from scoring import ScoredArch, from_json_number, json_number
 
 
 @pytest.mark.parametrize("value", [-math.inf, math.inf, math.nan])
@@ -29,13 +25,12 @@ def test_null_reads_back_as_minus_infinity_and_a_number_as_itself(value):
     assert from_json_number(json_number(value)) == value
 
 
+COSTS = {"params": 1, "flops": 1}
 OUTPUTS = {
-    "score API and worker (ArchScore)": lambda v: ArchScore("a", v, 1, 1, 0.0, values={"naswot": v}).to_json()["score"],
-    "score API values (ArchScore)": lambda v: ArchScore("a", v, 1, 1, 0.0, values={"naswot": v}).to_json()["scores"]["naswot"],
-    "API and store record (ScoredArch)": lambda v: ScoredArch("a", v, 1, 1).to_json()["score"],
-    "store column (ScoredArch)": lambda v: ScoredArch("a", v, 1, 1, step=1).nullable_score,
-    "CLI search JSON": lambda v: cli_search.evaluation_json(Evaluation("a", v, 1, 1, 1), "naswot")["score"],
-    "CLI search JSON values": lambda v: cli_search.evaluation_json(Evaluation("a", v, 1, 1, 1), "naswot")["values"]["naswot"],
+    "score result (API, CLI, cache)": lambda v: ScoredArch("a", {"naswot": v}, COSTS).to_json()["score"],
+    "score result values": lambda v: ScoredArch("a", {"naswot": v}, COSTS).to_json()["values"]["naswot"],
+    "search evaluation (job view, CLI, store)": lambda v: ScoredArch("a", {"naswot": v}, COSTS, step=1).to_json()["score"],
+    "search evaluation values": lambda v: ScoredArch("a", {"naswot": 1.0, "synflow": v}, COSTS, step=1).json_values()["synflow"],
 }
 
 

@@ -12,12 +12,11 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 
-from scoring import LATENCY, InputMismatch, check_pairing, device_identity
+from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing, device_identity
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import NoWorker, QueueFull
 from app.service.latency import LatencyUnavailable
-from app.service.records import ScoredArch
 from app.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
 from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.service.core import Service
@@ -112,15 +111,15 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
 
 
 def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:
-    """Every (score, architecture) future, score by score (each score cached on its own, computed jointly), and the device."""
+    """A future per architecture for its record with every requested score (each cached on its own, computed jointly), and the device."""
     prepared = prepare(service, body)
     try:
-        per_score, device = service.dispatcher.submit_all(prepared.specs, prepared.archs)
+        futures, device = service.dispatcher.submit_all(prepared.specs, prepared.archs)
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
     except (NoWorker, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), str(exc), "unavailable", headers=RETRY_LATER) from None
-    return prepared, [f for futures in per_score for f in futures], device
+    return prepared, futures, device
 
 
 async def _wait(future: Future[ScoredArch]) -> ScoredArch:
@@ -156,15 +155,15 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     start = time.perf_counter()
     prepared, futures, device = await run_in_threadpool(_submit, service, body)
     outcomes = await asyncio.gather(*(_wait(f) for f in futures), return_exceptions=True)
-    count = len(prepared.archs)
-    failures = _failures_by_arch(outcomes, count)
+    failures = [(i, outcome) for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)]
     if failures:
         raise _failure(failures, prepared)
-    names = [spec.score for spec in prepared.specs]
-    results = [combined_result(names, outcomes[i::count]) for i in range(count)]  # type: ignore[arg-type]
+    records: list[ScoredArch] = list(outcomes)  # type: ignore[arg-type]
     latency_device = None
     if LATENCY in body.costs:
-        results, latency_device = await run_in_threadpool(_with_latency, service, body, prepared, results)
+        records, latency_device = await run_in_threadpool(_with_latency, service, body, prepared, records)
+    results = [ScoreResult(**record.to_json()) for record in records]
+    names = [spec.score for spec in prepared.specs]
     cached = sum(r.cached for r in results)
     return ScoreResponse(
         results=results, device=device, latency_device=latency_device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
@@ -173,8 +172,8 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     )
 
 
-def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, results: list[ScoreResult]) -> tuple[list[ScoreResult], str]:
-    """``results`` with each architecture's measured latency, and the identity of the device that measured them."""
+def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, records: list[ScoredArch]) -> tuple[list[ScoredArch], str]:
+    """``records`` with each architecture's measured latency among its costs, and the identity of the device that measured them."""
     spec = prepared.spec
     try:
         worker = service.latency.worker()
@@ -182,23 +181,7 @@ def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, resu
     except (LatencyUnavailable, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), f"latency could not be measured: {exc}", "unavailable", headers=RETRY_LATER) from None
     identity = device_identity(worker.device, service.latency.threads)
-    return [r.model_copy(update={"latency_ms": ms}) for r, ms in zip(results, figures)], identity
-
-
-def _failures_by_arch(outcomes: list[Any], count: int) -> list[tuple[int, BaseException]]:
-    """(architecture index, its first failure) from the outcomes of every score in turn, ``count`` architectures each."""
-    failures: dict[int, BaseException] = {}
-    for k, outcome in enumerate(outcomes):
-        if isinstance(outcome, BaseException):
-            failures.setdefault(k % count, outcome)
-    return sorted(failures.items(), key=lambda item: item[0])
-
-
-def combined_result(names: list[str], scored: list[ScoredArch]) -> ScoreResult:
-    """One architecture's answer from its value of each named score: the first is ``score``; device time adds up,
-    and it counts as cached only when no score needed the device."""
-    fields = {**scored[0].to_json(), "seconds": sum(s.seconds for s in scored), "cached": all(s.cached for s in scored)}
-    return ScoreResult(**fields, values={name: s.nullable_score for name, s in zip(names, scored)})
+    return [r.with_costs(MeasuredCost.of(r, ms)) for r, ms in zip(records, figures)], identity
 
 
 def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> Exception:

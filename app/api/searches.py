@@ -10,16 +10,17 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from scoring import ScoredArch
 from search import COSTS, Constraints, ParameterError, check_params, describe_strategies, list_strategies, strategy_params
 from search.pareto import front_order
 from searchspace import get_space, list_spaces
 
 from app.service.jobs import JobConflict, TooManyJobs
 from app.service.notify import TooManyStreams
-from app.service.records import DataRef, JobRecord, JobStatus, ScoredArch, SearchSpec
+from app.service.records import DataRef, JobRecord, JobRequest, JobStatus
 from app.api.schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyList
 from app.service.core import Service
-from app.store import CacheKey, StoreError
+from app.store import StoreError
 from app.api.deps import ERRORS, RETRY_LATER, JobDep, ServiceDep, error, invalid, problem
 from app.api.errors import StrictJSONRoute
 from app.api.score import check_input, check_latency, check_space, open_data
@@ -62,7 +63,7 @@ def _check_limits(service: Service, body: SearchRequest) -> None:
         raise invalid(error(("body", "top_k"), f"at most {settings.max_top_k} on this server (NASWOT_MAX_TOP_K)", "less_than_equal", body.top_k))
 
 
-def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, DataRef]:
+def prepare_search(service: Service, body: SearchRequest) -> tuple[JobRequest, DataRef]:
     """(request as stored, data used) after checking every field against this server."""
     space = check_space(body.space)
     if body.strategy not in list_strategies():
@@ -73,7 +74,7 @@ def prepare_search(service: Service, body: SearchRequest) -> tuple[SearchSpec, D
     check_input(space, name, source)
     if body.constraints is not None and body.constraints.max_latency_ms is not None:
         check_latency(service, body.latency_batch, ("body", "constraints", "max_latency_ms"))
-    request = SearchSpec(
+    request = JobRequest(
         space=body.space, strategy=body.strategy, budget=body.budget, top_k=body.top_k, seed=body.seed, data=name,
         batch_size=body.batch_size, score=body.scores[0], reported_scores=tuple(body.scores[1:]), constraints=body.constraints,
         exclude_singular=body.exclude_singular, strategy_params=params, minimize=tuple(body.minimize),
@@ -87,7 +88,7 @@ def view(service: Service, job: JobRecord) -> dict[str, Any]:
     request = job.request
     size = get_space(request.space).size if request.space in list_spaces() else None
     budget = min(request.budget, size) if size is not None else request.budget
-    top = evaluation_rows(service, job, service.store.top(job.id, request.top_k, request.exclude_singular))
+    top = evaluation_rows(service.store.top(job.id, request.top_k, request.exclude_singular))
     pareto = pareto_rows(service, job, budget)
     elapsed = ((job.finished_at or time.time()) - job.started_at) if job.started_at else 0.0
     progress = {"evaluated": service.store.evaluated(job.id), "budget": budget, "batch": service.jobs.scoring(job.id)}
@@ -98,12 +99,9 @@ def view(service: Service, job: JobRecord) -> dict[str, Any]:
     }
 
 
-def evaluation_rows(service: Service, job: JobRecord, evaluations: list[ScoredArch]) -> list[dict[str, Any]]:
-    """Evaluations as the API shows them, each with ``values``: the ranking score and every reported one (null when undefined)."""
-    request = job.request
-    archs = [e.arch for e in evaluations]
-    reported = {name: _cached_values(service, job, name, archs) for name in request.reported_scores}
-    return [{**e.to_json(), "values": {request.score: e.nullable_score, **{n: v.get(e.arch) for n, v in reported.items()}}} for e in evaluations]
+def evaluation_rows(evaluations: list[ScoredArch]) -> list[dict[str, Any]]:
+    """Evaluations as the API shows them, each with ``values``: every score its search computed for it, by name (null when undefined)."""
+    return [e.to_json() for e in evaluations]
 
 
 def pareto_rows(service: Service, job: JobRecord, budget: int) -> list[dict[str, Any]]:
@@ -115,16 +113,7 @@ def pareto_rows(service: Service, job: JobRecord, budget: int) -> list[dict[str,
     if not request.minimize:
         return []
     evaluations = [e for e in service.store.evaluations(job.id, 0, budget) if not (request.exclude_singular and e.singular)]
-    return evaluation_rows(service, job, [evaluations[i] for i in front_order(evaluations, request.minimize)])
-
-
-def _cached_values(service: Service, job: JobRecord, score: str, archs: list[str]) -> dict[str, float | None]:
-    """arch -> its ``score`` value from the score cache, where the job's runner put it (searches score at the exact precision)."""
-    request = job.request
-    if job.data is None or not archs or request.space not in list_spaces():
-        return {}
-    key = CacheKey.for_score(get_space(request.space).identity, job.data.identity, request.batch_size, request.seed, score, "exact")
-    return {arch: hit.nullable_score for arch, hit in service.store.get_scores(key, archs).items()}
+    return evaluation_rows([evaluations[i] for i in front_order(evaluations, request.minimize)])
 
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search job"}}
@@ -174,7 +163,7 @@ def get_evaluations(
     after: Annotated[int, Query(ge=0, le=MAX_INT, description="return steps after this one")] = 0,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    rows = evaluation_rows(service, job, service.store.evaluations(job.id, after, limit))
+    rows = evaluation_rows(service.store.evaluations(job.id, after, limit))
     return {"id": job.id, "evaluations": rows, "next_after": rows[-1]["step"] if len(rows) == limit else None}
 
 
@@ -253,7 +242,7 @@ async def _events(request: Request, service: Service, job: JobRecord, cursor: in
         # the job row before its evaluations: once it reads finished, every evaluation is already stored
         fresh = await run_in_threadpool(service.store.get_job, job.id)
         rows = await run_in_threadpool(service.store.evaluations, job.id, cursor, EVENT_PAGE)
-        for row in await run_in_threadpool(evaluation_rows, service, job, rows):
+        for row in evaluation_rows(rows):
             cursor = row["step"]
             yield ServerSentEvent(event="evaluation", id=str(cursor), data={**row, "evaluated": cursor, "budget": budget})
         current = await run_in_threadpool(view, service, fresh)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from scoring import ArchScore, Scorer, describe_device, from_json_number, open_source, resolve_device
+from scoring import ScoredArch, Scorer, describe_device, from_json_number, open_source, resolve_device
 from searchspace import SearchSpace, get_space
 
 import app.service.report as report
@@ -99,7 +99,7 @@ def table_scorer(args: argparse.Namespace) -> Scorer:
     )
 
 
-def table_results(scorer: Scorer, args: argparse.Namespace, todo: list[str]) -> Iterator[ArchScore]:
+def table_results(scorer: Scorer, args: argparse.Namespace, todo: list[str]) -> Iterator[ScoredArch]:
     """Scores of ``todo`` in order: here, in ``--workers`` processes, or on Ray actors."""
     if args.executor == "ray":
         if args.cells_per_pass != 1:

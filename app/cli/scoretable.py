@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from scoring import ArchScore, Scorer
+from scoring import ScoredArch, Scorer
 from scoring.evaluate import value_settings
 from searchspace import SearchSpace
 
@@ -80,14 +80,14 @@ def open_table(out: Path, settings: dict[str, Any], names: list[str]) -> set[str
     return set()
 
 
-def table_row(result: ArchScore, index: dict[str, int] | None, names: list[str]) -> list[object]:
+def table_row(result: ScoredArch, index: dict[str, int] | None, names: list[str]) -> list[object]:
     """One CSV row: index, arch, params, flops, then each score (empty when undefined)."""
-    values = result.values or {names[0]: result.score}
+    values = result.values
     fields = ["" if values[name] == -math.inf else repr(values[name]) for name in score_columns(names)]
     return ["" if index is None else index[result.arch], result.arch, result.params, result.flops, *fields]
 
 
-def append_results(out: Path, results: Iterable[ArchScore], index: dict[str, int] | None, names: list[str]) -> Iterator[ArchScore]:
+def append_results(out: Path, results: Iterable[ScoredArch], index: dict[str, int] | None, names: list[str]) -> Iterator[ScoredArch]:
     """Append each result's row as soon as it comes (flushed, so a stop loses nothing); yields each result."""
     with out.open("a", newline="") as f:
         writer = csv.writer(f)
@@ -97,7 +97,7 @@ def append_results(out: Path, results: Iterable[ArchScore], index: dict[str, int
             yield result
 
 
-def pooled_scores(make_scorer: Callable[[], Scorer], todo: list[str], workers: int) -> Iterator[ArchScore]:
+def pooled_scores(make_scorer: Callable[[], Scorer], todo: list[str], workers: int) -> Iterator[ScoredArch]:
     """Scores of ``todo`` in order from ``workers`` spawned processes of one torch thread each, each with the
     scorer ``make_scorer()`` builds (a module-level function, or a partial of one, so that it pickles)."""
     with mp.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=(make_scorer,)) as pool:
@@ -113,12 +113,12 @@ def _start_worker(make_scorer: Callable[[], Scorer]) -> None:
     _worker_scorer = make_scorer()
 
 
-def _score_in_worker(arch: str) -> ArchScore:
+def _score_in_worker(arch: str) -> ScoredArch:
     assert _worker_scorer is not None
     return _worker_scorer.score_one(arch)
 
 
-def ray_scores(scorer: Scorer, todo: list[str], *, address: str | None, actors: int | None, threads: int, chunk: int = 256) -> Iterator[ArchScore]:
+def ray_scores(scorer: Scorer, todo: list[str], *, address: str | None, actors: int | None, threads: int, chunk: int = 256) -> Iterator[ScoredArch]:
     """Scores of ``todo`` in order from a Ray actor pool with ``scorer``'s settings, ``chunk`` cells at a time
     (so rows are written as they come); a cell that fails raises."""
     from app.executors.ray_pool import ItemFailed, RayScorePool, key_for

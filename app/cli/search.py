@@ -12,8 +12,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from scoring import DataSource, LatencyMeter, MeasuredCost, Scorer, cost_for, from_json_number, json_number, open_source, resolve_device
-from search import Constraints, Evaluation, needs_latency, run_search
+from scoring import DataSource, LatencyMeter, Scorer, from_json_number, open_source, resolve_device, search_costs
+from search import Constraints, needs_latency, run_search
 from search.options import given_constraints, given_params
 from searchspace import SearchSpace, get_space
 
@@ -21,13 +21,6 @@ from app.client import Client
 
 #: called with each new evaluation (as a JSON-ready dict)
 OnEvaluation = Callable[[dict[str, Any]], None]
-
-
-def evaluation_json(e: Evaluation, score_name: str) -> dict[str, Any]:
-    """An evaluation as the service shows it (``values``: the one score an in-process search computes, by name)."""
-    score = json_number(e.score)
-    return {"step": e.step, "arch": e.arch, "score": score, "singular": e.singular, "params": e.params, "flops": e.flops,
-            "latency_ms": e.latency_ms, "values": {score_name: score}}
 
 
 def pareto_columns(minimize: list[str]) -> list[str]:
@@ -56,40 +49,31 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     space = get_space(args.space)
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
-    name = scorer.score_names[0]  # the score the search ranks by
     constraints = Constraints(**given_constraints(args) or {})
     result = run_search(
-        args.strategy, space, lambda archs: [r.score for r in scorer.score_many(archs)],
+        args.strategy, space, lambda archs: list(scorer.score_many(archs)),
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=constraints, exclude_singular=args.exclude_singular,
         cost=local_costs(space, source, scorer, args.latency_batch if needs_latency(constraints.max_latency_ms, args.minimize or ()) else None),
         minimize=tuple(args.minimize or ()),
-        on_evaluation=lambda e: on_evaluation(evaluation_json(e, name)), **given_params(args),
+        on_evaluation=lambda e: on_evaluation(e.to_json()), **given_params(args),
     )
     outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
                "evaluated": result.evaluated, "budget": result.budget}
     return {
         "status": "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
         "data": source.describe(), "scorer": scorer.describe(), "outcome": outcome,
-        "top": [evaluation_json(e, name) for e in result.top],
-        "pareto": [evaluation_json(e, name) for e in result.pareto],
-        "evaluations": [evaluation_json(e, name) for e in result.history],
+        "top": [e.to_json() for e in result.top],
+        "pareto": [e.to_json() for e in result.pareto],
+        "evaluations": [e.to_json() for e in result.history],
     }
 
 
 def local_costs(space: SearchSpace, source: DataSource, scorer: Scorer, latency_batch: int | None) -> Callable[[str], Any]:
     """An in-process search's costs: parameters and FLOPs, and latency timed on the scorer's device when ``latency_batch`` is given
     (each architecture timed once)."""
-    if latency_batch is None:
-        return lambda arch: cost_for(space, source, arch, scorer.num_classes)
-    meter = LatencyMeter(space, source, scorer.device, batch=latency_batch)
-
-    @functools.cache
-    def measured(arch: str) -> MeasuredCost:
-        cost = cost_for(space, source, arch, scorer.num_classes)
-        return MeasuredCost(cost.params, cost.flops, meter.measure(arch))
-
-    return measured
+    meter = None if latency_batch is None else LatencyMeter(space, source, scorer.device, batch=latency_batch)
+    return search_costs(space, source, scorer.num_classes, None if meter is None else functools.cache(meter.measure))
 
 
 def score_option(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from scoring import ArchScore, describe_device, kernels, open_source
+from scoring import ScoredArch, describe_device, kernels, open_source
 from searchspace import ArchitectureError, SearchSpace, get_space
 from searchspace.spacefile import SpaceSource, load_space_text
 
@@ -62,7 +62,7 @@ class ItemFailed:
     message: str
 
 
-Outcome = ArchScore | ItemFailed
+Outcome = ScoredArch | ItemFailed
 
 
 class DataMismatch(RuntimeError):

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from scoring import ArchScore
+from scoring import ScoredArch
 from searchspace import ArchitectureError, ChoiceSpace
 
 from app.service.scorers import ScoreSpec
@@ -35,7 +35,7 @@ def scorer_key(spec: ScoreSpec) -> ScorerKey:
     return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, spec.scores, space_file)
 
 
-def as_result(outcome: Outcome) -> ArchScore | BaseException:
+def as_result(outcome: Outcome) -> ScoredArch | BaseException:
     """An actor's outcome as a device worker delivers it: the score, or the exception that failed the item."""
     if not isinstance(outcome, ItemFailed):
         return outcome
@@ -78,7 +78,7 @@ class RayWorker(DeviceWorker):
         archs = group.archs
 
         def land(index: int, outcome: Outcome) -> None:
-            if isinstance(outcome, ArchScore):
+            if isinstance(outcome, ScoredArch):
                 self._scored(outcome.seconds, concurrency=actors)
             self._deliver_arch(group, archs[index], as_result(outcome))
 

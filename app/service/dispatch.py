@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 
-from scoring import ArchScore
+from scoring import ScoredArch
 
 from app.service.metrics import Metrics
-from app.service.records import ScoredArch
 from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.store import CacheKey, Store, StoreError
 from app.service.taskqueue import BACKGROUND, INTERACTIVE, Task, WorkerStopped, settle
@@ -100,8 +100,10 @@ class Dispatcher:
     def submit_all(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None,
         owner: str | None = None,
-    ) -> tuple[list[list[Future[ScoredArch]]], str]:
-        """A list of futures per spec (one per architecture, canonical; repeats share one) and the device new work went to.
+    ) -> tuple[list[Future[ScoredArch]], str]:
+        """A future per architecture (canonical; repeats share one) for its record with each spec's value by name, and the
+        device new work went to. Each score is cached and shared in flight on its own; an architecture's record is
+        their merge (:meth:`scoring.ScoredArch.merge`), or the first of its scores' errors.
 
         Non-blocking (requests): everything new is queued at once on one worker or nothing is,
         raising :class:`QueueFull`. Blocking (search jobs): waits for room, a task at a time.
@@ -122,7 +124,8 @@ class Dispatcher:
                     self._offer(worker, new)
             if new and block:
                 self._put_waiting(new, worker, abort)
-        return [[per_spec[a] for a in archs] for per_spec in futures], device
+        joined = {a: _merged([per_spec[a] for per_spec in futures]) for a in unique}
+        return [joined[a] for a in archs], device
 
     def _cached(self, key: CacheKey, archs: list[str]) -> dict[str, Future[ScoredArch]]:
         """Resolved futures for the architectures the cache already holds."""
@@ -197,27 +200,27 @@ class Dispatcher:
     def score_all_blocking(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], abort: Callable[[], bool] | None = None,
         on_each: Callable[[], None] | None = None, owner: str | None = None,
-    ) -> list[list[ScoredArch]]:
-        """Scores of ``archs`` for several specs scored jointly (waiting for room and for results): a list of results per spec.
+    ) -> list[ScoredArch]:
+        """Each architecture's record with every spec's value (waiting for room and for results), in order.
 
-        ``on_each`` is called as each result of the first spec arrives. When ``abort()`` turns true while
+        ``on_each`` is called as each architecture's record is complete. When ``abort()`` turns true while
         waiting, raises :class:`WorkerStopped`; work already queued still completes and lands in the cache.
         """
         futures, _device = self.submit_all(specs, archs, block=True, abort=abort, owner=owner)
         if on_each is not None:
-            for future in futures[0]:
+            for future in futures:
                 future.add_done_callback(lambda _f: on_each())
-        pending = {f for per_spec in futures for f in per_spec}
+        pending = set(futures)
         while pending:
             _done, pending = wait_futures(pending, timeout=0.25)
             if pending and abort is not None and abort():
                 raise WorkerStopped("aborted while waiting for scores")
-        return [[f.result() for f in per_spec] for per_spec in futures]
+        return [f.result() for f in futures]
 
-    def _done(self, task: Task, outcome: ArchScore | BaseException, device: str) -> None:
-        """Worker callback: cache the result, leave the in-flight table, wake the waiters."""
+    def _done(self, task: Task, outcome: ScoredArch | BaseException, device: str) -> None:
+        """Worker callback: cache the task's value of the joint record, leave the in-flight table, wake the waiters."""
         key = task.spec.cache_key
-        result = outcome if isinstance(outcome, BaseException) else self._cache(key, ScoredArch.computed(outcome, device))
+        result = outcome if isinstance(outcome, BaseException) else self._cache(key, replace(outcome.only(task.spec.score), device=device))
         if isinstance(result, BaseException):
             self.metrics.score_errors.labels(error_kind(result)).inc()
         with self._lock:
@@ -232,6 +235,27 @@ class Dispatcher:
             log.warning("could not cache the score of %s: %s", result.arch, exc)
             return exc
         return result
+
+
+def _merged(parts: list[Future[ScoredArch]]) -> Future[ScoredArch]:
+    """A future for the merge of ``parts`` (one architecture's scores, in order), or the first part's error, once all are done."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: Future[ScoredArch] = Future()
+    left = [len(parts)]
+    lock = threading.Lock()
+
+    def landed(_future: Future[ScoredArch]) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        errors = [e for e in (p.exception() for p in parts) if e is not None]
+        settle(merged, errors[0] if errors else ScoredArch.merge([p.result() for p in parts]))
+
+    for part in parts:
+        part.add_done_callback(landed)
+    return merged
 
 
 def _resolved(value: ScoredArch) -> Future[ScoredArch]:

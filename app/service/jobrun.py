@@ -12,13 +12,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoring import MeasuredCost, cost_for
-from search import Evaluation, SearchResult, SearchStopped, list_strategies, needs_latency, run_search
+from scoring import ScoredArch, search_costs
+from search import SearchResult, SearchStopped, list_strategies, needs_latency, run_search
 from searchspace import ModelCost, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.latency import LatencyService, LatencyUnavailable
-from app.service.records import JobRecord, ScoredArch, SearchSpec
+from app.service.records import JobRecord, JobRequest
 from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.service.sources import Sources
 from app.store import Store
@@ -53,7 +53,7 @@ class Run:
     reported: tuple[ScoreSpec, ...] = ()
 
 
-def measures_latency(request: SearchSpec) -> bool:
+def measures_latency(request: JobRequest) -> bool:
     """The switch for latency in a job's costs: on when its search needs the figure (a ``max_latency_ms`` bound, or minimised)."""
     return needs_latency(request.constraints.max_latency_ms if request.constraints else None, request.minimize)
 
@@ -122,31 +122,27 @@ class SearchRunner:
             **request.strategy_params,
         )
 
-    def _costs(self, run: Run) -> Callable[[str], ModelCost | MeasuredCost]:
+    def _costs(self, run: Run) -> Callable[[str], ModelCost]:
         """The job's cost callable: parameters and FLOPs, and the measured latency when :func:`measures_latency` says so."""
-        spec, request = run.spec, run.job.request
+        spec = run.spec
+        latency = (lambda arch: self._latency(run, arch)) if measures_latency(run.job.request) else None
+        return search_costs(run.space, spec.source, spec.num_classes, latency)
 
-        def static(arch: str) -> ModelCost:
-            return cost_for(run.space, spec.source, arch, spec.num_classes)
+    def _latency(self, run: Run, arch: str) -> float:
+        """``arch``'s latency from the latency service, at background priority (a stop while waiting stops the search)."""
+        if self.latency is None:
+            raise LatencyUnavailable("this job runner was given no latency service")
+        try:
+            [ms] = self.latency.measure(
+                run.space, run.spec.source, [arch], run.job.request.latency_batch, priority=BACKGROUND, abort=run.control.should_stop,
+            )
+        except WorkerStopped:
+            if run.control.should_stop():
+                raise SearchStopped from None
+            raise
+        return ms
 
-        if not measures_latency(request):
-            return static
-
-        def measured(arch: str) -> MeasuredCost:
-            if self.latency is None:
-                raise LatencyUnavailable("this job runner was given no latency service")
-            try:
-                [ms] = self.latency.measure(run.space, spec.source, [arch], request.latency_batch, priority=BACKGROUND, abort=run.control.should_stop)
-            except WorkerStopped:
-                if run.control.should_stop():
-                    raise SearchStopped from None
-                raise
-            cost = static(arch)
-            return MeasuredCost(cost.params, cost.flops, ms)
-
-        return measured
-
-    def _score(self, run: Run, archs: list[str]) -> list[float]:
+    def _score(self, run: Run, archs: list[str]) -> list[ScoredArch]:
         """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored."""
         job_id = run.job.id
         self._scoring[job_id] = (0, len(archs))
@@ -158,11 +154,7 @@ class SearchRunner:
             self._bump(job_id)
 
         try:
-            # the reported scores go into the cache, where each evaluation's values are read from
-            scored, *_reported = self.dispatcher.score_all_blocking(
-                (run.spec, *run.reported), archs, run.control.should_stop, tick, owner=job_id,
-            )
-            return [s.score for s in scored]
+            return self.dispatcher.score_all_blocking((run.spec, *run.reported), archs, run.control.should_stop, tick, owner=job_id)
         except WorkerStopped:
             if run.control.should_stop():
                 raise SearchStopped from None
@@ -170,8 +162,8 @@ class SearchRunner:
         finally:
             self._scoring.pop(job_id, None)
 
-    def _record(self, run: Run, evaluation: Evaluation) -> None:
-        self.store.add_evaluation(run.job.id, ScoredArch.evaluated(evaluation))
+    def _record(self, run: Run, evaluation: ScoredArch) -> None:
+        self.store.add_evaluation(run.job.id, evaluation)
         run.control.touch()
         self._bump(run.job.id)
 

@@ -31,7 +31,7 @@ from app.service.jobslots import Backoff, JobSlot, PendingMarks
 from app.service.leases import JobLeases, default_owner
 from app.service.metrics import Metrics
 from app.service.notify import JobNotifier
-from app.service.records import DataRef, JobOutcome, JobRecord, SearchSpec
+from app.service.records import DataRef, JobOutcome, JobRecord, JobRequest
 from app.service.sources import Sources
 from app.store import Store, StoreError
 
@@ -180,7 +180,7 @@ class JobManager:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def submit(self, request: SearchSpec, data: DataRef) -> JobRecord:
+    def submit(self, request: JobRequest, data: DataRef) -> JobRecord:
         """Persist a new job as ``queued`` and queue it; raises :class:`TooManyJobs` when the queue is full."""
         with self._lock:
             waiting = sum(self._waiting.values()) if self._leases is None else self.store.count_jobs().get("queued", 0)

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from scoring import LATENCY, ArchScore, DataSource, LatencyKey, LatencyMeter, device_identity, latency_key
+from scoring import LATENCY, ScoredArch, DataSource, LatencyKey, LatencyMeter, device_identity, latency_key
 from searchspace import SearchSpace
 
 from app.store import CacheKey, Store, StoreError
@@ -147,18 +147,20 @@ class LatencyService:
                 raise WorkerStopped("aborted while waiting for latency measurements")
         return [futures[arch].result() for arch in archs]  # type: ignore[union-attr]
 
-    def _done(self, task: Task, outcome: ArchScore | BaseException, device: str) -> None:
+    def _done(self, task: Task, outcome: ScoredArch | BaseException, device: str) -> None:
         """Worker callback: keep the figure (memory, then store) and wake the waiters."""
         key = task.spec.key(task.arch)  # type: ignore[attr-defined]
         if isinstance(outcome, BaseException):
             self._settle(key, outcome)
             return
-        self._remember(key, outcome.score)
+        ms = outcome.latency_ms
+        assert ms is not None, "a latency task's record carries its latency_ms cost"
+        self._remember(key, ms)
         try:
-            self.store.put_latency(key, outcome.score)
+            self.store.put_latency(key, ms)
         except StoreError as exc:
             log.warning("could not store the latency of %s: %s", task.arch, exc)
-        self._settle(key, outcome.score)
+        self._settle(key, ms)
 
     def _settle(self, key: LatencyKey, outcome: float | BaseException) -> None:
         with self._lock:

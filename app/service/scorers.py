@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
-from scoring import ArchScore, DataSource, Scorer, describe_device
+from scoring import ScoredArch, DataSource, Scorer, describe_device
 from searchspace import SearchSpace
 
 from app.service.reference import StoredReference, reference_key
@@ -28,7 +28,7 @@ log = logging.getLogger("naswot.worker")
 
 
 class ScorerLike(Protocol):
-    def score_many(self, archs: Iterable[str]) -> Iterator[ArchScore]: ...
+    def score_many(self, archs: Iterable[str]) -> Iterator[ScoredArch]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,7 +154,7 @@ class ScorerCache(Generic[K]):
 
 def score_each(
     scorer: ScorerLike, archs: Sequence[str], recover: Callable[[BaseException], None]
-) -> Iterator[tuple[str, ArchScore | BaseException]]:
+) -> Iterator[tuple[str, ScoredArch | BaseException]]:
     """Each architecture with its score or the exception that failed it, in input order, as each lands.
 
     An exception fails only the item it happened on (``recover`` is told of it first); the items after it are
@@ -173,7 +173,7 @@ def score_each(
         yield arch, _score_one(scorer, arch, recover)
 
 
-def _score_one(scorer: ScorerLike, arch: str, recover: Callable[[BaseException], None]) -> ArchScore | BaseException:
+def _score_one(scorer: ScorerLike, arch: str, recover: Callable[[BaseException], None]) -> ScoredArch | BaseException:
     try:
         return next(iter(scorer.score_many([arch])))
     except Exception as exc:  # noqa: BLE001 - reported for this item

@@ -14,9 +14,9 @@ import threading
 from collections import Counter
 from concurrent.futures import Future
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from scoring import ArchScore
+from scoring import ScoredArch
 
 from app.service.scorers import ScoreSpec
 
@@ -26,11 +26,11 @@ INTERACTIVE, BACKGROUND = 0, 1
 
 @dataclass(eq=False)
 class Task:
-    """One architecture to score; ``done`` receives the :class:`ArchScore` or the exception."""
+    """One architecture to score; ``done`` receives the record its scorer computed (every score of its joint pass) or the exception."""
 
     spec: ScoreSpec
     arch: str
-    done: Callable[[Task, ArchScore | BaseException, str], None]
+    done: Callable[[Task, ScoredArch | BaseException, str], None]
 
 
 class WorkerStopped(RuntimeError):
@@ -181,13 +181,6 @@ def joint_groups(batch: Sequence[Task]) -> list[JointGroup]:
         names = tuple(dict.fromkeys(t.spec.score for t in tasks))
         groups.setdefault(names, JointGroup(tasks[0].spec.joint(names), {})).tasks[arch] = tasks
     return list(groups.values())
-
-
-def for_score(result: ArchScore, name: str, shares: int = 1) -> ArchScore:
-    """A joint result as the task for score ``name`` receives it: that score's value as ``score``, and an equal
-    share of the device time among the ``shares`` scores computed together (so shares add up to the whole)."""
-    value = result.values[name] if result.values else result.score  # a scorer of one score may leave ``values`` empty
-    return replace(result, score=value, values={name: value}, seconds=result.seconds / shares)
 
 
 def settle(future: Future | None, outcome: object) -> None:

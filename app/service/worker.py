@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from scoring import ArchScore, describe_device, kernels
+from scoring import ScoredArch, describe_device, kernels
 
 from app.service.scorers import ScorerCache, ScorerFactory, ScoreSpec, default_scorer_factory, score_each
-from app.service.taskqueue import BACKGROUND, INTERACTIVE, JointGroup, Task, TaskQueue, WorkerStopped, for_score, joint_groups
+from app.service.taskqueue import BACKGROUND, INTERACTIVE, JointGroup, Task, TaskQueue, WorkerStopped, joint_groups
 
 log = logging.getLogger("naswot.worker")
 
@@ -172,18 +172,17 @@ class DeviceWorker:
         self._current = []
         self.queue.finished()
 
-    def _deliver(self, task: Task, outcome: ArchScore | BaseException) -> None:
+    def _deliver(self, task: Task, outcome: ScoredArch | BaseException) -> None:
         """Hand a task its outcome; an error in the callback is logged, never fatal to the worker."""
         try:
             task.done(task, outcome, self.name)
         except Exception:
             log.exception("device %s: delivering the result of %s failed", self.name, task.arch)
 
-    def _deliver_arch(self, group: JointGroup, arch: str, outcome: ArchScore | BaseException) -> None:
-        """Hand each task of ``arch`` its score's share of a joint result (or the error)."""
-        tasks = group.tasks[arch]
-        for task in tasks:
-            self._deliver(task, outcome if isinstance(outcome, BaseException) else for_score(outcome, task.spec.score, len(tasks)))
+    def _deliver_arch(self, group: JointGroup, arch: str, outcome: ScoredArch | BaseException) -> None:
+        """Hand each task of ``arch`` the joint record (its taker keeps its own score's value) or the error."""
+        for task in group.tasks[arch]:
+            self._deliver(task, outcome)
 
     def _give_back(self, group: JointGroup, archs: Sequence[str]) -> None:
         for arch in archs:
@@ -212,7 +211,7 @@ class DeviceWorker:
                 self._give_back(group, archs[done:])
                 return
 
-    def _timed(self, outcomes: Iterator[tuple[str, ArchScore | BaseException]]) -> Iterator[tuple[str, ArchScore | BaseException]]:
+    def _timed(self, outcomes: Iterator[tuple[str, ScoredArch | BaseException]]) -> Iterator[tuple[str, ScoredArch | BaseException]]:
         """``outcomes`` as they come, each score's device time (not the delivery's) recorded."""
         start = time.perf_counter()
         for arch, outcome in outcomes:

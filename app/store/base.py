@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from scoring import LatencyKey, definition_name
+from scoring import LatencyKey, ScoredArch, definition_name
 
-from app.service.records import JobOutcome, JobRecord, JobStatus, ScoredArch
+from app.service.records import JobOutcome, JobRecord, JobStatus
 
 
 class StoreError(RuntimeError):
@@ -29,11 +29,17 @@ class CacheKey:
     seed: int
     definition: str  # the score's definition name (:func:`for_score` makes it), stored in the score_name column
     precision: str
+    #: the canonical score name a cached value is reported under (not part of the key: its definition is)
+    name: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name:  # a key made from a definition alone reports its values under that name
+            object.__setattr__(self, "name", self.definition)
 
     @classmethod
     def for_score(cls, space: str, data: str, batch_size: int, seed: int, score: str, precision: str) -> CacheKey:
         """The key of canonical score ``score``, stored under its definition name, so an earlier definition's values never match."""
-        return cls(space, data, batch_size, seed, definition_name(score), precision)
+        return cls(space, data, batch_size, seed, definition_name(score), precision, name=score)
 
     def of(self, arch: str) -> tuple:
         """The full key of ``arch`` under this key (for in-memory tables)."""
@@ -90,11 +96,11 @@ class Store(ABC):
 
     @abstractmethod
     def get_scores(self, key: CacheKey, archs: Iterable[str]) -> dict[str, ScoredArch]:
-        """Cached scores of ``archs`` under ``key`` (marked cached; missing ones absent)."""
+        """Cached scores of ``archs`` under ``key``, each a record of the one value ``key.name`` (marked cached; missing ones absent)."""
 
     @abstractmethod
     def put_score(self, key: CacheKey, result: ScoredArch) -> None:
-        """Cache one computed score."""
+        """Cache the value ``key.name`` of a computed record."""
 
     @abstractmethod
     def count_scores(self) -> int:
@@ -179,7 +185,7 @@ class Store(ABC):
 
     @abstractmethod
     def add_evaluation(self, job_id: str, evaluation: ScoredArch) -> None:
-        """Record one evaluation (``evaluation.step`` set); a replay after a restart rewrites the same step."""
+        """Record one evaluation (``evaluation.step`` set) with every value its search reported; a replay after a restart rewrites the same step."""
 
     @abstractmethod
     def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:

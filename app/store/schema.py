@@ -60,8 +60,12 @@ CREATE TABLE latencies (
 ){table_options};
 """
 
+#: every value a search reported for an evaluation, by score name (JSON text, ``null`` for undefined), so the API shows
+#: what the search computed instead of reading the score cache again; older rows hold the ranking score alone
+_EVALUATION_VALUES = "ALTER TABLE evaluations ADD COLUMN score_values TEXT;"
+
 #: every migration, in order, with its ``{role}`` type names unfilled
-MIGRATIONS: tuple[str, ...] = (_TABLES, _LEASES, _REFERENCES, _DROP_REDEFINED_SCORES, _DROP_ENSEMBLE_SCORES, _LATENCIES)
+MIGRATIONS: tuple[str, ...] = (_TABLES, _LEASES, _REFERENCES, _DROP_REDEFINED_SCORES, _DROP_ENSEMBLE_SCORES, _LATENCIES, _EVALUATION_VALUES)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

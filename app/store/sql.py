@@ -7,13 +7,14 @@ given; the connection, its lock and its retries are :class:`app.store.connection
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from scoring import LatencyKey
+from scoring import LatencyKey, ScoredArch, from_json_number, json_number
 
-from app.service.records import ACTIVE, JobOutcome, JobRecord, JobStatus, ScoredArch
+from app.service.records import ACTIVE, JobOutcome, JobRecord, JobRequest, JobStatus
 from app.store.base import CacheKey, ReferenceKey, Store, StoreError, decode_values, encode_values
 from app.store.connection import Connection
 from app.store.dialect import Dialect
@@ -24,7 +25,7 @@ _ACTIVE = "(" + ", ".join(f"'{status}'" for status in ACTIVE) + ")"
 #: the stored columns of a job, in the order of :func:`_job_values`
 _JOB_COLUMNS = "id, status, request, data, created_at, started_at, finished_at, resumed, cancel_requested, error, outcome, device"
 #: the stored columns of an evaluation that :func:`_evaluation` reads
-_EVALUATION_COLUMNS = "step, arch, score, params, flops, latency_ms"
+_EVALUATION_COLUMNS = "step, arch, score, params, flops, latency_ms, score_values"
 #: ``precision`` and ``member`` are quoted throughout: reserved words in MySQL, plain names elsewhere
 _SCORE_KEY = ("space", "data", "batch_size", "seed", "score_name", '"precision"', "arch")
 _REFERENCE_KEY = ("space", "data", "batch_size", "seed", '"precision"', "size", '"member"')
@@ -94,15 +95,14 @@ class SQLStore(Store):
             chunk = wanted[start : start + _CHUNK]
             sql = _GET_SCORES.format(marks=",".join("?" * len(chunk)))
             for r in self._db.rows(sql, (key.space, key.data, key.batch_size, key.seed, key.definition, key.precision, *chunk)):
-                found[r["arch"]] = ScoredArch(
-                    r["arch"], ScoredArch.score_from(r["score"]), r["params"], r["flops"], r["seconds"], r["device"], cached=True
-                )
+                found[r["arch"]] = _cached(r, key.name)
         return found
 
     def put_score(self, key: CacheKey, result: ScoredArch) -> None:
+        value = result.values[key.name]
         self._db.write(f"INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) {self.dialect.upsert(_SCORE_KEY)}", (
             key.space, result.arch, key.data, key.batch_size, key.seed, key.definition, key.precision,
-            result.nullable_score, result.singular, result.params, result.flops, result.seconds, result.device, time.time(),
+            json_number(value), json_number(value) is None, result.params, result.flops, result.seconds, result.device, time.time(),
         ))
 
     def count_scores(self) -> int:
@@ -209,18 +209,27 @@ class SQLStore(Store):
     def add_evaluation(self, job_id: str, evaluation: ScoredArch) -> None:
         if evaluation.step is None:
             raise ValueError("an evaluation needs its step")
-        upsert = self.dialect.upsert(("job_id", "step"), replace=("arch", "score", "singular", "params", "flops", "latency_ms"))
-        columns = "job_id, step, arch, score, singular, params, flops, created_at, latency_ms"
-        self._db.write(f"INSERT INTO evaluations ({columns}) VALUES (?,?,?,?,?,?,?,?,?) {upsert}", (
-            job_id, evaluation.step, evaluation.arch, evaluation.nullable_score, evaluation.singular,
-            evaluation.params, evaluation.flops, time.time(), evaluation.latency_ms,
+        upsert = self.dialect.upsert(("job_id", "step"), replace=("arch", "score", "singular", "params", "flops", "latency_ms", "score_values"))
+        columns = "job_id, step, arch, score, singular, params, flops, created_at, latency_ms, score_values"
+        self._db.write(f"INSERT INTO evaluations ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?) {upsert}", (
+            job_id, evaluation.step, evaluation.arch, json_number(evaluation.score), evaluation.singular,
+            evaluation.params, evaluation.flops, time.time(), evaluation.latency_ms, json.dumps(evaluation.json_values()),
         ))
 
     def evaluations(self, job_id: str, after_step: int = 0, limit: int = 1000) -> list[ScoredArch]:
         rows = self._db.rows(
             f"SELECT {_EVALUATION_COLUMNS} FROM evaluations WHERE job_id=? AND step>? ORDER BY step LIMIT ?", (job_id, after_step, limit)
         )
-        return [_evaluation(r) for r in rows]
+        return self._evaluations(job_id, rows)
+
+    def _evaluations(self, job_id: str, rows: Sequence[Mapping[str, Any]]) -> list[ScoredArch]:
+        """Records of a job's evaluation rows; a row stored before schema 7 (its ranking score alone) is named by the job's request."""
+        legacy = self._ranking_score(job_id) if any(r["score_values"] is None for r in rows) else ""
+        return [_evaluation(r, legacy) for r in rows]
+
+    def _ranking_score(self, job_id: str) -> str:
+        rows = self._db.rows("SELECT request FROM jobs WHERE id=?", (job_id,))
+        return JobRequest.model_validate_json(rows[0]["request"]).score if rows else "score"
 
     def evaluated(self, job_id: str) -> int:
         return self._db.rows("SELECT COUNT(*) AS n FROM evaluations WHERE job_id=?", (job_id,))[0]["n"]
@@ -230,7 +239,7 @@ class SQLStore(Store):
         rows = self._db.rows(
             f"SELECT {_EVALUATION_COLUMNS} FROM evaluations WHERE {where} ORDER BY singular, score DESC, step LIMIT ?", (*args, k)
         )
-        return [_evaluation(r) for r in rows]
+        return self._evaluations(job_id, rows)
 
 
 def _job_values(job: JobRecord) -> tuple:
@@ -242,8 +251,21 @@ def _job_values(job: JobRecord) -> tuple:
     )
 
 
-def _evaluation(row: Mapping[str, Any]) -> ScoredArch:
-    """An evaluation from a row of :data:`_EVALUATION_COLUMNS`."""
-    return ScoredArch(
-        row["arch"], ScoredArch.score_from(row["score"]), row["params"], row["flops"], step=row["step"], latency_ms=row["latency_ms"]
-    )
+def _costs(row: Mapping[str, Any], latency_ms: float | None = None) -> dict[str, float]:
+    """The costs of a row: its parameters and FLOPs, and ``latency_ms`` when one was measured."""
+    costs = {"params": row["params"], "flops": row["flops"]}
+    return costs if latency_ms is None else {**costs, "latency_ms": latency_ms}
+
+
+def _cached(row: Mapping[str, Any], name: str) -> ScoredArch:
+    """A cached score (one value, named ``name``) from its row."""
+    return ScoredArch(row["arch"], {name: from_json_number(row["score"])}, _costs(row), row["seconds"], row["device"], cached=True)
+
+
+def _evaluation(row: Mapping[str, Any], legacy_name: str) -> ScoredArch:
+    """An evaluation from a row of :data:`_EVALUATION_COLUMNS`: every value its search reported, by name (a row from
+    before schema 7 holds the ranking score alone, named ``legacy_name``)."""
+    stored = row["score_values"]
+    named = json.loads(stored) if stored is not None else {legacy_name: row["score"]}
+    values = {name: from_json_number(value) for name, value in named.items()}
+    return ScoredArch(row["arch"], values, _costs(row, row["latency_ms"]), step=row["step"])
