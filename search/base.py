@@ -15,14 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from scoring import ScoredArch
-from searchspace import ModelCost, SearchSpace
+from searchspace import ArchitectureError, ModelCost, SearchSpace
 
 from .params import MAX_INT
 from .pareto import front_order
 
 #: canonical archs -> one result each, in the same order: a :class:`scoring.ScoredArch` (every value it computed, by
-#: name, the ranking one first), or a bare number, the ranking score (``-inf`` when undefined), as a black-box objective returns
-ScoreFn = Callable[[Sequence[str]], Sequence["ScoredArch | float"]]
+#: name, the ranking one first), or a bare number, the ranking score (``-inf`` when undefined), as a black-box objective
+#: returns; or a :class:`searchspace.ArchitectureError` for an architecture whose network cannot be built or run (skipped)
+ScoreFn = Callable[[Sequence[str]], Sequence["ScoredArch | float | ArchitectureError"]]
+#: how many failure messages a result keeps (the count is exact)
+KEPT_FAILURES = 5
 #: the name a bare number's value is recorded under
 SCORE = "score"
 
@@ -112,6 +115,8 @@ class SearchResult:
     params: dict[str, Any] = field(default_factory=dict)  # the strategy's parameters, defaults filled in
     minimize: tuple[str, ...] = ()  # the costs minimised beside maximising the score (a multi-objective search)
     pareto: list[ScoredArch] = field(default_factory=list)  # with minimize: the eligible evaluations none dominates, by the first cost
+    failed: int = 0  # candidates whose network could not be built or run (a space file's builder failed): skipped, not counted
+    failures: list[str] = field(default_factory=list)  # the first few of their messages
 
     @property
     def best(self) -> ScoredArch | None:
@@ -123,7 +128,8 @@ class SearchContext:
     """Book-keeping a strategy delegates to: scores each distinct admissible architecture once and counts it once.
 
     ``evaluate`` never scores beyond the budget, skips architectures that break the
-    constraints (without scoring them), returns remembered evaluations for repeats, reports
+    constraints (without scoring them) or whose network cannot be made (the scorer answered an
+    :class:`~searchspace.ArchitectureError`), returns remembered evaluations for repeats, reports
     each new evaluation to ``on_evaluation`` and raises :class:`SearchStopped` when
     ``should_stop`` says so.
     """
@@ -141,6 +147,8 @@ class SearchContext:
     seen: dict[str, ScoredArch] = field(default_factory=dict)
     history: list[ScoredArch] = field(default_factory=list)
     rejected_archs: set[str] = field(default_factory=set)
+    #: architectures whose network could not be built or run -> why (never evaluated, never counted against the budget)
+    failed: dict[str, str] = field(default_factory=dict)
     immigrants: int = 0
 
     def __post_init__(self) -> None:
@@ -157,13 +165,17 @@ class SearchContext:
         return self.cost(arch) if self.cost is not None else self.space.cost(arch)
 
     def admissible(self, arch: str) -> bool:
-        """True when ``arch`` meets the constraints (remembered, so each is checked once)."""
+        """True when ``arch`` meets the constraints and its network could be made (remembered, so each is checked once)."""
         if arch in self.seen:
             return True
-        if arch in self.rejected_archs:
+        if arch in self.rejected_archs or arch in self.failed:
             return False
-        if self.constraints.active and not self.constraints.admits(self._cost(arch)):
-            self.rejected_archs.add(arch)
+        try:
+            if self.constraints.active and not self.constraints.admits(self._cost(arch)):
+                self.rejected_archs.add(arch)
+                return False
+        except ArchitectureError as exc:
+            self.failed[arch] = str(exc)
             return False
         return True
 
@@ -184,7 +196,10 @@ class SearchContext:
             if len(results) != len(new):
                 raise RuntimeError(f"scorer returned {len(results)} results for {len(new)} architectures")
             for arch, result in zip(new, results):
-                self._record(self._evaluation(arch, result))
+                if isinstance(result, ArchitectureError):
+                    self.failed[arch] = str(result)
+                else:
+                    self._record(self._evaluation(arch, result))
         return [self.seen.get(a) for a in archs]
 
     def _evaluation(self, arch: str, result: ScoredArch | float) -> ScoredArch:
@@ -229,4 +244,6 @@ class SearchContext:
             params=dict(params or {}),
             minimize=self.minimize,
             pareto=[eligible[i] for i in front_order(eligible, self.minimize)] if self.minimize else [],
+            failed=len(self.failed),
+            failures=list(self.failed.values())[:KEPT_FAILURES],
         )

@@ -61,9 +61,9 @@ def _stop_or_used_up(ctx: SearchContext, chunk: list[str]) -> bool:
 
 
 def _used_up(ctx: SearchContext, pending: int = 0) -> bool:
-    """Every architecture of a finite space is scored, pending or known to break the constraints."""
+    """Every architecture of a finite space is scored, pending, known to break the constraints or known to fail."""
     size = ctx.space.size
-    return size is not None and len(ctx.seen) + len(ctx.rejected_archs) + pending >= size
+    return size is not None and len(ctx.seen) + len(ctx.rejected_archs) + len(ctx.failed) + pending >= size
 
 
 def random_search(ctx: SearchContext, rng: random.Random, *, max_draws_per_eval: int) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from scoring import ScoredArch
 from search import list_strategies, run_search
-from searchspace import get_space
+from searchspace import ArchitectureError, get_space
 
 NB201 = get_space("nb201")
 
@@ -47,3 +47,16 @@ def test_the_search_ranks_by_the_first_value_and_costs_come_from_its_cost_callab
 def test_a_bare_number_is_recorded_as_the_ranking_score():
     result = run_search("random", NB201, lambda archs: [hash_value(a, "r") for a in archs], budget=5, seed=0)
     assert all(list(e.values) == ["score"] and e.score == hash_value(e.arch, "r") for e in result.history), "a bare number was not the score"
+
+
+def failing_on_odd(archs):
+    """Records, except for architectures its (made-up) builder cannot make: those come back as their error."""
+    return [ArchitectureError(f"builder failed on {a}") if hash_value(a, "f") < 1000 else reporting_scorer([a])[0] for a in archs]
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_an_architecture_that_cannot_be_made_is_skipped_and_reported_not_counted(strategy):
+    result = run_search(strategy, NB201, failing_on_odd, budget=40, seed=2, minimize=("params",) if strategy == "nsga2" else ())
+    assert result.evaluated == 40 and not result.exhausted, f"{strategy}: failures counted against the budget ({result.evaluated})"
+    assert result.failed > 0 and all(m.startswith("builder failed on") for m in result.failures), f"{strategy}: failures not reported"
+    assert all(hash_value(e.arch, "f") >= 1000 for e in result.history), f"{strategy} evaluated an architecture that failed"

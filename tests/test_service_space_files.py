@@ -102,6 +102,24 @@ def test_a_misbehaving_builder_fails_only_its_architecture_and_the_worker_lives_
     assert http.get("/readyz").json()["ready"] is True
 
 
+@pytest.mark.parametrize(
+    ("space", "message"),
+    [("raises", "width 8 is not supported"), ("not_module", "returned str"), ("bad_forward", "fails in the forward pass"), ("huge", "NASWOT_MAX_PARAMS")],
+)
+def test_a_search_skips_an_architecture_its_builder_fails_on_and_says_why(http, space, message):
+    from app.client import Client
+
+    body = {"space": space, "strategy": "random", "budget": 4, "top_k": 4, "seed": 0, "data": "noise", "batch_size": 8}
+    job = http.post("/v1/searches", json=body)
+    assert job.status_code == 202, job.text
+    done = Client(http=http).wait(job.json()["id"], timeout=120, poll=0.1)
+    assert done["status"] == "done", f"the search did not survive its builder: {done['status']} {done.get('error')}"
+    outcome = done["outcome"]
+    assert outcome["failed"] >= 1 and any(message in m for m in outcome["failures"]), f"the failure is not reported: {outcome}"
+    assert all(json.loads(e["arch"])["width"] != 8 for e in done["top"]), "a failed architecture was ranked"
+    assert outcome["evaluated"] == body["budget"], f"skipped architectures counted against the budget: {outcome}"
+
+
 @pytest.mark.parametrize("strategy", ["random", "evolution", "area"])
 def test_every_strategy_searches_the_example_within_the_constraints(http, strategy):
     limit = 300_000
@@ -145,6 +163,14 @@ def test_the_cli_scores_and_searches_the_example_and_a_bad_encoding_exits_non_ze
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["score", *common, "--arch", json.dumps({**SMALL, "width": 7})]) == 2
     assert "value outside the choices of key 'width'" in capsys.readouterr().err
+
+
+def test_the_cli_search_skips_what_the_builder_fails_on_and_says_so(files, forget_spaces, tmp_path, capsys):
+    common = ["--space-file", str(files[1]), "--space", "raises", "--data", "noise", "--batch-size", "8"]
+    assert main(["search", *common, "--strategy", "random", "--budget", "4", "--out", str(tmp_path / "out.json")]) == 0
+    outcome = json.loads((tmp_path / "out.json").read_text())["outcome"]
+    assert outcome["evaluated"] == 4 and outcome["failed"] >= 1, f"the failure was not skipped and counted: {outcome}"
+    assert "width 8 is not supported" in capsys.readouterr().err, "the CLI did not say why it skipped"
 
 
 def test_a_ray_actor_rebuilds_the_space_from_the_file_text(files, forget_spaces):

@@ -255,7 +255,7 @@ class SearchStatus(BaseModel):
     resumed: int = Field(0, description="times the job was resumed after a server restart")
     cancel_requested: bool = False
     error: str | None = None
-    outcome: dict[str, Any] | None = Field(None, description="when finished: stopped, exhausted, rejected (constraint) counts")
+    outcome: dict[str, Any] | None = Field(None, description="when finished: stopped, exhausted, rejected (constraint) and failed (network could not be built or run, with the first `failures`) counts")
     status_url: str
     events_url: str
 

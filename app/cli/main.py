@@ -146,7 +146,15 @@ def _search(args: argparse.Namespace) -> int:
         write_rows(top, args.format, TOP_COLUMNS)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
+    _say_skipped(result.get("outcome") or {})
     return 0 if result["status"] == "done" else 1
+
+
+def _say_skipped(outcome: dict[str, Any]) -> None:
+    """On stderr: how many candidates the search skipped because their network could not be made, and the first reason."""
+    if outcome.get("failed"):
+        print(f"skipped {outcome['failed']} architecture(s) whose network could not be built or run; "
+              f"first: {outcome['failures'][0]}", file=sys.stderr)
 
 
 def _sample(args: argparse.Namespace) -> int:

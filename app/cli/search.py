@@ -12,12 +12,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from scoring import DataSource, LatencyMeter, Scorer, from_json_number, open_source, resolve_device, search_costs
+from scoring import DataSource, LatencyMeter, ScoredArch, Scorer, from_json_number, open_source, resolve_device, search_costs
 from search import Constraints, needs_latency, run_search
 from search.options import given_constraints, given_params
-from searchspace import SearchSpace, get_space
+from searchspace import ArchitectureError, SearchSpace, get_space
 
 from app.client import Client
+from app.service.records import JobOutcome
+from app.service.scorers import score_each
 
 #: called with each new evaluation (as a JSON-ready dict)
 OnEvaluation = Callable[[dict[str, Any]], None]
@@ -51,15 +53,14 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
     constraints = Constraints(**given_constraints(args) or {})
     result = run_search(
-        args.strategy, space, lambda archs: list(scorer.score_many(archs)),
+        args.strategy, space, functools.partial(each_or_failure, scorer),
         budget=args.budget, seed=args.seed, top_k=args.top_k,
         constraints=constraints, exclude_singular=args.exclude_singular,
         cost=local_costs(space, source, scorer, args.latency_batch if needs_latency(constraints.max_latency_ms, args.minimize or ()) else None),
         minimize=tuple(args.minimize or ()),
         on_evaluation=lambda e: on_evaluation(e.to_json()), **given_params(args),
     )
-    outcome = {"stopped": result.stopped, "exhausted": result.exhausted, "rejected": result.rejected, "immigrants": result.immigrants,
-               "evaluated": result.evaluated, "budget": result.budget}
+    outcome = JobOutcome.of(result).model_dump(mode="json")
     return {
         "status": "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
         "data": source.describe(), "scorer": scorer.describe(), "outcome": outcome,
@@ -67,6 +68,17 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         "pareto": [e.to_json() for e in result.pareto],
         "evaluations": [e.to_json() for e in result.history],
     }
+
+
+def each_or_failure(scorer: Scorer, archs: list[str]) -> list[ScoredArch | ArchitectureError]:
+    """Each architecture's record, or the :class:`~searchspace.ArchitectureError` that failed it alone (the search skips it);
+    any other error stops the search."""
+    results: list[ScoredArch | ArchitectureError] = []
+    for _arch, outcome in score_each(scorer, archs, recover=lambda exc: None):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, ArchitectureError):
+            raise outcome
+        results.append(outcome)
+    return results
 
 
 def local_costs(space: SearchSpace, source: DataSource, scorer: Scorer, latency_batch: int | None) -> Callable[[str], Any]:

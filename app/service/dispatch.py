@@ -200,8 +200,8 @@ class Dispatcher:
     def score_all_blocking(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], abort: Callable[[], bool] | None = None,
         on_each: Callable[[], None] | None = None, owner: str | None = None,
-    ) -> list[ScoredArch]:
-        """Each architecture's record with every spec's value (waiting for room and for results), in order.
+    ) -> list[ScoredArch | BaseException]:
+        """Each architecture's record with every spec's value, or the error that failed it (waiting for room and for results), in order.
 
         ``on_each`` is called as each architecture's record is complete. When ``abort()`` turns true while
         waiting, raises :class:`WorkerStopped`; work already queued still completes and lands in the cache.
@@ -215,7 +215,7 @@ class Dispatcher:
             _done, pending = wait_futures(pending, timeout=0.25)
             if pending and abort is not None and abort():
                 raise WorkerStopped("aborted while waiting for scores")
-        return [f.result() for f in futures]
+        return [f.exception() or f.result() for f in futures]
 
     def _done(self, task: Task, outcome: ScoredArch | BaseException, device: str) -> None:
         """Worker callback: cache the task's value of the joint record, leave the in-flight table, wake the waiters."""

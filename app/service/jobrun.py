@@ -8,13 +8,14 @@ while it makes some).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from scoring import ScoredArch, search_costs
 from search import SearchResult, SearchStopped, list_strategies, needs_latency, run_search
-from searchspace import ModelCost, SearchSpace, get_space, list_spaces
+from searchspace import ArchitectureError, ModelCost, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.latency import LatencyService, LatencyUnavailable
@@ -23,6 +24,9 @@ from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.service.sources import Sources
 from app.store import Store
 from app.service.taskqueue import BACKGROUND, WorkerStopped
+
+
+log = logging.getLogger("naswot.jobs")
 
 
 class Unresumable(RuntimeError):
@@ -142,8 +146,9 @@ class SearchRunner:
             raise
         return ms
 
-    def _score(self, run: Run, archs: list[str]) -> list[ScoredArch]:
-        """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored."""
+    def _score(self, run: Run, archs: list[str]) -> list[ScoredArch | ArchitectureError]:
+        """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored. An architecture
+        whose network cannot be built or run is handed back as its error (the search skips it); any other error fails the job."""
         job_id = run.job.id
         self._scoring[job_id] = (0, len(archs))
 
@@ -154,7 +159,8 @@ class SearchRunner:
             self._bump(job_id)
 
         try:
-            return self.dispatcher.score_all_blocking((run.spec, *run.reported), archs, run.control.should_stop, tick, owner=job_id)
+            outcomes = self.dispatcher.score_all_blocking((run.spec, *run.reported), archs, run.control.should_stop, tick, owner=job_id)
+            return [_skipped_or_raised(job_id, outcome) for outcome in outcomes]
         except WorkerStopped:
             if run.control.should_stop():
                 raise SearchStopped from None
@@ -172,3 +178,13 @@ class SearchRunner:
         if is_out_of_memory(exc):
             return f"out of memory on the device while scoring (batch_size {job.request.batch_size}); lower batch_size"
         return f"{type(exc).__name__}: {exc}"
+
+
+def _skipped_or_raised(job_id: str, outcome: ScoredArch | BaseException) -> ScoredArch | ArchitectureError:
+    """A record as it is; an :class:`ArchitectureError` (logged) for the search to skip; any other error raised."""
+    if isinstance(outcome, ArchitectureError):
+        log.warning("search %s skips an architecture: %s", job_id, outcome)
+        return outcome
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome

@@ -70,12 +70,15 @@ class JobOutcome(_Frozen):
     immigrants: int
     evaluated: int
     budget: int
+    #: candidates skipped because their network could not be built or run, and the first few reasons (jobs stored before: 0)
+    failed: int = 0
+    failures: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, result: SearchResult) -> JobOutcome:
         return cls(
-            stopped=result.stopped, exhausted=result.exhausted, rejected=result.rejected,
-            immigrants=result.immigrants, evaluated=result.evaluated, budget=result.budget,
+            stopped=result.stopped, exhausted=result.exhausted, rejected=result.rejected, immigrants=result.immigrants,
+            evaluated=result.evaluated, budget=result.budget, failed=result.failed, failures=tuple(result.failures),
         )
 
 
