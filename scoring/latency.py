@@ -1,11 +1,15 @@
 """Measured latency: how long a network's forward pass takes on one device, and what that figure is keyed by.
 
 What is timed: the forward pass of a batch of ``batch`` inputs at the input shape the architecture is
-scored at (:func:`scoring.inputs.input_shape_for`), in eval mode under ``torch.no_grad()``, with weights
+scored at (:func:`scoring.inputs.input_shape_for`), in eval mode under ``torch.inference_mode()`` (no grad), with weights
 seeded (:data:`LATENCY_SEED`).  Against noise: :data:`WARMUP_RUNS` untimed passes first (allocator, caches,
-lazy kernels), then the median of :data:`TIMED_RUNS` timed passes (``time.perf_counter``); on CUDA
-``torch.cuda.synchronize()`` before and after each timed pass; the torch intra-op thread count is pinned
-to one value for the whole measurement and is part of the device's identity.
+lazy kernels); then the median of :data:`TIMED_RUNS` timed blocks, each a run of back-to-back passes at
+least :data:`MIN_BLOCK_SECONDS` long (``time.perf_counter``) divided by its pass count, so that a clock tick
+or a short interruption is a small part of every figure; on CUDA ``torch.cuda.synchronize()`` before and
+after each block; Python's garbage collector paused while timing; the torch intra-op thread count pinned to
+one value for the whole measurement and part of the device's identity.  Several architectures measured
+together (:meth:`LatencyMeter.measure_many`, a worker's batch) have their blocks interleaved, round by round,
+so that a drift of the device's speed over seconds touches them all alike.
 
 A figure is only ever valid for the device that measured it: :class:`LatencyKey` holds the device identity
 (:func:`device_identity`: the CPU model and thread count, or the GPU name), the batch and the resolution.
@@ -13,9 +17,11 @@ A figure is only ever valid for the device that measured it: :class:`LatencyKey`
 
 from __future__ import annotations
 
+import gc
+import math
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +45,10 @@ WARMUP_RUNS = 3
 #: timed passes whose median is the figure (at least 10)
 TIMED_RUNS = 10
 MIN_TIMED_RUNS = 10
+#: the shortest timed block: a pass faster than this is repeated back to back within a block (seconds)
+MIN_BLOCK_SECONDS = 0.025
+#: the most passes one block may repeat (bounds the time spent on a network too fast for the clock)
+MAX_BLOCK_CALLS = 1000
 #: the seed of the timed network's weights (latency does not depend on them; fixed so every run builds the same network)
 LATENCY_SEED = 0
 
@@ -73,24 +83,63 @@ def latency_key(space: SearchSpace, source: DataSource, arch: Any, device: str, 
 
 
 def median_ms(
-    run: Callable[[], Any], *, warmup: int = WARMUP_RUNS, runs: int = TIMED_RUNS,
+    run: Callable[[], Any], *, warmup: int = WARMUP_RUNS, runs: int = TIMED_RUNS, min_block_s: float = 0.0,
     clock: Callable[[], float] = time.perf_counter, sync: Callable[[], None] = lambda: None,
 ) -> float:
-    """Milliseconds: ``warmup`` untimed calls of ``run``, then the median of ``runs`` timed ones, ``sync()`` around each."""
+    """Milliseconds per call: ``warmup`` untimed calls of ``run``, then the median of ``runs`` timed blocks, ``sync()``
+    around each.  A block is as many back-to-back calls as make it last ``min_block_s`` (one call when 0), its time
+    divided by that count."""
+    return interleaved_median_ms([run], warmup=warmup, runs=runs, min_block_s=min_block_s, clock=clock, sync=sync)[0]
+
+
+def interleaved_median_ms(
+    calls: Sequence[Callable[[], Any]], *, warmup: int = WARMUP_RUNS, runs: int = TIMED_RUNS, min_block_s: float = 0.0,
+    clock: Callable[[], float] = time.perf_counter, sync: Callable[[], None] = lambda: None,
+) -> list[float]:
+    """:func:`median_ms` of each of ``calls``, timed interleaved: each of the ``runs`` rounds times one block of every
+    call in turn.  A drift of the device's speed during the measurement (a neighbour on the host, a clock change)
+    then touches every call alike, instead of only those timed while it lasted."""
     if runs < MIN_TIMED_RUNS:
         raise ValueError(f"at least {MIN_TIMED_RUNS} timed runs, got {runs}")
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup}")
-    for _ in range(warmup):
-        run()
-    times = []
+    for run in calls:
+        for _ in range(warmup):
+            run()
+    sizes = [calls_per_block(run, min_block_s, clock, sync) if min_block_s > 0 else 1 for run in calls]
+    blocks: list[list[float]] = [[] for _ in calls]
     for _ in range(runs):
-        sync()
-        start = clock()
+        for run, size, times in zip(calls, sizes, blocks):
+            times.append(timed_block(run, size, clock, sync))
+    return [statistics.median(times) * 1000.0 for times in blocks]
+
+
+def timed_block(run: Callable[[], Any], calls: int, clock: Callable[[], float], sync: Callable[[], None]) -> float:
+    """Seconds per call of ``calls`` back-to-back calls of ``run``, synchronised before and after."""
+    sync()
+    start = clock()
+    for _ in range(calls):
         run()
-        sync()
-        times.append(clock() - start)
-    return statistics.median(times) * 1000.0
+    sync()
+    return (clock() - start) / calls
+
+
+def calls_per_block(run: Callable[[], Any], min_block_s: float, clock: Callable[[], float], sync: Callable[[], None]) -> int:
+    """How many calls of ``run`` last at least ``min_block_s``, from one timed call (at most :data:`MAX_BLOCK_CALLS`)."""
+    once = timed_block(run, 1, clock, sync)
+    return min(MAX_BLOCK_CALLS, max(1, math.ceil(min_block_s / once))) if once > 0 else MAX_BLOCK_CALLS
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's garbage collector off for the block (a collection inside a timed block is noise), restored after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -115,14 +164,14 @@ class LatencyMeter:
 
     def __init__(
         self, space: SearchSpace, source: DataSource, device: torch.device, *, batch: int = 1, threads: int | None = None,
-        warmup: int = WARMUP_RUNS, runs: int = TIMED_RUNS,
+        warmup: int = WARMUP_RUNS, runs: int = TIMED_RUNS, min_block_s: float = MIN_BLOCK_SECONDS,
     ):
         if batch < 1:
             raise ValueError(f"latency batch must be >= 1, got {batch}")
         self.space, self.source, self.device, self.batch = space, source, device, batch
         self.threads = threads or torch.get_num_threads()
         self.identity = device_identity(device, self.threads)
-        self.warmup, self.runs = warmup, runs
+        self.warmup, self.runs, self.min_block_s = warmup, runs, min_block_s
         self.num_classes = max(source.num_classes, 1)
 
     def key(self, arch: Any) -> LatencyKey:
@@ -133,22 +182,56 @@ class LatencyMeter:
             torch.cuda.synchronize(self.device)
 
     def measure(self, arch: Any) -> float:
-        """``arch``'s latency in milliseconds (median of the timed forward passes)."""
+        """``arch``'s latency in milliseconds (median of the timed blocks of forward passes)."""
+        return self.measure_many([arch])[0]
+
+    def measure_many(self, archs: Sequence[Any]) -> list[float]:
+        """Each architecture's latency in milliseconds, their blocks timed interleaved (:func:`interleaved_median_ms`)."""
+        figures, error = self._measure_until_error(archs)
+        if error is not None:
+            raise error
+        return figures
+
+    def score_many(self, archs: Iterable[str]) -> Iterator[ScoredArch]:
+        """Each architecture's latency as a result (no score values; its costs with ``latency_ms``), for a device worker.
+        An architecture whose network cannot be built or run raises after the results of those before it, so the
+        worker fails it alone."""
+        archs = [self.space.canonical(arch) for arch in archs]
+        start = time.perf_counter()
+        figures, error = self._measure_until_error(archs)
+        seconds = (time.perf_counter() - start) / max(len(figures), 1)
+        for arch, ms in zip(archs, figures):
+            cost = MeasuredCost.of(cost_for(self.space, self.source, arch, self.num_classes), ms)
+            yield ScoredArch.of(arch, {}, cost, seconds=seconds, device=self.identity)
+        if error is not None:
+            raise error
+
+    def _measure_until_error(self, archs: Sequence[Any]) -> tuple[list[float], Exception | None]:
+        """The latencies of ``archs`` up to the first whose network cannot be built or run, and that one's error."""
+        passes: list[Callable[[], Any]] = []
+        error = None
+        with pinned_threads(self.threads), gc_paused():
+            for arch in archs:
+                try:
+                    passes.append(self._forward_pass(arch))
+                except Exception as exc:  # noqa: BLE001 - this architecture's failure, raised after the others' figures
+                    error = exc
+                    break
+            with torch.inference_mode():
+                figures = interleaved_median_ms(passes, warmup=self.warmup, runs=self.runs, min_block_s=self.min_block_s, sync=self._sync)
+        return figures, error
+
+    def _forward_pass(self, arch: Any) -> Callable[[], Any]:
+        """One forward pass of ``arch``'s network (seeded weights, eval mode, on the device) on its input, run once
+        here so that a network that cannot run fails on its own."""
         canonical = self.space.canonical(arch)
         shape = input_shape_for(self.space, self.source, canonical)
         net = build_seeded(self.space, canonical, self.num_classes, LATENCY_SEED).to(self.device).eval()
         generator = torch.Generator().manual_seed(LATENCY_SEED)
         x = torch.randn((self.batch, *shape), generator=generator).to(self.device)
-        with torch.no_grad(), pinned_threads(self.threads):
-            return median_ms(lambda: net(x), warmup=self.warmup, runs=self.runs, sync=self._sync)
-
-    def score_many(self, archs: Iterable[str]) -> Iterator[ScoredArch]:
-        """Each architecture's latency as a result (no score values; its costs with ``latency_ms``), for a device worker."""
-        for arch in archs:
-            start = time.perf_counter()
-            ms = self.measure(arch)
-            cost = MeasuredCost.of(cost_for(self.space, self.source, arch, self.num_classes), ms)
-            yield ScoredArch.of(self.space.canonical(arch), {}, cost, seconds=time.perf_counter() - start, device=self.identity)
+        with torch.inference_mode():
+            net(x)
+        return lambda: net(x)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import zlib
 
 import pytest
@@ -13,8 +14,8 @@ from app.store import open_store
 from app.service.scorers import ScoreSpec
 from app.service.taskqueue import INTERACTIVE
 from app.service.worker import DeviceWorker
-from scoring import ScoredArch, LatencyKey, MeasuredCost, cpu_model, device_identity, open_source
-from scoring.latency import MIN_TIMED_RUNS, median_ms, pinned_threads
+from scoring import ScoredArch, LatencyKey, LatencyMeter, MeasuredCost, cpu_model, device_identity, open_source
+from scoring.latency import MIN_TIMED_RUNS, interleaved_median_ms, median_ms, pinned_threads
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space
 
@@ -48,6 +49,57 @@ def test_warm_up_runs_come_first_and_each_timed_run_is_synchronised_on_both_side
     median_ms(lambda: events.append("run"), warmup=3, runs=10, clock=StepClock([0.001] * 10), sync=lambda: events.append("sync"))
     assert events[:3] == ["run"] * 3, "warm-up runs are untimed and come first"
     assert events[3:] == ["sync", "run", "sync"] * 10, "each timed run sits between two synchronisations"
+
+
+class CallClock:
+    """An injected clock that only moves when the timed function runs: each call lasts ``seconds``."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.now, self.calls = seconds, 0.0, 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def run(self) -> None:
+        self.calls += 1
+        self.now += self.seconds
+
+
+def test_a_fast_pass_is_timed_in_blocks_at_least_min_block_s_long():
+    clock = CallClock(0.004)
+    figure = median_ms(clock.run, warmup=3, runs=10, min_block_s=0.025, clock=clock)
+    assert figure == pytest.approx(4.0), "a block's time is divided by its number of passes"
+    assert clock.calls == 3 + 1 + 10 * 7, "3 warm-up passes, 1 calibration pass, then 10 blocks of ceil(25/4) = 7 passes"
+
+
+def test_a_pass_longer_than_min_block_s_is_a_block_of_its_own():
+    clock = CallClock(0.100)
+    assert median_ms(clock.run, warmup=0, runs=10, min_block_s=0.025, clock=clock) == pytest.approx(100.0)
+    assert clock.calls == 1 + 10, "one calibration pass, then ten blocks of one pass"
+
+
+def test_several_calls_are_timed_round_by_round():
+    events = []
+    interleaved_median_ms([lambda: events.append("a"), lambda: events.append("b")], warmup=1, runs=10, clock=StepClock([0.001] * 20))
+    assert events[:2] == ["a", "b"], "each call is warmed up first"
+    assert events[2:] == ["a", "b"] * 10, "each round times one block of every call, so a drift touches both alike"
+
+
+class BrokenSpace(type(SPACE)):
+    """NB-201, except that one architecture's network cannot be built."""
+
+    def build(self, arch, num_classes=10):
+        if self.canonical(arch) == ARCHS[1]:
+            raise RuntimeError("this network cannot be built")
+        return super().build(arch, num_classes=num_classes)
+
+
+def test_a_network_that_cannot_be_built_fails_after_the_figures_of_those_before_it():
+    meter = LatencyMeter(BrokenSpace(), open_source("noise"), torch.device("cpu"), threads=1, min_block_s=0.0)
+    results = meter.score_many(ARCHS)
+    assert [r.arch for r in itertools.islice(results, 1)] == ARCHS[:1], "the figure before the broken network comes first"
+    with pytest.raises(RuntimeError, match="cannot be built"):
+        next(results)
 
 
 @pytest.mark.parametrize("runs", [0, 1, MIN_TIMED_RUNS - 1])
