@@ -110,7 +110,7 @@ def test_a_scoring_actor_reads_the_reference_the_service_stored(tmp_path, refere
     expected = ensemble_values(with_store)
     with_store.close()
     actor = ScoringActor("cpu", None, 2, None, False, store=str(path))
-    outcomes = actor.score(key_for("nb201", open_source("noise"), BATCH, SEED, scores=(NAME,)), ARCHS)
+    outcomes = actor.score(key_for(get_space("nb201"), open_source("noise"), BATCH, SEED, scores=(NAME,)), ARCHS)
     assert len(reference_passes) == 4, "the actor recomputed the reference sample the store holds"
     assert [o.values[NAME] for o in outcomes] == expected, "the actor's ensemble values differ from the service's"
 
@@ -119,7 +119,7 @@ def test_a_scoring_actor_reads_the_reference_the_service_stored(tmp_path, refere
 def test_an_actor_without_the_services_database_keeps_its_reference_itself(tmp_path, monkeypatch, location):
     monkeypatch.chdir(tmp_path)
     actor = ScoringActor("cpu", None, 2, None, False, store=shared_location(location))
-    [outcome] = actor.score(key_for("nb201", open_source("noise"), BATCH, SEED, scores=(NAME,)), ARCHS[:1])
+    [outcome] = actor.score(key_for(get_space("nb201"), open_source("noise"), BATCH, SEED, scores=(NAME,)), ARCHS[:1])
     assert NAME in outcome.values, f"the actor failed to score without the database: {outcome}"
     assert not (tmp_path / "missing").exists(), "the actor created a database the service does not use"
 

@@ -19,7 +19,7 @@ from app.service.scorers import ScoreSpec
 from app.settings import Settings
 from app.service.spacefiles import load_spaces
 from scoring import Scorer, list_scores, open_source
-from searchspace import ArchitectureError, SpaceFileError
+from searchspace import ArchitectureError, SpaceFileError, get_space
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -165,6 +165,15 @@ def test_the_cli_scores_and_searches_the_example_and_a_bad_encoding_exits_non_ze
     assert "value outside the choices of key 'width'" in capsys.readouterr().err
 
 
+def test_table_rows_of_a_space_file_from_worker_processes_equal_the_rows_scored_here(tmp_path):
+    common = ["table", "--space-file", str(EXAMPLE), "--space", "resnetlike", "--n", "3", "--data", "noise", "--batch-size", "8", "--device", "cpu"]
+    here, pooled = tmp_path / "here.csv", tmp_path / "pooled.csv"
+    assert main([*common, "--out", str(here)]) == 0
+    assert main([*common, "--out", str(pooled), "--workers", "2"]) == 0, "worker processes could not rebuild the space file's space"
+    rows = [path.read_text().splitlines() for path in (here, pooled)]
+    assert len(rows[0]) == 4 and rows[1] == rows[0], "--workers changes where cells are scored, never what is written"
+
+
 def test_the_cli_search_skips_what_the_builder_fails_on_and_says_so(files, forget_spaces, tmp_path, capsys):
     common = ["--space-file", str(files[1]), "--space", "raises", "--data", "noise", "--batch-size", "8"]
     assert main(["search", *common, "--strategy", "random", "--budget", "4", "--out", str(tmp_path / "out.json")]) == 0
@@ -181,7 +190,7 @@ def test_a_ray_actor_rebuilds_the_space_from_the_file_text(files, forget_spaces)
     good, bad = ScoringActor("cpu", 1, 2, None, False).score(key, [spaces[0].canonical(a) for a in BAD_AT_ONE])
     assert isinstance(good.score, float)
     assert bad.kind == "invalid" and isinstance(as_result(bad), ArchitectureError) and "width 8 is not supported" in bad.message
-    assert key_for("nb201", open_source("noise"), 8, 0).space_file is None
+    assert key_for(get_space("nb201"), open_source("noise"), 8, 0).space_file is None
 
 
 def test_the_size_bias_report_shares_each_key_value(forget_spaces):

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from scoring import ScoredArch, Scorer, describe_device, from_json_number, open_source, resolve_device
-from searchspace import SearchSpace, get_space
+from searchspace import ChoiceSpace, SearchSpace, get_space
 
 import app.service.report as report
 import app.service.report_plots as report_plots
@@ -90,11 +90,12 @@ def add_table_options(table: argparse.ArgumentParser) -> None:
     table.add_argument("--actors", type=int, default=None, help="Ray actors (default: one per GPU, else one per CPU)")
 
 
-def table_scorer(args: argparse.Namespace) -> Scorer:
-    """The scorer of ``naswot table`` (module level: ``--workers`` processes build their own from ``args``)."""
+def table_scorer(args: argparse.Namespace, space: SearchSpace | None = None) -> Scorer:
+    """The scorer of ``naswot table`` (module level: ``--workers`` processes build their own from ``args``, given
+    ``space`` when it comes from a space file, which they have not loaded: such a space pickles as its text)."""
     source = open_source(args.data, args.data_dir, download=args.download)
     return Scorer(
-        get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device),
+        space or get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device),
         precision=args.precision, cells_per_pass=args.cells_per_pass, scores=args.scores,
     )
 
@@ -106,7 +107,8 @@ def table_results(scorer: Scorer, args: argparse.Namespace, todo: list[str]) -> 
             raise ValueError("--cells-per-pass is not available with --executor ray")
         return scoretable.ray_scores(scorer, todo, address=args.address, actors=args.actors, threads=args.threads or 1)
     if args.workers > 1:
-        return scoretable.pooled_scores(functools.partial(table_scorer, args), todo, args.workers)
+        from_file = scorer.space if isinstance(scorer.space, ChoiceSpace) else None
+        return scoretable.pooled_scores(functools.partial(table_scorer, args, from_file), todo, args.workers)
     return scorer.score_many(todo)
 
 

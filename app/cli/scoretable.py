@@ -17,6 +17,7 @@ import json
 import math
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,11 @@ def append_results(out: Path, results: Iterable[ScoredArch], index: dict[str, in
 
 def pooled_scores(make_scorer: Callable[[], Scorer], todo: list[str], workers: int) -> Iterator[ScoredArch]:
     """Scores of ``todo`` in order from ``workers`` spawned processes of one torch thread each, each with the
-    scorer ``make_scorer()`` builds (a module-level function, or a partial of one, so that it pickles)."""
-    with mp.get_context("spawn").Pool(workers, initializer=_start_worker, initargs=(make_scorer,)) as pool:
-        yield from pool.imap(_score_in_worker, todo, chunksize=4)
+    scorer ``make_scorer()`` builds (a module-level function, or a partial of one, so that it pickles).  A process
+    that cannot build its scorer breaks the pool (``BrokenProcessPool``) instead of being replaced forever."""
+    context = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(make_scorer,)) as pool:
+        yield from pool.map(_score_in_worker, todo, chunksize=4)
 
 
 _worker_scorer: Scorer | None = None
@@ -123,7 +126,7 @@ def ray_scores(scorer: Scorer, todo: list[str], *, address: str | None, actors: 
     (so rows are written as they come); a cell that fails raises."""
     from app.executors.ray_pool import ItemFailed, RayScorePool, key_for
 
-    key = key_for(scorer.space.name, scorer.source, scorer.batch_size, scorer.seed, scorer.mode, tuple(scorer.score_names))
+    key = key_for(scorer.space, scorer.source, scorer.batch_size, scorer.seed, scorer.mode, tuple(scorer.score_names))
     pool = RayScorePool(address=address, actors=actors, threads_per_actor=threads)
     pool.start()
     try:

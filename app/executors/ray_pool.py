@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from searchspace import ChoiceSpace, SearchSpace
+
 from app.executors.ray_actor import ACTOR_DIED, WITHDRAWN, DataMismatch, ItemFailed, Outcome, ScorerKey, ScoringActor, chunk_outcomes
 
 __all__ = [
@@ -272,6 +274,9 @@ def _ray() -> Any:
     return ray
 
 
-def key_for(space: str, source: Any, batch_size: int, seed: int, precision: str = "exact", scores: tuple[str, ...] = ("naswot",)) -> ScorerKey:
-    """The :class:`ScorerKey` of a loaded data source and settings."""
-    return ScorerKey(space, source.spec, source.identity, batch_size, seed, precision, tuple(scores))
+def key_for(
+    space: SearchSpace, source: Any, batch_size: int, seed: int, precision: str = "exact", scores: tuple[str, ...] = ("naswot",),
+) -> ScorerKey:
+    """The :class:`ScorerKey` of a space, a loaded data source and settings; a space file's space travels as its text."""
+    space_file = space.spec.source if isinstance(space, ChoiceSpace) else None
+    return ScorerKey(space.name, source.spec, source.identity, batch_size, seed, precision, tuple(scores), space_file)

@@ -15,12 +15,12 @@ from typing import Any
 import torch
 
 from scoring import ScoredArch
-from searchspace import ArchitectureError, ChoiceSpace
+from searchspace import ArchitectureError
 
 from app.service.scorers import ScoreSpec
 from app.service.taskqueue import JointGroup, Task, WorkerStopped
 from app.service.worker import DeviceWorker
-from app.executors.ray_pool import ACTOR_DIED, WITHDRAWN, ItemFailed, Outcome, RayScorePool, ScorerKey
+from app.executors.ray_pool import ACTOR_DIED, WITHDRAWN, ItemFailed, Outcome, RayScorePool, ScorerKey, key_for
 
 log = logging.getLogger("naswot.ray")
 
@@ -31,8 +31,7 @@ class ActorLost(RuntimeError):
 
 def scorer_key(spec: ScoreSpec) -> ScorerKey:
     """A score spec in the form an actor can rebuild it from."""
-    space_file = spec.space.spec.source if isinstance(spec.space, ChoiceSpace) else None
-    return ScorerKey(spec.space.name, spec.source.spec, spec.source.identity, spec.batch_size, spec.seed, spec.precision, spec.scores, space_file)
+    return key_for(spec.space, spec.source, spec.batch_size, spec.seed, spec.precision, spec.scores)
 
 
 def as_result(outcome: Outcome) -> ScoredArch | BaseException:
