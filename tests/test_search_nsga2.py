@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from search import list_strategies, run_search
 from search.nsga2 import survivors
 from search.pareto import front_order
-from searchspace import get_space
+from searchspace import get_space, list_spaces, load_space_file
 
 NB201 = get_space("nb201")
 
@@ -32,6 +33,26 @@ def search(strategy: str, seed: int = 0, minimize=("params",), **kwargs):
 
 def fingerprint(result) -> list[tuple]:
     return [(e.arch, e.score, e.step) for e in result.history]
+
+
+EXAMPLE_SPACE_FILE = Path(__file__).resolve().parent.parent / "examples" / "resnetlike" / "space.json"
+
+
+def spaces_to_search() -> list:
+    """Every registered space, and the example space file (a user's own space, loaded as a service would)."""
+    return [*list_spaces(), "file:resnetlike"]
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+@pytest.mark.parametrize("name", spaces_to_search())
+def test_every_strategy_reports_a_front_in_every_space(name, strategy):
+    space = load_space_file(EXAMPLE_SPACE_FILE) if name.startswith("file:") else get_space(name)
+    made_up_cost = lambda arch: SimpleNamespace(params=int(hash_score(arch[::-1]) * 1e3), flops=0)  # noqa: E731
+    scorer = lambda archs: [hash_score(a) for a in archs]  # noqa: E731
+    small = {"pareto_population": 8} if strategy == "nsga2" else {}
+    result = run_search(strategy, space, scorer, budget=24, seed=0, minimize=("params",), cost=made_up_cost, **small)
+    assert result.evaluated == 24 and result.pareto, f"{strategy} on {name}: no front from {result.evaluated} evaluations"
+    assert result.pareto == [result.history[i] for i in front_order(result.history, ("params",))], f"{strategy} on {name}: not the front"
 
 
 def test_nsga2_is_deterministic_for_a_seed():
