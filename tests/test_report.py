@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import warnings
 
 import pytest
 from live_server import paced_scorers
 
+import app.cli.scoretable as scoretable
 import app.service.report as report
 import app.service.report_plots as report_plots
 from app.client import Client
@@ -130,6 +132,17 @@ def test_read_score_table_takes_an_empty_score_as_singular(tmp_path):
     with path.open("w", newline="") as f:
         csv.writer(f).writerows([["index", "arch", "score"], [0, "a", "1.5"], [1, "b", ""]])
     assert report.read_score_table(path) == ("score", [("a", 1.5), ("b", -math.inf)])
+
+
+def test_a_compressed_table_reads_like_the_plain_one_and_finds_the_same_meta_file(tmp_path):
+    rows = [["index", "arch", "score"], [0, "a", "1.5"], [1, "b", ""]]
+    plain = tmp_path / "t.csv"
+    with plain.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert report.read_score_table(packed) == report.read_score_table(plain), "a .csv.gz table (as committed) is read as its CSV"
+    assert scoretable.meta_path(packed) == scoretable.meta_path(plain) == tmp_path / "t.csv.meta.json", "one meta file for both"
 
 
 # -- GET /v1/searches/{id}/report -------------------------------------------------------------------

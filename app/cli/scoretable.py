@@ -35,8 +35,8 @@ class TableError(ValueError):
 
 
 def meta_path(out: Path) -> Path:
-    """The settings file beside a table."""
-    return out.with_name(out.name + ".meta.json")
+    """The settings file beside a table (``t.csv.meta.json`` for ``t.csv`` and for its compressed ``t.csv.gz``)."""
+    return out.with_name(out.name.removesuffix(".gz") + ".meta.json")
 
 
 def read_archs(out: Path) -> list[str]:

@@ -11,6 +11,7 @@ appears among the top-k against the space's base rate (the space decomposes its 
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import warnings
 from collections import Counter, defaultdict
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from scipy import stats
@@ -219,9 +220,14 @@ def score_column(header: Sequence[str], wanted: str | None) -> str:
     raise ValueError(f"no score column {' or '.join(map(repr, candidates))} in the table (its columns: {', '.join(header)})")
 
 
+def open_csv(path: Path) -> TextIO:
+    """A CSV file for reading, gzip-compressed when its name ends in ``.gz`` (as the committed tables are)."""
+    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else path.open(newline="")
+
+
 def read_score_table(path: Path, score: str | None = None) -> tuple[str, list[tuple[str, float]]]:
-    """(score column used, [(arch, score)]) from a score table CSV; an empty score cell is a singular (``-inf``) one."""
-    with path.open(newline="") as f:
+    """(score column used, [(arch, score)]) from a score table CSV (or .csv.gz); an empty score cell is a singular (``-inf``) one."""
+    with open_csv(path) as f:
         reader = csv.DictReader(f)
         column = score_column(reader.fieldnames or [], score)
         if "arch" not in (reader.fieldnames or []):
@@ -230,8 +236,8 @@ def read_score_table(path: Path, score: str | None = None) -> tuple[str, list[tu
 
 
 def read_accuracy(path: Path, column: str = "cifar10_test") -> dict[str, float]:
-    """arch -> accuracy from a ground-truth CSV (``arch`` and the named column)."""
-    with path.open(newline="") as f:
+    """arch -> accuracy from a ground-truth CSV or .csv.gz (``arch`` and the named column)."""
+    with open_csv(path) as f:
         reader = csv.DictReader(f)
         if column not in (reader.fieldnames or []):
             raise ValueError(f"{path}: no accuracy column {column!r} (its columns: {', '.join(reader.fieldnames or [])})")
