@@ -42,7 +42,7 @@ LATENCY = "latency_ms"
 COSTS = ("params", "flops", LATENCY)
 #: untimed passes before the timed ones
 WARMUP_RUNS = 3
-#: timed passes whose median is the figure (at least 10)
+#: timed blocks whose median is the figure (at least 10)
 TIMED_RUNS = 10
 MIN_TIMED_RUNS = 10
 #: the shortest timed block: a pass faster than this is repeated back to back within a block (seconds)

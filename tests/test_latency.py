@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import zlib
 
@@ -15,7 +16,7 @@ from app.service.scorers import ScoreSpec
 from app.service.taskqueue import INTERACTIVE
 from app.service.worker import DeviceWorker
 from scoring import ScoredArch, LatencyKey, LatencyMeter, MeasuredCost, cpu_model, device_identity, open_source
-from scoring.latency import MIN_TIMED_RUNS, interleaved_median_ms, median_ms, pinned_threads
+from scoring.latency import MIN_TIMED_RUNS, gc_paused, interleaved_median_ms, median_ms, pinned_threads
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space
 
@@ -114,6 +115,13 @@ def test_the_thread_count_is_pinned_while_timing_and_restored_after():
     with pinned_threads(pinned):
         assert torch.get_num_threads() == pinned
     assert torch.get_num_threads() == before
+
+
+def test_the_garbage_collector_is_paused_while_timing_and_restored_after():
+    assert gc.isenabled(), "the test process collects garbage"
+    with gc_paused():
+        assert not gc.isenabled(), "a collection inside a timed block would be noise"
+    assert gc.isenabled(), "the collector is back on after the measurement"
 
 
 def test_a_cpu_identity_names_the_cpu_model_and_the_thread_count():
