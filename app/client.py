@@ -70,14 +70,17 @@ class Client:
 
     def score(
         self, archs: Sequence[Any], *, space: str = "nb201", data: str | None = None, batch_size: int = 128, seed: int = 0,
-        score: str | Sequence[str] | None = None,
+        score: str | Sequence[str] | None = None, costs: Sequence[str] = (), latency_batch: int = 1,
     ) -> dict[str, Any]:
-        """``POST /v1/score``: results (one per arch), device and data used; ``score`` one name or several (the server's default: naswot)."""
+        """``POST /v1/score``: results (one per arch), device and data used; ``score`` one name or several (the server's
+        default: naswot); ``costs=["latency_ms"]`` adds each architecture's latency, timed on the server's scoring device."""
         body: dict[str, Any] = {"space": space, "archs": list(archs), "batch_size": batch_size, "seed": seed}
         if data is not None:
             body["data"] = data
         if score is not None:
             body["score"] = score if isinstance(score, str) else list(score)
+        if costs:
+            body.update(costs=list(costs), latency_batch=latency_batch)
         return self._call("POST", "/v1/score", json=body)
 
     # -- spaces ------------------------------------------------------------------------------

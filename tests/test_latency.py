@@ -135,23 +135,24 @@ def fixed_latency(arch: str) -> float:
 
 
 class FixedMeter:
-    """A device worker's latency scorer that reports :func:`fixed_latency` plus ``offset`` and counts what it timed."""
+    """A device worker's latency scorer that reports :func:`fixed_latency` as timed on ``device`` (an identity) and
+    counts what it timed."""
 
     timed: list[str] = []
 
-    def __init__(self, offset: float = 0.0):
-        self.offset = offset
+    def __init__(self, device: str):
+        self.device = device
 
     def score_many(self, archs):
         for arch in archs:
             FixedMeter.timed.append(arch)
-            yield ScoredArch(arch, {}, {"params": 1, "flops": 1, "latency_ms": fixed_latency(arch) + self.offset}, 0.0)
+            yield ScoredArch(arch, {}, {"params": 1, "flops": 1, "latency_ms": fixed_latency(arch)}, 0.0, self.device)
 
 
 @pytest.fixture
 def worker():
     FixedMeter.timed = []
-    made = DeviceWorker(torch.device("cpu"), capacity=64, factory=lambda spec, device: FixedMeter())
+    made = DeviceWorker(torch.device("cpu"), capacity=64, factory=lambda spec, device: FixedMeter(spec.device))
     made.start()
     yield made
     made.stop()
@@ -168,9 +169,30 @@ def test_a_figure_measured_with_other_threads_is_never_served(tmp_path, worker):
     assert FixedMeter.timed == ARCHS * 2, "a new service finds the figures of its own device in the store"
 
 
-def test_a_service_without_local_device_workers_cannot_measure(tmp_path):
-    with pytest.raises(LatencyUnavailable, match="Ray"):
-        LatencyService(open_store(tmp_path / "db.sqlite"), []).worker()
+def test_a_service_without_a_live_worker_cannot_measure(tmp_path):
+    with pytest.raises(LatencyUnavailable, match="no device worker is alive"):
+        LatencyService(open_store(tmp_path / "db.sqlite"), []).device()
+
+
+class ElsewhereMeter(FixedMeter):
+    """Times on another device than the one its task was keyed for (a Ray actor restarted on another host)."""
+
+    def __init__(self, device: str):
+        super().__init__("cpu: some other CPU; torch threads: 1")
+
+
+def test_a_figure_timed_on_another_device_than_its_key_is_refused_and_not_kept(tmp_path):
+    store, source = open_store(tmp_path / "db.sqlite"), open_source("noise")
+    elsewhere = DeviceWorker(torch.device("cpu"), capacity=8, factory=lambda spec, device: ElsewhereMeter(spec.device))
+    elsewhere.start()
+    try:
+        service = LatencyService(store, [elsewhere], threads=1)
+        with pytest.raises(LatencyUnavailable, match="some other CPU"):
+            service.measure(SPACE, source, ARCHS[:1], 1, priority=INTERACTIVE)
+        _, device = service.device()
+        assert store.get_latency(LatencySpec(SPACE, source, 1, 0, threads=1, device=device).key(ARCHS[0])) is None, "the figure was kept"
+    finally:
+        elsewhere.stop()
 
 
 def test_latency_tasks_go_to_a_meter_and_score_tasks_to_the_scorer():

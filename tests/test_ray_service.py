@@ -8,11 +8,12 @@ import pytest
 
 from app.client import Client
 from app.executors.ray_pool import ACTOR_DIED, ItemFailed
-from app.executors.ray_worker import as_result
+from app.executors.ray_worker import RayWorker, as_result
 from app.main import create_app
+from app.service.latency import LatencyUnavailable
 from app.service.scorers import is_out_of_memory
 from app.settings import Settings
-from scoring import ScoredArch, Scorer, open_source
+from scoring import ScoredArch, Scorer, cpu_model, open_source
 from searchspace import get_space
 
 with warnings.catch_warnings():
@@ -33,6 +34,27 @@ def test_a_failed_item_reaches_the_service_as_the_error_it_was(kind, out_of_memo
 def test_a_score_passes_through_unchanged():
     score = ScoredArch("a", {"naswot": 1.5}, {"params": 1, "flops": 2}, 0.1)
     assert as_result(score) is score, "a score was altered on its way to the service"
+
+
+class DescribedPool:
+    """A pool that only describes its actors (each with the given latency device)."""
+
+    def __init__(self, *devices):
+        self.devices = devices
+
+    def describe(self):
+        return [{"actor": f"ray-actor-{i}", "latency_device": d} for i, d in enumerate(self.devices)]
+
+
+def test_actors_on_one_device_time_latency_under_its_identity():
+    worker = RayWorker(DescribedPool("cpu: X; torch threads: 1", "cpu: X; torch threads: 1"), capacity=4, batch=2)
+    assert worker.latency_device(threads=8) == "cpu: X; torch threads: 1", "the actors' own device, whatever the server's threads"
+
+
+@pytest.mark.parametrize("devices, reason", [((), "have not started"), (("cpu: X; torch threads: 1", "cuda: Y"), "different devices")])
+def test_latency_is_unavailable_without_actors_on_one_device(devices, reason):
+    with pytest.raises(LatencyUnavailable, match=reason):
+        RayWorker(DescribedPool(*devices), capacity=4, batch=2).latency_device(threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +81,20 @@ def test_readiness_and_metrics_show_the_actors(client):
     assert all(a["device"] == "cpu" and a["threads"] == 1 for a in actors), "the CPU actors do not run one torch thread each"
     metrics = client.metrics()
     assert 'naswot_ray_actor_scored_total{actor="ray-actor-0"' in metrics, "metrics do not count each actor's work"
+
+
+def test_latency_is_timed_on_the_actors_and_names_their_device(client):
+    cells = get_space("nb201").sample(3, seed=13, unique=True)
+    answer = client.score(cells, data="noise", batch_size=BATCH, seed=0, costs=["latency_ms"])
+    actors = {a["latency_device"] for a in client.ready()["actors"]}
+    assert actors == {f"cpu: {cpu_model()}; torch threads: 1"}, f"the actors report {actors}"
+    assert answer["latency_device"] in actors, "the figure does not name the actors' device"
+    assert all(r["latency_ms"] > 0 for r in answer["results"]), "an actor's latency is missing"
+
+
+def test_a_search_on_ray_honours_max_latency_ms(client):
+    job = client.start_search(space="nb201", data="noise", batch_size=BATCH, strategy="random", budget=4, seed=1,
+                              constraints={"max_latency_ms": 10_000.0})
+    final = client.wait(job["id"], timeout=300)
+    assert final["status"] == "done", final.get("error")
+    assert all(0 < e["latency_ms"] <= 10_000.0 for e in final["top"]), "an evaluation lacks its latency or broke the bound"

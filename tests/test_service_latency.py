@@ -10,7 +10,7 @@ import pytest
 from service_fakes import fake_app
 from test_latency import FixedMeter, fixed_latency
 
-from scoring import cpu_model
+from scoring import cpu_model, device_identity
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
@@ -30,7 +30,9 @@ def http(tmp_path):
 def fixed_meter(monkeypatch):
     """Device workers time latencies with :class:`FixedMeter` (no clock) instead of a real forward pass."""
     FixedMeter.timed = []
-    monkeypatch.setattr("app.service.latency.LatencyMeter", lambda *args, **kwargs: FixedMeter())
+    monkeypatch.setattr(
+        "app.service.latency.LatencyMeter", lambda space, source, device, *, batch, threads: FixedMeter(device_identity(device, threads)),
+    )
 
 
 def test_costs_latency_ms_adds_a_positive_measured_figure_per_architecture(http):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 
-from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing, device_identity
+from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import NoWorker, QueueFull
@@ -92,7 +92,7 @@ def check_latency(service: Service, batch: int, loc: tuple[str, ...]) -> None:
     if batch > service.settings.max_batch_size:
         raise invalid(error(("body", "latency_batch"), f"at most {service.settings.max_batch_size} on this server (NASWOT_MAX_BATCH_SIZE)", "less_than_equal", batch))
     try:
-        service.latency.worker()
+        service.latency.device()
     except LatencyUnavailable as exc:
         raise invalid(error(loc, str(exc), "latency_unavailable")) from None
 
@@ -176,11 +176,10 @@ def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, reco
     """``records`` with each architecture's measured latency among its costs, and the identity of the device that measured them."""
     spec = prepared.spec
     try:
-        worker = service.latency.worker()
+        _, identity = service.latency.device()
         figures = service.latency.measure(spec.space, spec.source, prepared.archs, body.latency_batch, priority=INTERACTIVE)
     except (LatencyUnavailable, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), f"latency could not be measured: {exc}", "unavailable", headers=RETRY_LATER) from None
-    identity = device_identity(worker.device, service.latency.threads)
     return [r.with_costs(MeasuredCost.of(r, ms)) for r, ms in zip(records, figures)], identity
 
 

@@ -4,7 +4,9 @@ A :class:`ScoringActor` keeps :class:`scoring.Scorer` objects warm on its device
 :class:`~app.service.scorers.ScorerCache` a local device worker uses (with its recovery after an out-of-memory),
 builds them with the same factories, and scores chunks with :func:`~app.service.scorers.score_each`: an error fails
 only its item (:func:`chunk_outcomes`). Ensemble reference samples are read from (and written to) the
-service's database when the actor's host reaches it.
+service's database when the actor's host reaches it.  A key whose only score is ``latency_ms`` gets a
+:class:`scoring.LatencyMeter` on the actor's device instead: the actor times the networks, and each figure
+carries the actor's own device identity.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import torch
 
-from scoring import ScoredArch, describe_device, kernels, open_source
+from scoring import LATENCY, LatencyMeter, ScoredArch, describe_device, device_identity, kernels, open_source
 from searchspace import ArchitectureError, SearchSpace, get_space
 from searchspace.spacefile import SpaceSource, load_space_text
 
@@ -107,6 +109,7 @@ class ScoringActor:
             "device": describe_device(self.device),
             "threads": torch.get_num_threads(),
             "gram_kernel": kernels.choice(self.device).to_json(),
+            "latency_device": device_identity(self.device, torch.get_num_threads()),
         }
 
     def cpu_seconds(self) -> float:
@@ -126,6 +129,8 @@ class ScoringActor:
         source = open_source(key.data, self.data_dir, download=self.download)
         if source.identity != key.identity:
             raise DataMismatch(f"data source {key.data!r} here is {source.identity}, the caller's is {key.identity}")
+        if key.scores == (LATENCY,):  # a latency measurement: the batch is the timed batch, threads the actor's own
+            return LatencyMeter(key.search_space(), source, self.device, batch=key.batch_size)
         spec = ScoreSpec(key.search_space(), source, key.batch_size, key.seed, key.precision).joint(key.scores)
         return self._scorer_factory()(spec, self.device)
 

@@ -17,6 +17,7 @@ import torch
 from scoring import ScoredArch
 from searchspace import ArchitectureError
 
+from app.service.latency import LatencyUnavailable
 from app.service.scorers import ScoreSpec
 from app.service.taskqueue import JointGroup, Task, WorkerStopped
 from app.service.worker import DeviceWorker
@@ -97,6 +98,16 @@ class RayWorker(DeviceWorker):
     def stop(self, timeout: float = 120.0) -> None:
         super().stop(timeout)
         self.pool.stop()
+
+    def latency_device(self, threads: int) -> str:
+        """The one device identity the actors time latency on (their own torch threads, not ``threads``);
+        :class:`LatencyUnavailable` before they have started, or when they run on different devices."""
+        devices = sorted({actor.get("latency_device") for actor in self.actors()} - {None})
+        if not devices:
+            raise LatencyUnavailable("the Ray actors have not started, so there is no device to time latency on")
+        if len(devices) > 1:
+            raise LatencyUnavailable(f"the Ray actors run on different devices ({'; '.join(devices)}), and a latency figure must name one")
+        return devices[0]
 
     def actors(self) -> list[dict[str, Any]]:
         """Each actor: where it runs, its work in flight, items scored and failed, chunks lost to its death."""

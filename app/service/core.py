@@ -46,7 +46,7 @@ class Service:
         self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
         #: latency is timed by the local device workers (Ray actors do not time it)
-        self.latency = LatencyService(self.store, [] if settings.executor == "ray" else self.workers, threads=settings.latency_threads)
+        self.latency = LatencyService(self.store, self.workers, threads=settings.latency_threads)
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
             max_running=settings.max_running_jobs, max_queued=settings.max_queued_jobs,

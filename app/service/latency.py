@@ -2,10 +2,13 @@
 
 A latency is timed by the device worker that scores (the first one alive, so every figure of a server
 comes from one device while it lives), as a task in its queue like a score: the worker's scorer for a
-:class:`LatencySpec` is a :class:`scoring.LatencyMeter` (:func:`with_latency` wraps the scorer factory).
-Every figure is keyed by the identity of the device that measured it (:class:`scoring.LatencyKey`), so a
-figure from one device is never served for another.  The thread count pinned while timing is this
-process's torch intra-op thread count when the service starts.
+:class:`LatencySpec` is a :class:`scoring.LatencyMeter` (:func:`with_latency` wraps the scorer factory;
+a Ray actor builds its own).  Every figure is keyed by the identity of the device that measured it
+(:class:`scoring.LatencyKey`; :meth:`DeviceWorker.latency_device`, the actors' common device with
+``NASWOT_EXECUTOR=ray``), so a figure from one device is never served for another, and a figure that comes
+back from another device than its key names (an actor restarted elsewhere) is refused, not kept.  The
+thread count pinned by a local worker is this process's torch intra-op thread count when the service
+starts; an actor times with its own.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import torch
 
-from scoring import LATENCY, ScoredArch, DataSource, LatencyKey, LatencyMeter, device_identity, latency_key
+from scoring import LATENCY, ScoredArch, DataSource, LatencyKey, LatencyMeter, latency_key
 from searchspace import SearchSpace
 
 from app.store import CacheKey, Store, StoreError
@@ -37,7 +40,7 @@ MEMORY_SIZE = 100_000
 
 
 class LatencyUnavailable(RuntimeError):
-    """This server cannot measure latency (its scoring runs on Ray actors, or no device worker is alive)."""
+    """This server cannot measure latency now (no device worker is alive, or its Ray actors run on different devices)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,20 +90,23 @@ class LatencyService:
 
     def worker(self) -> DeviceWorker:
         """The worker that measures: the first alive; :class:`LatencyUnavailable` when there is none."""
-        if not self.workers:
-            raise LatencyUnavailable("latency is measured by local device workers only, and this server scores on Ray actors (NASWOT_EXECUTOR=ray)")
         for worker in self.workers:
             if worker.alive:
                 return worker
         raise LatencyUnavailable("no device worker is alive to measure latency on")
+
+    def device(self) -> tuple[DeviceWorker, str]:
+        """The worker that measures and the identity of its device; :class:`LatencyUnavailable` when there is none."""
+        worker = self.worker()
+        return worker, worker.latency_device(self.threads)
 
     def measure(
         self, space: SearchSpace, source: DataSource, archs: Sequence[str], batch: int, *,
         priority: int, abort: Callable[[], bool] | None = None,
     ) -> list[float]:
         """Milliseconds per forward pass of each of ``archs`` (canonical) with a batch of ``batch``, in order."""
-        worker = self.worker()
-        spec = LatencySpec(space, source, batch, 0, threads=self.threads, device=device_identity(worker.device, self.threads))
+        worker, device = self.device()
+        spec = LatencySpec(space, source, batch, 0, threads=self.threads, device=device)
         keys = {arch: spec.key(arch) for arch in dict.fromkeys(archs)}
         futures = {arch: self._known(key) for arch, key in keys.items()}
         new = self._claim(spec, keys, futures)
@@ -152,6 +158,9 @@ class LatencyService:
         key = task.spec.key(task.arch)  # type: ignore[attr-defined]
         if isinstance(outcome, BaseException):
             self._settle(key, outcome)
+            return
+        if outcome.device != key.device:
+            self._settle(key, LatencyUnavailable(f"{task.arch} was timed on {outcome.device!r}, not on {key.device!r}; the figure is not kept"))
             return
         ms = outcome.latency_ms
         assert ms is not None, "a latency task's record carries its latency_ms cost"

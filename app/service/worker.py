@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from scoring import ScoredArch, describe_device, kernels
+from scoring import ScoredArch, describe_device, device_identity, kernels
 
 from app.service.scorers import ScorerCache, ScorerFactory, ScoreSpec, default_scorer_factory, score_each
 from app.service.taskqueue import BACKGROUND, INTERACTIVE, JointGroup, Task, TaskQueue, WorkerStopped, joint_groups
@@ -96,6 +96,10 @@ class DeviceWorker:
         self.restarts += 1
         self._thread = self._new_thread()
         self._thread.start()
+
+    def latency_device(self, threads: int) -> str:
+        """The identity of the device this worker times latency on, with ``threads`` torch threads pinned."""
+        return device_identity(self.device, threads)
 
     # -- queue -------------------------------------------------------------------------------
 
