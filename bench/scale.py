@@ -50,7 +50,7 @@ def main() -> None:
     ray.init(address=args.address, **({} if args.address else {"num_cpus": 2}), include_dashboard=False, log_to_driver=False)
     source = open_source(args.data)
     space = get_space("nb201")
-    key = key_for(space.name, source, args.batch_size, args.seed)
+    key = key_for(space, source, args.batch_size, args.seed)
     cells = space.sample(args.n + 4, seed=args.seed, unique=True)
     warmup, timed = cells[:4], cells[4:]
     load_before = os.getloadavg()[0]

@@ -14,6 +14,7 @@ from scoring import ScoredArch, Scorer, open_source
 from searchspace import get_space
 
 CELLS = 32
+SPACE = get_space("nb201")
 BATCH = 16  # images per minibatch: small, so the suite stays quick on 2 cores
 
 
@@ -46,7 +47,7 @@ def test_an_error_fails_only_its_item(error, kind):
 def test_an_actor_refuses_data_that_differs_from_the_callers():
     actor = ScoringActor("cpu", None, 2, None, False)
     source = open_source("noise")
-    key = key_for("nb201", source, BATCH, 0)
+    key = key_for(SPACE, source, BATCH, 0)
     forged = type(key)(key.space, key.data, "sha256:another-file", key.batch_size, key.seed)
     [outcome] = actor.score(forged, ["|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|"])
     assert isinstance(outcome, ItemFailed) and "DataMismatch" in outcome.message, "a data mismatch was not reported"
@@ -72,7 +73,7 @@ def cells_and_reference(one_torch_thread):
 
 def test_actors_score_exactly_as_the_in_process_scorer(pool, cells_and_reference):
     cells, reference = cells_and_reference
-    outcomes = pool.score(key_for("nb201", open_source("noise"), BATCH, 0), cells)
+    outcomes = pool.score(key_for(SPACE, open_source("noise"), BATCH, 0), cells)
     assert [o.arch for o in outcomes] == [r.arch for r in reference], "results are not in input order"
     assert [o.score for o in outcomes] == [r.score for r in reference], "an actor's score differs from the in-process one"
     assert {s["actor"] for s in pool.describe() if s["scored"]} == {"ray-actor-0", "ray-actor-1"}, "not every actor took work"
@@ -90,7 +91,7 @@ def test_killing_an_actor_mid_batch_still_completes_every_item_exactly_once(pool
             ray.kill(victim.handle, no_restart=False)  # dies holding work; Ray restarts it
         landed[index] += 1
 
-    outcomes = pool.score(key_for("nb201", open_source("noise"), BATCH, 1), cells, on_result=kill_on_first_result)
+    outcomes = pool.score(key_for(SPACE, open_source("noise"), BATCH, 1), cells, on_result=kill_on_first_result)
     assert victim.interrupted >= 1 and pool.retried > 0, "the actor was not killed while it held work"
     assert sorted(landed) == list(range(CELLS)) and set(landed.values()) == {1}, f"items not landed exactly once: {landed}"
     expected = Scorer(get_space("nb201"), open_source("noise"), batch_size=BATCH, seed=1)(cells)
@@ -110,7 +111,7 @@ def test_withdrawn_chunks_leave_the_actors_backlogs_and_are_never_sent(pool, cel
     before = pool.withdrawn
     canceller = threading.Thread(target=withdraw_once_queued)
     canceller.start()
-    outcomes = pool.score(key_for("nb201", open_source("noise"), BATCH, 0), cells)
+    outcomes = pool.score(key_for(SPACE, open_source("noise"), BATCH, 0), cells)
     canceller.join()
     dropped = {o.arch for o in outcomes if isinstance(o, ItemFailed) and o.kind == WITHDRAWN}
     assert dropped == withdrawn, f"{len(withdrawn - dropped)} withdrawn cells were scored anyway"
