@@ -11,7 +11,7 @@ from .data import DataSource, open_source
 from .device import cpu_model, describe_device, resolve_device
 from .ensemble import DEFAULT_MEMBERS, REFERENCE_SIZE, definition_name, parse_ensemble
 from .inputs import InputMismatch, check_pairing, cost_for
-from .latency import COSTS, LATENCY, LatencyKey, LatencyMeter, MeasuredCost, device_identity, latency_key, search_costs
+from .latency import COSTS, LATENCY, LatencyKey, LatencyMeter, MeasuredCost, SearchCosts, device_identity, latency_key
 from .evaluate import Scorer, build_seeded, canonical_score  # build_seeded lives in searchspace.seeded
 from .record import ScoredArch
 from .registry import ScoreInfo, get_score_info, list_scores
@@ -30,6 +30,7 @@ __all__ = [
     "ScoreInfo",
     "ScoredArch",
     "Scorer",
+    "SearchCosts",
     "build_seeded",
     "canonical_score",
     "cpu_model",
@@ -48,5 +49,4 @@ __all__ = [
     "open_source",
     "parse_ensemble",
     "resolve_device",
-    "search_costs",
 ]

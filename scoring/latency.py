@@ -248,9 +248,36 @@ class MeasuredCost:
         return cls(cost.params, cost.flops, latency_ms)
 
 
-def search_costs(space: SearchSpace, source: DataSource, num_classes: int, latency: Callable[[str], float] | None) -> Callable[[str], Any]:
-    """A search's cost callable: parameters and FLOPs at each architecture's input shape, with the latency ``latency(arch)``
-    gives when the search measures one (``None``: it does not)."""
-    if latency is None:
-        return lambda arch: cost_for(space, source, arch, num_classes)
-    return lambda arch: MeasuredCost.of(cost_for(space, source, arch, num_classes), latency(arch))
+class SearchCosts:
+    """A search's cost callable: parameters and FLOPs at each architecture's input shape, with the latency that
+    ``latency`` measures when the search measures one (``None``: it does not).
+
+    ``latency`` takes a list of architectures and returns their milliseconds.  :meth:`prepare` hands it a whole
+    batch of candidates, so that their timed blocks are interleaved (:meth:`LatencyMeter.measure_many`) instead of
+    each candidate being timed alone when the search asks for its cost; each figure is measured once.
+    """
+
+    def __init__(self, space: SearchSpace, source: DataSource, num_classes: int, latency: Callable[[list[str]], list[float]] | None):
+        self.space, self.source, self.num_classes, self.latency = space, source, num_classes, latency
+        self._latencies: dict[str, float] = {}
+
+    def __call__(self, arch: str) -> Any:
+        cost = cost_for(self.space, self.source, arch, self.num_classes)
+        if self.latency is None:
+            return cost
+        if arch not in self._latencies:
+            [self._latencies[arch]] = self.latency([arch])
+        return MeasuredCost.of(cost, self._latencies[arch])
+
+    def prepare(self, archs: Iterable[str]) -> None:
+        """Measure the latencies of ``archs`` not measured yet, together.  When that fails (a network that cannot be
+        built), nothing is kept: each architecture's own call measures it again and raises for the one at fault."""
+        todo = [arch for arch in dict.fromkeys(archs) if arch not in self._latencies]
+        if self.latency is None or len(todo) < 2:
+            return
+        try:
+            figures = self.latency(todo)
+        except Exception:  # noqa: BLE001 - reported by the per-architecture call, for its own architecture
+            return
+        self._latencies.update(zip(todo, figures))
+

@@ -187,6 +187,7 @@ class SearchContext:
         """ScoredArchs for ``archs`` (canonical), ``None`` for inadmissible ones and for new ones beyond the budget."""
         self.check_stop()
         archs = list(archs)
+        self.prepare_costs(archs)
         new: list[str] = []
         for arch in archs:
             if arch not in self.seen and arch not in new and self.admissible(arch) and len(new) < self.remaining:
@@ -201,6 +202,16 @@ class SearchContext:
                 else:
                     self._record(self._evaluation(arch, result))
         return [self.seen.get(a) for a in archs]
+
+    def prepare_costs(self, archs: list[str]) -> None:
+        """Tell a cost callable that has ``prepare`` (a measured latency: :class:`scoring.SearchCosts`) which of
+        ``archs`` are about to be costed, so it can measure them together: with constraints, every new candidate (each
+        is checked); without, the new ones the budget leaves room for."""
+        prepare = getattr(self.cost, "prepare", None)
+        if prepare is None:
+            return
+        fresh = [a for a in dict.fromkeys(archs) if a not in self.seen and a not in self.rejected_archs and a not in self.failed]
+        prepare(fresh if self.constraints.active else fresh[: self.remaining])
 
     def _evaluation(self, arch: str, result: ScoredArch | float) -> ScoredArch:
         """The next step's record: the scorer's result (every value it reported) with the search's costs of ``arch``."""

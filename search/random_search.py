@@ -37,6 +37,8 @@ def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per
     misses = 0
     limit = max_draws_per_eval * ctx.budget
     while len(ctx.history) < target:
+        if ctx.constraints.active:  # each draw is checked: measure what the next draws will be, together
+            ctx.prepare_costs(upcoming(ctx, rng, min(CHUNK, target - len(ctx.history))))
         chunk: list[str] = []
         while len(chunk) < min(CHUNK, target - len(ctx.history)):
             arch = ctx.space.random(rng)
@@ -52,6 +54,21 @@ def fill_random(ctx: SearchContext, rng: random.Random, n: int, *, max_draws_per
         if misses > limit or (not chunk and _used_up(ctx)):
             return True
     return False
+
+
+def upcoming(ctx: SearchContext, rng: random.Random, n: int) -> list[str]:
+    """The next ``n`` distinct unseen architectures ``rng`` will draw, read from a copy of it (``rng`` is not advanced,
+    so the search draws exactly what it would have drawn); at most ``4 n`` draws are looked at."""
+    ahead = random.Random()
+    ahead.setstate(rng.getstate())
+    found: list[str] = []
+    for _ in range(4 * n):
+        arch = ctx.space.random(ahead)
+        if arch not in ctx.seen and arch not in found:
+            found.append(arch)
+            if len(found) == n:
+                break
+    return found
 
 
 def _stop_or_used_up(ctx: SearchContext, chunk: list[str]) -> bool:

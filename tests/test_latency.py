@@ -15,7 +15,7 @@ from app.store import open_store
 from app.service.scorers import ScoreSpec
 from app.service.taskqueue import INTERACTIVE
 from app.service.worker import DeviceWorker
-from scoring import ScoredArch, LatencyKey, LatencyMeter, MeasuredCost, cpu_model, device_identity, open_source
+from scoring import ScoredArch, LatencyKey, LatencyMeter, MeasuredCost, SearchCosts, cpu_model, device_identity, open_source
 from scoring.latency import MIN_TIMED_RUNS, gc_paused, interleaved_median_ms, median_ms, pinned_threads
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space
@@ -227,3 +227,62 @@ def test_repeats_are_timed_once_while_in_flight(tmp_path, worker):
     service = LatencyService(store, [worker], threads=1)
     figures = service.measure(SPACE, source, [ARCHS[0], ARCHS[0], ARCHS[1]], 1, priority=INTERACTIVE)
     assert figures[0] == figures[1] and FixedMeter.timed == ARCHS[:2], "an architecture asked twice is timed once"
+
+
+# -- a search's latencies, measured a batch at a time -------------------------------------------------
+
+
+class BatchLatency:
+    """A ``latency`` callable for :class:`SearchCosts` that records each batch it is asked and fails on ``bad``."""
+
+    def __init__(self, bad: str | None = None):
+        self.bad, self.batches = bad, []
+
+    def __call__(self, archs):
+        self.batches.append(list(archs))
+        if self.bad in archs:
+            raise RuntimeError(f"{self.bad} cannot be built")
+        return [fixed_latency(a) for a in archs]
+
+
+def test_prepared_candidates_are_measured_together_and_once():
+    latency = BatchLatency()
+    costs = SearchCosts(SPACE, open_source("noise"), 10, latency)
+    costs.prepare(ARCHS)
+    assert [costs(a).latency_ms for a in ARCHS] == [fixed_latency(a) for a in ARCHS]
+    assert latency.batches == [ARCHS], "the candidates are measured in one batch, and never again"
+
+
+def test_a_failing_batch_leaves_each_architecture_to_its_own_measurement():
+    latency = BatchLatency(bad=ARCHS[1])
+    costs = SearchCosts(SPACE, open_source("noise"), 10, latency)
+    costs.prepare(ARCHS)
+    assert costs(ARCHS[0]).latency_ms == fixed_latency(ARCHS[0]), "a good architecture is measured alone after the batch failed"
+    with pytest.raises(RuntimeError, match="cannot be built"):
+        costs(ARCHS[1])
+
+
+@pytest.mark.parametrize("strategy", ["random", "nsga2"])
+def test_a_search_hands_its_candidates_latencies_over_in_batches(strategy):
+    latency = BatchLatency()
+    costs = SearchCosts(SPACE, open_source("noise"), 10, latency)
+    result = run_search(strategy, SPACE, lambda archs: [float(zlib.crc32(a.encode()) % 997) for a in archs], budget=30, seed=0,
+                        constraints=Constraints(max_latency_ms=25.0), cost=costs, minimize=("latency_ms",))
+    measured = [a for batch in latency.batches for a in batch]
+    assert len(measured) == len(set(measured)), "an architecture was timed twice"
+    assert max(len(batch) for batch in latency.batches) > 1, f"{strategy} timed every candidate alone"
+    assert all(e.latency_ms <= 25.0 for e in result.history), "max_latency_ms was not honoured"
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_measuring_ahead_never_changes_what_a_search_evaluates(strategy):
+    def scorer(archs):
+        return [float(zlib.crc32(a.encode()) % 997) for a in archs]
+
+    def run(cost):
+        return run_search(strategy, SPACE, scorer, budget=30, seed=4, constraints=Constraints(max_latency_ms=25.0), cost=cost)
+
+    batched = run(SearchCosts(SPACE, open_source("noise"), 10, BatchLatency()))
+    alone = run(lambda arch: MeasuredCost.of(SPACE.cost(arch), fixed_latency(arch)))
+    assert [e.arch for e in batched.history] == [e.arch for e in alone.history], f"{strategy} evaluated other architectures"
+    assert batched.rejected == alone.rejected, f"{strategy} rejected other architectures"

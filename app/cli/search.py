@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from scoring import DataSource, LatencyMeter, ScoredArch, Scorer, from_json_number, open_source, resolve_device, search_costs
+from scoring import DataSource, LatencyMeter, ScoredArch, Scorer, SearchCosts, from_json_number, open_source, resolve_device
 from search import Constraints, needs_latency, run_search
 from search.options import given_constraints, given_params
 from searchspace import ArchitectureError, SearchSpace, get_space
@@ -81,11 +81,11 @@ def each_or_failure(scorer: Scorer, archs: list[str]) -> list[ScoredArch | Archi
     return results
 
 
-def local_costs(space: SearchSpace, source: DataSource, scorer: Scorer, latency_batch: int | None) -> Callable[[str], Any]:
+def local_costs(space: SearchSpace, source: DataSource, scorer: Scorer, latency_batch: int | None) -> SearchCosts:
     """An in-process search's costs: parameters and FLOPs, and latency timed on the scorer's device when ``latency_batch`` is given
-    (each architecture timed once)."""
+    (each architecture timed once, a batch of candidates together)."""
     meter = None if latency_batch is None else LatencyMeter(space, source, scorer.device, batch=latency_batch)
-    return search_costs(space, source, scorer.num_classes, None if meter is None else functools.cache(meter.measure))
+    return SearchCosts(space, source, scorer.num_classes, None if meter is None else meter.measure_many)
 
 
 def score_option(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoring import ScoredArch, search_costs
+from scoring import ScoredArch, SearchCosts
 from search import SearchResult, SearchStopped, list_strategies, needs_latency, run_search
-from searchspace import ArchitectureError, ModelCost, SearchSpace, get_space, list_spaces
+from searchspace import ArchitectureError, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.latency import LatencyService, LatencyUnavailable
@@ -126,25 +126,24 @@ class SearchRunner:
             **request.strategy_params,
         )
 
-    def _costs(self, run: Run) -> Callable[[str], ModelCost]:
+    def _costs(self, run: Run) -> SearchCosts:
         """The job's cost callable: parameters and FLOPs, and the measured latency when :func:`measures_latency` says so."""
         spec = run.spec
-        latency = (lambda arch: self._latency(run, arch)) if measures_latency(run.job.request) else None
-        return search_costs(run.space, spec.source, spec.num_classes, latency)
+        latency = (lambda archs: self._latency(run, archs)) if measures_latency(run.job.request) else None
+        return SearchCosts(run.space, spec.source, spec.num_classes, latency)
 
-    def _latency(self, run: Run, arch: str) -> float:
-        """``arch``'s latency from the latency service, at background priority (a stop while waiting stops the search)."""
+    def _latency(self, run: Run, archs: list[str]) -> list[float]:
+        """The latencies of ``archs`` from the latency service, at background priority (a stop while waiting stops the search)."""
         if self.latency is None:
             raise LatencyUnavailable("this job runner was given no latency service")
         try:
-            [ms] = self.latency.measure(
-                run.space, run.spec.source, [arch], run.job.request.latency_batch, priority=BACKGROUND, abort=run.control.should_stop,
+            return self.latency.measure(
+                run.space, run.spec.source, archs, run.job.request.latency_batch, priority=BACKGROUND, abort=run.control.should_stop,
             )
         except WorkerStopped:
             if run.control.should_stop():
                 raise SearchStopped from None
             raise
-        return ms
 
     def _score(self, run: Run, archs: list[str]) -> list[ScoredArch | ArchitectureError]:
         """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored. An architecture
