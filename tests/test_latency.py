@@ -139,11 +139,14 @@ class FixedMeter:
     counts what it timed."""
 
     timed: list[str] = []
+    batches: list[list[str]] = []
 
     def __init__(self, device: str):
         self.device = device
 
     def score_many(self, archs):
+        archs = list(archs)
+        FixedMeter.batches.append(archs)
         for arch in archs:
             FixedMeter.timed.append(arch)
             yield ScoredArch(arch, {}, {"params": 1, "flops": 1, "latency_ms": fixed_latency(arch)}, 0.0, self.device)
@@ -151,7 +154,7 @@ class FixedMeter:
 
 @pytest.fixture
 def worker():
-    FixedMeter.timed = []
+    FixedMeter.timed, FixedMeter.batches = [], []
     made = DeviceWorker(torch.device("cpu"), capacity=64, factory=lambda spec, device: FixedMeter(spec.device))
     made.start()
     yield made
@@ -220,6 +223,12 @@ def test_every_strategy_honours_max_latency_ms(strategy):
 def test_a_latency_bound_without_a_measured_latency_is_an_error():
     with pytest.raises(ValueError, match="max_latency_ms needs latency_ms"):
         Constraints(max_latency_ms=1.0).admits(get_space("nb201").cost(ARCHS[0]))
+
+
+def test_the_architectures_of_one_request_reach_the_meter_as_one_batch(tmp_path, worker):
+    service = LatencyService(open_store(tmp_path / "db.sqlite"), [worker], threads=1)
+    service.measure(SPACE, open_source("noise"), ARCHS, 1, priority=INTERACTIVE)
+    assert FixedMeter.batches == [ARCHS], "queued together, so that their timed blocks can be interleaved"
 
 
 def test_repeats_are_timed_once_while_in_flight(tmp_path, worker):

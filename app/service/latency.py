@@ -109,15 +109,22 @@ class LatencyService:
         spec = LatencySpec(space, source, batch, 0, threads=self.threads, device=device)
         keys = {arch: spec.key(arch) for arch in dict.fromkeys(archs)}
         futures = {arch: self._known(key) for arch, key in keys.items()}
-        new = self._claim(spec, keys, futures)
-        for i, task in enumerate(new):
-            try:
-                worker.put(task, priority, abort)
-            except WorkerStopped as exc:
-                for unqueued in new[i:]:
-                    self._settle(unqueued.spec.key(unqueued.arch), exc)
-                raise
+        self._queue(worker, self._claim(spec, keys, futures), priority, abort)
         return self._wait(futures, archs, abort)
+
+    def _queue(self, worker: DeviceWorker, tasks: list[Task], priority: int, abort: Callable[[], bool] | None) -> None:
+        """Queue ``tasks`` all at once when there is room (so the worker times them as one interleaved batch), else one
+        by one as room frees; a shutdown or an abort fails the tasks not queued."""
+        queued = 0
+        try:
+            if tasks and worker.offer(tasks, priority):
+                return
+            for queued, task in enumerate(tasks):
+                worker.put(task, priority, abort)
+        except WorkerStopped as exc:
+            for unqueued in tasks[queued:]:
+                self._settle(unqueued.spec.key(unqueued.arch), exc)
+            raise
 
     def _known(self, key: LatencyKey) -> Future[float] | None:
         """A resolved future for a figure in memory or in the store, else ``None``."""
