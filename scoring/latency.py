@@ -196,13 +196,14 @@ class LatencyMeter:
         """Each architecture's latency as a result (no score values; its costs with ``latency_ms``), for a device worker.
         An architecture whose network cannot be built or run raises after the results of those before it, so the
         worker fails it alone."""
-        archs = [self.space.canonical(arch) for arch in archs]
+        archs = list(archs)
         start = time.perf_counter()
-        figures, error = self._measure_until_error(archs)
+        figures, error = self._measure_until_error(archs)  # a bad encoding is that architecture's error, in order
         seconds = (time.perf_counter() - start) / max(len(figures), 1)
         for arch, ms in zip(archs, figures):
-            cost = MeasuredCost.of(cost_for(self.space, self.source, arch, self.num_classes), ms)
-            yield ScoredArch.of(arch, {}, cost, seconds=seconds, device=self.identity)
+            canonical = self.space.canonical(arch)
+            cost = MeasuredCost.of(cost_for(self.space, self.source, canonical, self.num_classes), ms)
+            yield ScoredArch.of(canonical, {}, cost, seconds=seconds, device=self.identity)
         if error is not None:
             raise error
 

@@ -103,6 +103,14 @@ def test_a_network_that_cannot_be_built_fails_after_the_figures_of_those_before_
         next(results)
 
 
+def test_a_bad_encoding_fails_after_the_figures_of_those_before_it():
+    meter = LatencyMeter(SPACE, open_source("noise"), torch.device("cpu"), threads=1, min_block_s=0.0)
+    results = meter.score_many([ARCHS[0], "not an nb201 cell", ARCHS[1]])
+    assert next(results).arch == ARCHS[0], "the figure before the bad encoding comes first"
+    with pytest.raises(ValueError):
+        next(results)
+
+
 @pytest.mark.parametrize("runs", [0, 1, MIN_TIMED_RUNS - 1])
 def test_fewer_than_ten_timed_runs_are_refused(runs):
     with pytest.raises(ValueError, match="at least 10"):

@@ -45,7 +45,7 @@ class Service:
         factory = with_latency(scorer_factory or stored_scorer_factory(self.store))  # ensemble reference samples kept in the store
         self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(factory)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
-        #: latency is timed by the local device workers (Ray actors do not time it)
+        #: latency is timed by the first live worker: a local device, or the Ray actors (their own device identity)
         self.latency = LatencyService(self.store, self.workers, threads=settings.latency_threads)
         self.jobs = JobManager(
             self.store, self.dispatcher, self.sources, self.metrics,
