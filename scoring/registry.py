@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from .undefined import Undefined
+
 log = logging.getLogger("naswot.scoring")
 
 __all__ = [
@@ -75,8 +77,8 @@ class Probe(Protocol):
         """A CPU generator seeded from the scorer's seed and ``salt``: the pass's own random draws."""
 
 
-#: a pass: (probe, names wanted) -> name -> value
-PassFn = Callable[[Probe, frozenset[str]], Mapping[str, float]]
+#: a pass: (probe, names wanted) -> name -> value, or :class:`Undefined` with the reason it has none
+PassFn = Callable[[Probe, frozenset[str]], Mapping[str, "float | Undefined"]]
 
 _SCORES: dict[str, ScoreInfo] = {}
 _PASSES: dict[str, PassFn] = {}
@@ -148,7 +150,9 @@ def _not_differentiable(exc: BaseException) -> bool:
     return isinstance(exc, NotImplementedError) or ("derivative for" in str(exc) and "not implemented" in str(exc))
 
 
-def defined(value: float | torch.Tensor) -> float:
-    """``value`` as a float, with NaN and +-inf mapped to ``-inf``: undefined ranks last, never as 0."""
+def defined(value: float | torch.Tensor | Undefined) -> float:
+    """``value`` as a float, with NaN, +-inf and :class:`Undefined` mapped to ``-inf``: undefined ranks last, never as 0."""
+    if isinstance(value, Undefined):
+        return -math.inf
     v = float(value)
     return v if math.isfinite(v) else -math.inf

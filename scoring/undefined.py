@@ -18,3 +18,26 @@ def json_number(value: float) -> float | None:
 def from_json_number(value: float | None) -> float:
     """A score back from JSON or SQL: null is ``-inf`` (undefined, ranks below every finite score)."""
     return -math.inf if value is None else float(value)
+
+
+class Undefined:
+    """What a pass returns for a score that is undefined on a network, with the reason a user reads.
+
+    ``run_pass`` turns it into ``-inf`` (the one undefined value, ranking last) and keeps the reason, so a
+    response can say *why* (``"undefined": "no feature map or token sequence to read"``) instead of a
+    silent 0 or numerical noise.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Undefined({self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Undefined) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(("Undefined", self.reason))

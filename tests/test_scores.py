@@ -23,6 +23,7 @@ from torch.func import functional_call
 from scoring import naswot, registry
 from scoring.data.base import ImageArraySource, NoiseSource
 from scoring.evaluate import Scorer
+from scoring.undefined import Undefined
 from scoring.registry import ScoreInfo, get_score_info, list_scores, pass_of, run_pass
 from searchspace.nb201 import NB201Space
 
@@ -465,7 +466,9 @@ def test_same_settings_give_identical_values(name):
 # ---------------------------------------------------------------- undefined values
 
 
-@pytest.mark.parametrize("raw", [math.nan, math.inf, -math.inf, None], ids=["nan", "+inf", "-inf", "missing"])
+@pytest.mark.parametrize(
+    "raw", [math.nan, math.inf, -math.inf, None, Undefined("no feature map")], ids=["nan", "+inf", "-inf", "missing", "undefined"]
+)
 def test_undefined_pass_value_becomes_minus_inf(monkeypatch, raw):
     info = ScoreInfo("probe_only_score", "a pass value that is not a finite number", "probe_only_pass")
     monkeypatch.setitem(registry._SCORES, info.name, info)
