@@ -158,6 +158,19 @@ def test_the_form_fields_follow_the_declared_parameters_and_constraints(page, tm
     assert "max_params" not in body["constraints"], "an empty constraint field is left out"
 
 
+def staircase_value(corners: list[dict], x: float) -> float:
+    """The height of a line through ``corners`` (straight segments, x never decreasing) at ``x``: its highest corner at or left of ``x``."""
+    return max(c["y"] for c in corners if c["x"] <= x)
+
+
+def assert_across_then_up(corners: list[dict]) -> None:
+    """Each segment of the staircase runs right at one score or up at one cost: never a slope, never down nor left."""
+    for a, b in zip(corners, corners[1:]):
+        across, up = a["y"] == b["y"] and b["x"] > a["x"], a["x"] == b["x"] and b["y"] > a["y"]
+        assert across or up, f"segment {a} -> {b} is neither across nor up"
+    assert all(a["y"] == b["y"] for a, b in zip(corners[::2], corners[1::2])), "every step starts across, then goes up"
+
+
 def test_a_multi_objective_search_plots_score_against_its_first_cost_and_lists_its_front(page, tmp_path):
     with live_server(tmp_path, paced_scorers(delay=0.01)) as url:
         page.goto(url + "/")
@@ -173,11 +186,95 @@ def test_a_multi_objective_search_plots_score_against_its_first_cost_and_lists_i
         expect(page.locator("#pareto tbody tr")).to_have_count(len(front))
         expect(page.locator("#pareto thead")).to_contain_text("flops")
         page.wait_for_function("() => Chart.getChart('chart-pareto').data.datasets[0].data.length === 40")
-        line = page.evaluate("Chart.getChart('chart-pareto').data.datasets[1].data")
-        assert line == [{"x": e["flops"], "y": e["score"]} for e in front if e["score"] is not None], "the front line follows the job's front, by FLOPs"
+        marked = page.evaluate("Chart.getChart('chart-pareto').data.datasets[1].data")
+        assert marked == [{"x": e["flops"], "y": e["score"]} for e in front if e["score"] is not None], "the front's points are the job's front, by FLOPs"
         assert page.evaluate("Chart.getChart('chart-pareto').options.scales.x.title.text") == "flops"
         shot = screenshot(page, tmp_path, "dashboard-pareto")
     assert shot.stat().st_size > 10_000 and len(front) >= 2, "a 40-cell search over two costs should have a front of several cells"
+
+
+def test_the_pareto_staircase_shows_the_best_score_the_front_offers_at_each_cost(page, tmp_path):
+    with live_server(tmp_path, paced_scorers(delay=0.01)) as url:
+        page.goto(url + "/")
+        expect(page.locator("#f-strategy option")).not_to_have_count(0)
+        page.select_option("#f-strategy", "nsga2")
+        page.fill("#f-budget", "60")
+        page.fill("#f-minimize", "params")
+        page.click("#f-submit")
+        expect(page.locator("#d-status")).to_have_text("done", timeout=TIMEOUT_MS)
+        page.wait_for_function("() => Chart.getChart('chart-pareto').data.datasets[0].data.length === 60")
+        line = page.evaluate("(({data, stepped, showLine}) => ({data, stepped, showLine}))(Chart.getChart('chart-pareto').data.datasets[2])")
+        evaluated = page.evaluate("Chart.getChart('chart-pareto').data.datasets[0].data")
+        front = page.evaluate("Chart.getChart('chart-pareto').data.datasets[1].data")
+        screenshot(page, tmp_path, "dashboard-pareto-staircase")
+    corners = line["data"]
+    assert line["showLine"] and not line["stepped"], "the staircase is drawn straight through its corners, not by Chart.js's stepping"
+    run_on = max(p["x"] for p in evaluated) > max(p["x"] for p in front)
+    assert len(front) >= 3 and len(corners) == 2 * len(front) - 1 + run_on, f"one step per front point (and the run on to the largest cost), got {len(corners)} corners for {len(front)}"
+    assert_across_then_up(corners)
+    for x in sorted({p["x"] for p in evaluated + front}):
+        best = max((p["y"] for p in front if p["x"] <= x), default=None)
+        if best is None:
+            assert x < corners[0]["x"], f"the line starts at the cheapest front point, not before ({x})"
+            continue
+        assert staircase_value(corners, x) == best, f"at {x} params the line shows {staircase_value(corners, x)}, the front offers {best}"
+    assert corners[-1]["x"] == max(p["x"] for p in evaluated), "the last step runs on to the largest evaluated cost"
+
+
+def start_searches(page: Page, url: str, seeds: range) -> list[str]:
+    """Start one small random search per seed over the API; their ids, oldest first."""
+    ids = []
+    for seed in seeds:
+        response = page.request.post(url + "/v1/searches", data={"space": "nb201", "strategy": "random", "budget": 2, "seed": seed})
+        assert response.ok, response.text()
+        ids.append(response.json()["id"])
+    return ids
+
+
+def test_each_search_has_its_own_address_and_back_and_forward_follow_it(page, tmp_path):
+    with live_server(tmp_path, paced_scorers(delay=0.01)) as url:
+        older, newer = start_searches(page, url, range(2))
+        page.goto(f"{url}/searches/{older}")
+        expect(page.locator("#d-id")).to_have_text(older)
+        expect(page.locator("#d-status")).to_have_text("done", timeout=TIMEOUT_MS)
+        expect(page.locator(f'#searches tbody tr[data-id="{older}"]')).to_have_class("selected")
+        page.click(f'#searches tbody tr[data-id="{newer}"]')
+        expect(page.locator("#d-id")).to_have_text(newer)
+        assert page.url == f"{url}/searches/{newer}", f"clicking a search gives it its address, got {page.url}"
+        assert page.locator("#d-link").get_attribute("href") == f"/searches/{newer}", "the id links to its own page"
+        screenshot(page, tmp_path, "dashboard-search-link")
+        page.go_back()
+        expect(page.locator("#d-id")).to_have_text(older)
+        page.go_forward()
+        expect(page.locator("#d-id")).to_have_text(newer)
+        page.goto(f"{url}/#/searches/{older}")
+        expect(page.locator("#d-id")).to_have_text(older)
+
+
+def test_an_unknown_search_address_says_so_on_the_page(page, tmp_path):
+    with live_server(tmp_path, paced_scorers()) as url:
+        page.goto(f"{url}/searches/no-such-search")
+        expect(page.locator("#d-status")).to_have_text("not found")
+        expect(page.locator("#d-error")).to_contain_text("no search no-such-search")
+
+
+def test_the_search_list_pages_back_to_the_oldest_search(page, tmp_path):
+    with live_server(tmp_path, paced_scorers(delay=0.002), max_running_jobs=4) as url:
+        ids = start_searches(page, url, range(23))
+        page.goto(url + "/")
+        expect(page.locator("#searches tbody tr")).to_have_count(20)
+        expect(page.locator("#page-newer")).to_be_disabled()
+        expect(page.locator("#searches tbody tr").first).to_have_attribute("data-id", ids[-1])
+        page.click("#page-older")
+        expect(page.locator("#searches tbody tr")).to_have_count(3)
+        expect(page.locator("#page-text")).to_have_text("21–23")
+        expect(page.locator("#page-older")).to_be_disabled()
+        expect(page.locator("#searches tbody tr").last).to_have_attribute("data-id", ids[0])
+        screenshot(page, tmp_path, "dashboard-search-list-page-2")
+        page.click("#searches tbody tr >> nth=-1")
+        assert page.url == f"{url}/searches/{ids[0]}", "the oldest search opens from the second page"
+        page.click("#page-newer")
+        expect(page.locator("#searches tbody tr")).to_have_count(20)
 
 
 def test_the_example_space_file_is_listed_and_searched_from_the_form(page, tmp_path):

@@ -23,7 +23,15 @@ def index() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/searches/{search_id}")
+def search_page(search_id: str) -> FileResponse:
+    """The same page, showing one search: a link to share (the page reads the id from its path;
+    an unknown id is reported on the page by the API's 404)."""
+    del search_id
+    return index()
+
+
 def mount(app: FastAPI) -> None:
-    """Serve the page at ``/`` and its files under ``/dashboard/``."""
+    """Serve the page at ``/`` and ``/searches/<id>``, and its files under ``/dashboard/``."""
     app.include_router(router)
     app.mount("/dashboard", StaticFiles(directory=STATIC), name="dashboard")

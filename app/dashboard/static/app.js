@@ -5,6 +5,8 @@ const KEY_STORE = "naswot-api-key";
 const ACTIVE = ["queued", "running"];
 const LIST_POLL_MS = 2000;
 const REPORT_EVERY_MS = 4000;
+const PAGE_SIZE = 20;
+const SEARCH_PATH = /^\/searches\/([^/]+)\/?$/;
 
 const state = {
   key: sessionStorage.getItem(KEY_STORE),
@@ -16,6 +18,7 @@ const state = {
   redraw: false,
   lastReport: 0,
   strategies: [],
+  offset: 0,             // the search list's page: how many newer searches it skips
 };
 
 class ApiError extends Error {
@@ -207,8 +210,9 @@ async function startSearch(event) {
   errors.replaceChildren();
   try {
     const job = await api("/v1/searches", {method: "POST", body: JSON.stringify(searchBody())});
+    state.offset = 0;
     await refreshList();
-    select(job.id);
+    openSearch(job.id);
   } catch (error) {
     const items = Array.isArray(error.detail) ? error.detail.map((d) => `${(d.loc || []).slice(1).join(".") || "request"}: ${d.msg}`) : [error.message];
     errors.replaceChildren(...items.map((text) => Object.assign(document.createElement("li"), {textContent: text})));
@@ -242,15 +246,51 @@ function searchRow(job) {
   }
   row.append(cell(job.id.slice(0, 8), "mono"), cell(`${job.space} · ${job.strategy} · seed ${job.seed}`),
     cell(job.status, `badge ${job.status}`), progressCell, cell(formatSeconds(job.elapsed)), cell(formatScore(job.best)), cancel);
-  row.addEventListener("click", () => select(job.id));
+  row.addEventListener("click", () => openSearch(job.id));
   return row;
 }
 
+// One page of the list, newest first (one more is asked for, to know whether an older page exists).
 async function refreshList() {
-  const {searches} = await api("/v1/searches?limit=20");
-  $("#searches tbody").replaceChildren(...searches.map(searchRow));
-  $("#no-searches").hidden = searches.length > 0;
-  if (!state.selected && searches.length) select(searches[0].id);
+  const offset = state.offset;
+  const {searches} = await api(`/v1/searches?limit=${PAGE_SIZE + 1}&offset=${offset}`);
+  if (offset !== state.offset) return;  // paged meanwhile: that page's answer shows it
+  const shown = searches.slice(0, PAGE_SIZE);
+  $("#searches tbody").replaceChildren(...shown.map(searchRow));
+  $("#no-searches").hidden = shown.length > 0 || offset > 0;
+  $("#page-newer").disabled = offset === 0;
+  $("#page-older").disabled = searches.length <= PAGE_SIZE;
+  $("#page-text").textContent = shown.length ? `${offset + 1}–${offset + shown.length}` : "";
+  if (!state.selected && !linkedId() && shown.length) select(shown[0].id);
+}
+
+function turnPage(step) {
+  state.offset = Math.max(0, state.offset + step * PAGE_SIZE);
+  refreshList().catch(() => {});
+}
+
+// -- a link per search: /searches/<id> (or #/searches/<id>), with back and forward ----------------
+
+// The search id the address names, or null on the plain page (which shows the newest search).
+function linkedId() {
+  const match = location.pathname.match(SEARCH_PATH) || location.hash.slice(1).match(SEARCH_PATH);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+// Show a search and give it its own history entry and address.
+function openSearch(id) {
+  if (linkedId() !== id) history.pushState({id}, "", `/searches/${encodeURIComponent(id)}`);
+  select(id);
+}
+
+// Back or forward: show the search the address names (the newest on the plain page).
+function followAddress() {
+  const id = linkedId();
+  if (id) select(id);
+  else {
+    state.selected = null;
+    refreshList().catch(() => {});
+  }
 }
 
 // -- one search: status, charts, top table, cell, bias ---------------------------------------
@@ -262,8 +302,15 @@ function select(id) {
   for (const row of document.querySelectorAll("#searches tbody tr")) row.classList.toggle("selected", row.dataset.id === id);
   $("#detail").hidden = false;
   $("#d-id").textContent = id;
+  $("#d-link").href = `/searches/${encodeURIComponent(id)}`;
   clearCharts();
-  follow(id, state.stream.signal).catch((error) => { if (error.name !== "AbortError") $("#d-error").textContent = error.message; });
+  $("#d-status").textContent = "";
+  $("#d-error").textContent = "";
+  follow(id, state.stream.signal).catch((error) => {
+    if (error.name === "AbortError") return;
+    $("#d-error").textContent = error.status === 404 ? `no search ${id} on this server` : error.message;
+    if (error.status === 404) $("#d-status").textContent = "not found";
+  });
 }
 
 function showStatus(job) {
@@ -492,6 +539,10 @@ function init() {
   $("#search-form").addEventListener("submit", startSearch);
   $("#f-strategy").addEventListener("change", showStrategyParams);
   $("#d-cancel").addEventListener("click", () => state.selected && cancelSearch(state.selected));
+  $("#page-newer").addEventListener("click", () => turnPage(-1));
+  $("#page-older").addEventListener("click", () => turnPage(1));
+  window.addEventListener("popstate", followAddress);
+  if (linkedId()) select(linkedId());
   requestAnimationFrame(drawCharts);
   setInterval(() => { if (!$("#key-dialog").open) refreshList().catch(() => {}); }, LIST_POLL_MS);
   boot();

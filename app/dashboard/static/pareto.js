@@ -1,4 +1,5 @@
-// The Pareto panel of a multi-objective search: score against its first minimised cost, the front as a line, and the front's table.
+// The Pareto panel of a multi-objective search: score against its first minimised cost, the front's points,
+// its staircase (the best score the front offers at each cost: across, then up) and the front's table.
 "use strict";
 
 const Pareto = (() => {
@@ -12,7 +13,8 @@ const Pareto = (() => {
       type: "scatter",
       data: {datasets: [
         {label: "evaluated", data: [], backgroundColor: "rgba(25,113,194,0.45)", pointRadius: 2.5, showLine: false},
-        {label: "Pareto front", data: [], borderColor: "#d9480f", backgroundColor: "#d9480f", showLine: true, stepped: "after", pointRadius: 4, borderWidth: 2},
+        {label: "Pareto front", data: [], borderColor: "#d9480f", backgroundColor: "#d9480f", showLine: false, pointRadius: 4},
+        {label: "best score at each cost", data: [], borderColor: "#d9480f", backgroundColor: "#d9480f", showLine: true, pointRadius: 0, borderWidth: 2},
       ]},
       options: {
         animation: false, responsive: true, maintainAspectRatio: false,
@@ -66,14 +68,35 @@ const Pareto = (() => {
     return tr;
   }
 
-  // Every evaluation as a point, and the front as a line (finite scores and measured costs only).
+  // The corners of the front's staircase: at each cost the best score of a front point costing no more,
+  // so the line runs across at a score until the cost that buys a better one, then up; it ends at `right`.
+  // With several costs a front point may not raise the best of the first cost: it adds no step.
+  function staircase(points, right) {
+    const sorted = [...points].sort((a, b) => a.x - b.x || b.y - a.y);
+    const corners = [];
+    let best = -Infinity;
+    for (const {x, y} of sorted) {
+      if (y <= best) continue;
+      if (corners.length) corners.push({x, y: best});
+      corners.push({x, y});
+      best = y;
+    }
+    if (corners.length && right > corners[corners.length - 1].x) corners.push({x: right, y: best});
+    return corners;
+  }
+
+  // Every evaluation as a point, the front's points and its staircase (finite scores and measured costs only).
   function draw(evaluations) {
     if (!chart || cost === null) return;
     const plotted = (e) => e.score !== null && e[cost] !== null && e[cost] !== undefined;
-    chart.data.datasets[0].data = evaluations.filter(plotted).map((e) => ({x: e[cost], y: e.score}));
-    chart.data.datasets[1].data = front.filter(plotted).map((e) => ({x: e[cost], y: e.score}));
+    const point = (e) => ({x: e[cost], y: e.score});
+    const evaluated = evaluations.filter(plotted).map(point);
+    const onFront = front.filter(plotted).map(point);
+    chart.data.datasets[0].data = evaluated;
+    chart.data.datasets[1].data = onFront;
+    chart.data.datasets[2].data = staircase(onFront, Math.max(...evaluated.map((p) => p.x), ...onFront.map((p) => p.x)));
     chart.update("none");
   }
 
-  return {create, clear, show, draw};
+  return {create, clear, show, draw, staircase};
 })();
