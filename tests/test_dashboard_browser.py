@@ -277,6 +277,22 @@ def test_the_search_list_pages_back_to_the_oldest_search(page, tmp_path):
         expect(page.locator("#searches tbody tr")).to_have_count(20)
 
 
+def test_the_api_docs_page_works_with_the_network_blocked(page, tmp_path):
+    with live_server(tmp_path, paced_scorers()) as url:
+        origin = urlsplit(url).netloc
+        page.context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).netloc == origin else route.abort())
+        page.goto(url + "/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("naswot")
+        expect(page.locator(".opblock-summary-path", has_text="/v1/searches/{search_id}").first).to_be_visible()
+        page.locator(".opblock-summary-path", has_text="/v1/spaces").first.click()
+        page.locator("button.try-out__btn").first.click()
+        page.locator("button.execute").first.click()
+        expect(page.locator(".live-responses-table tbody .response-col_status").first).to_contain_text("200")
+        screenshot(page, tmp_path, "api-docs-offline")
+        assert all(urlsplit(u).netloc == origin for u in page.requested), f"/docs asked for {[u for u in page.requested if origin not in u]}"
+        assert not page.refused, f"the docs page broke its own policy: {page.refused}"
+
+
 def test_the_example_space_file_is_listed_and_searched_from_the_form(page, tmp_path):
     example = Path(__file__).resolve().parent.parent / "examples" / "resnetlike" / "space.json"
     with live_server(tmp_path, paced_scorers(delay=0.01), spaces=[str(example)]) as url:

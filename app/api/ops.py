@@ -68,23 +68,29 @@ def openapi(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
+#: Swagger UI, vendored from the npm package ``swagger-ui-dist`` under the dashboard's files (served by this app: /docs works offline)
+SWAGGER_UI_VERSION = "5.32.0"
+SWAGGER_ASSETS = "/dashboard/vendor/"
+
+
 def _docs_page() -> tuple[bytes, str]:
-    """FastAPI's Swagger UI page and its own Content-Security-Policy: Swagger UI's script and style from its CDN,
-    and the page's one inline script by its hash (the default policy allows this server's files only)."""
-    html = bytes(get_swagger_ui_html(openapi_url="/openapi.json", title="naswot API").body)
+    """FastAPI's Swagger UI page on the vendored Swagger UI, and its own Content-Security-Policy: scripts, styles and
+    images from this server only, and the page's one inline script by its hash."""
+    html = bytes(get_swagger_ui_html(
+        openapi_url="/openapi.json", title="naswot API", swagger_js_url=SWAGGER_ASSETS + "swagger-ui-bundle.js",
+        swagger_css_url=SWAGGER_ASSETS + "swagger-ui.css", swagger_favicon_url=SWAGGER_ASSETS + "swagger-ui-favicon-32x32.png",
+    ).body)
     inline = re.search(rb"<script>(.*?)</script>", html, re.DOTALL)
     if inline is None:
         raise RuntimeError("FastAPI's Swagger UI page has no inline script to allow")
     digest = base64.b64encode(hashlib.sha256(inline.group(1)).digest()).decode()
     policy = "; ".join((
-        "default-src 'none'", f"script-src {SWAGGER_CDN} 'sha256-{digest}'", f"style-src {SWAGGER_CDN}",
-        "img-src 'self' data: https://fastapi.tiangolo.com", "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+        "default-src 'none'", f"script-src 'self' 'sha256-{digest}'", "style-src 'self'",
+        "img-src 'self' data:", "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
     ))
     return html, policy
 
 
-#: where FastAPI's Swagger UI page loads Swagger UI from
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
 DOCS_HTML, DOCS_POLICY = _docs_page()
 
 
