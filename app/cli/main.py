@@ -25,6 +25,7 @@ import app.cli.report as cli_report
 import app.cli.search as cli_search
 import app.cli.serve as cli_serve
 from app.client import ApiError
+from app.cli.interrupt import EXIT_INTERRUPTED, first_interrupt_stops
 from app.cli.progress import bar, best_note, print_table
 from app.settings import gram_kernel_from_env
 from app.service.spacefiles import load_cli_spaces
@@ -123,18 +124,19 @@ def cost_names(text: str) -> list[str]:
 
 
 def _search(args: argparse.Namespace) -> int:
-    """``naswot search``: run a search here or on ``--url`` with a progress bar; print the top table."""
+    """``naswot search``: run a search here or on ``--url`` with a progress bar; print the top table.
+    Ctrl-C ends it with the results so far (the job on ``--url`` cancelled) and exit status 130."""
     best: list[float | None] = [None]
-    with bar(f"{args.strategy} search", args.budget) as progress:
+    with bar(f"{args.strategy} search", args.budget) as progress, first_interrupt_stops(enabled=not args.url) as stop:
 
         def on_evaluation(evaluation: dict[str, Any]) -> None:
             best[0] = cli_search.best_of(best[0], evaluation)
             progress.advance(note=best_note(best[0]))
 
         if args.url:
-            result = cli_search.run_remote(args, on_evaluation, lambda job: progress.total(job["progress"]["budget"]))
+            result = cli_search.run_remote(args, on_evaluation, lambda job: progress.total(job["progress"]["budget"]), stop)
         else:
-            result = cli_search.run_local(args, on_evaluation)
+            result = cli_search.run_local(args, on_evaluation, stop)
     top = [{"rank": rank, **e} for rank, e in enumerate(result["top"], 1)]
     print_table(f"top {len(top)} of {len(result['evaluations'])} ({result['status']})", TOP_COLUMNS, [[r[c] for c in TOP_COLUMNS] for r in top])
     if args.minimize:  # a multi-objective search answers with its front
@@ -147,6 +149,9 @@ def _search(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     _say_skipped(result.get("outcome") or {})
+    if stop.is_set():
+        print(f"naswot: interrupted: the results of the {len(result['evaluations'])} evaluations so far", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0 if result["status"] == "done" else 1
 
 
@@ -328,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"naswot: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C in a search, or one in any other command: no traceback
+        print("\nnaswot: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

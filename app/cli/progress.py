@@ -6,11 +6,12 @@ Machine-readable output goes to stdout; everything here goes to stderr, so pipes
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -18,19 +19,46 @@ from rich.text import Text
 stderr = Console(stderr=True)
 
 
+def wall_rate(task: Task) -> float | None:
+    """Items per second of wall time since the bar started, counting only the items done since then (rows of a
+    resumed table were there before): a burst of cached results after a slow start cannot inflate it, as a rate
+    over the last few items would (rich's own ``task.speed``); None until an item is done."""
+    done = task.completed - task.fields.get("done_before", 0)
+    return done / task.elapsed if done > 0 and task.elapsed else None
+
+
 class RateColumn(ProgressColumn):
-    """Items per second, once there is a rate to show."""
+    """Items per second (:func:`wall_rate`), once there is a rate to show."""
 
     def render(self, task: Task) -> Text:
-        return Text("" if task.speed is None else f"{task.speed:.2f}/s", style="magenta")
+        rate = wall_rate(task)
+        return Text("" if rate is None else f"{rate:.2f}/s", style="progress.data.speed")
+
+
+class EtaColumn(ProgressColumn):
+    """The time left at :func:`wall_rate`, as rich's time columns write it (``eta 0:08:15``); empty once finished."""
+
+    def render(self, task: Task) -> Text:
+        rate = wall_rate(task)
+        if task.finished or task.total is None:
+            return Text("")
+        left = "-:--:--" if rate is None else str(timedelta(seconds=math.ceil(task.remaining / rate)))
+        return Text(f"eta {left}", style="progress.remaining")
+
+
+#: the columns of every bar: what, how far, how fast, how long so far and how long still, and a note
+COLUMNS = (
+    TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+    TimeElapsedColumn(), EtaColumn(), TextColumn("[cyan]{task.fields[note]}"),
+)
 
 
 class Bar:
     """One task's bar: ``advance`` per item, with the rate, the time left and an optional note (the best so far)."""
 
-    def __init__(self, progress: Progress, description: str, total: int | None):
+    def __init__(self, progress: Progress, description: str, total: int | None, done_before: int = 0):
         self._progress = progress
-        self._task = progress.add_task(description, total=total, note="")
+        self._task = progress.add_task(description, total=total, completed=done_before, note="", done_before=done_before)
 
     def advance(self, step: int = 1, note: str | None = None) -> None:
         fields = {} if note is None else {"note": note}
@@ -39,18 +67,21 @@ class Bar:
     def total(self, total: int) -> None:
         self._progress.update(self._task, total=total)
 
+    @property
+    def task(self) -> Task:
+        """The bar's rich task (what its columns render)."""
+        return self._progress.tasks[0]
+
 
 @contextmanager
-def bar(description: str, total: int | None, console: Console | None = None) -> Iterator[Bar]:
-    """A progress bar on ``console`` for ``total`` items (disabled, and so silent, when the console is not a terminal)."""
-    columns = (
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("[cyan]{task.fields[note]}"),
-    )
+def bar(description: str, total: int | None, console: Console | None = None, *, done_before: int = 0,
+        clock: Callable[[], float] | None = None) -> Iterator[Bar]:
+    """A progress bar on ``console`` for ``total`` items, ``done_before`` of them done before it started (disabled,
+    and so silent, when the console is not a terminal); ``clock`` replaces rich's monotonic clock (tests)."""
     console = console or stderr
-    # rate and ETA from the last 10 minutes: slow items (seconds each) still get an estimate
-    with Progress(*columns, console=console, disable=not console.is_terminal, speed_estimate_period=600) as progress:
-        yield Bar(progress, description, total)
+    timing = {} if clock is None else {"get_time": clock}
+    with Progress(*COLUMNS, console=console, disable=not console.is_terminal, **timing) as progress:
+        yield Bar(progress, description, total, done_before)
 
 
 def best_note(score: float | None) -> str:

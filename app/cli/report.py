@@ -124,7 +124,7 @@ def run_table(args: argparse.Namespace) -> int:
     done = scoretable.open_table(args.out, scoretable.table_settings(scorer), names)
     todo = [a for a in archs if a not in done]
     best = None
-    with bar(f"{space.name} table", len(todo)) as progress:
+    with bar(f"{space.name} table", len(archs), done_before=len(archs) - len(todo)) as progress:
         for result in scoretable.append_results(args.out, table_results(scorer, args, todo), index, names):
             best = result.score if best is None or result.score > best else best
             progress.advance(note=best_note(best))

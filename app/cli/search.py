@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from search import Constraints, needs_latency, run_search
 from search.options import given_constraints, given_params
 from searchspace import ArchitectureError, SearchSpace, get_space
 
-from app.client import Client
+from app.client import ApiError, Client
 from app.service.records import JobOutcome
 from app.service.scorers import score_each
 
@@ -46,8 +47,9 @@ def search_request(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str, Any]:
-    """Score on this machine (``--device``) with the data spec ``--data`` (default ``auto``)."""
+def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation, stop: threading.Event | None = None) -> dict[str, Any]:
+    """Score on this machine (``--device``) with the data spec ``--data`` (default ``auto``); once ``stop`` is set (Ctrl-C)
+    the search ends before its next scoring call, ``cancelled`` with its results so far."""
     space = get_space(args.space)
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
@@ -58,11 +60,11 @@ def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation) -> dict[str
         constraints=constraints, exclude_singular=args.exclude_singular,
         cost=local_costs(space, source, scorer, args.latency_batch if needs_latency(constraints.max_latency_ms, args.minimize or ()) else None),
         minimize=tuple(args.minimize or ()),
-        on_evaluation=lambda e: on_evaluation(e.to_json()), **given_params(args),
+        on_evaluation=lambda e: on_evaluation(e.to_json()), should_stop=None if stop is None else stop.is_set, **given_params(args),
     )
     outcome = JobOutcome.of(result).model_dump(mode="json")
     return {
-        "status": "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
+        "status": "cancelled" if result.stopped else "done", "space": space.name, "strategy": args.strategy, "seed": args.seed, "request": search_request(args),
         "data": source.describe(), "scorer": scorer.describe(), "outcome": outcome,
         "top": [e.to_json() for e in result.top],
         "pareto": [e.to_json() for e in result.pareto],
@@ -93,17 +95,30 @@ def score_option(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.score is None else {"scores": (args.score,)}
 
 
-def run_remote(args: argparse.Namespace, on_evaluation: OnEvaluation, on_start: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Start the search on ``--url`` and follow its event stream; Ctrl-C cancels the job there."""
+def run_remote(args: argparse.Namespace, on_evaluation: OnEvaluation, on_start: Callable[[dict[str, Any]], None],
+               stop: threading.Event | None = None) -> dict[str, Any]:
+    """Start the search on ``--url`` and follow its event stream; Ctrl-C cancels the job there, sets ``stop`` and
+    answers the cancelled job with its results so far."""
     with Client(args.url, api_key=args.api_key) as client:
         job = client.start_search(**search_request(args))
         on_start(job)
         try:
             final = follow(client, job["id"], on_evaluation)
         except KeyboardInterrupt:
-            client.cancel(job["id"])
-            raise
+            final = cancel_and_wait(client, job["id"])
+            if stop is not None:
+                stop.set()
         return {**final, "evaluations": client.evaluations(job["id"])}
+
+
+def cancel_and_wait(client: Client, job_id: str) -> dict[str, Any]:
+    """Cancel the job on the server and its view once it has stopped (a job that finished meanwhile: as it finished)."""
+    try:
+        client.cancel(job_id)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    return client.wait(job_id, timeout=60, poll=0.1)
 
 
 def follow(client: Client, job_id: str, on_evaluation: OnEvaluation) -> dict[str, Any]:
