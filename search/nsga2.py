@@ -36,8 +36,8 @@ PARETO_POPULATION = 20
 
 #: NSGA-II's parameters (see :mod:`search.params`)
 PARAMS = (
-    Param("pareto_population", PARETO_POPULATION, "nsga2: architectures kept between generations (mu); the first ones are random", minimum=2),
-    Param("offspring", None, "nsga2: children bred per generation (lambda; default pareto_population)", minimum=1),
+    Param("pareto_population", PARETO_POPULATION, "architectures kept between generations (mu); the first ones are random", minimum=2),
+    Param("offspring", None, "children bred per generation (lambda; default pareto_population)", minimum=1),
 )
 
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import httpx
 
 from scoring import COSTS, LATENCY, LatencyMeter, Scorer, describe_device, kernels, list_scores, open_source, resolve_device
+from search import list_strategies
 from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, get_space, list_spaces
 
@@ -193,7 +194,7 @@ def score_names(text: str) -> list[str]:
 
 def _add_space_options(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
     """``--space`` (the registered names) and ``--space-file`` (read before parsing: see :func:`main`)."""
-    parser.add_argument("--space", default="nb201", choices=list_spaces(), help=help_text)
+    parser.add_argument("--space", default="nb201", choices=list_spaces(), help=help_text or "the search space (see naswot spaces) [nb201]")
     _add_space_file_option(parser)
 
 
@@ -207,9 +208,9 @@ def _add_scoring_options(parser: argparse.ArgumentParser, *, data_default: str |
     parser.add_argument("--data", default=data_default, help="data source: cifar10, cifar100, cifar10:PATH, npz:PATH, noise, auto")
     parser.add_argument("--data-dir", default=None, help="folder holding (or receiving) data sets [$NASWOT_DATA_DIR]")
     parser.add_argument("--download", action="store_true", help="download CIFAR from its public home if missing")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=128, help="inputs per scoring pass (the minibatch the score sees) [128]")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data batch and the weights (and of the search or the subset drawn): same seed, same values [0]")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
 
 
 def _add_service_options(parser: argparse.ArgumentParser, url_default: str | None) -> None:
@@ -225,12 +226,12 @@ def _score_parser(commands: Any) -> None:
     score.add_argument("--arch", action="append", help="architecture encoding (repeatable)")
     score.add_argument("--file", help="file of encodings, one per line ('#' comments); - for stdin")
     score.add_argument(
-        "--score", action="extend", type=score_names, default=None,
+        "--score", action="extend", type=score_names, default=None, metavar="NAME[,NAME...]",
         help="score names, comma-separated or repeated (see naswot scores); the first is the score column, each one a key of 'scores' [naswot]",
     )
     score.add_argument("--costs", action="extend", type=cost_names, default=[], help=f"costs to add to each row, comma-separated: {', '.join(COSTS)} (latency_ms is timed on --device) []")
     score.add_argument("--latency-batch", **LATENCY_BATCH_OPTION)
-    score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    score.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="stdout as JSON lines or CSV [jsonl]")
     score.set_defaults(func=_score)
 
 
@@ -238,16 +239,16 @@ def _search_parser(commands: Any) -> None:
     """The ``search`` subcommand's options (the strategy parameters as flags)."""
     search = commands.add_parser("search", help="run a search with progress; prints the top table (JSON lines or CSV)")
     _add_scoring_options(search, data_default=None)
-    search.add_argument("--strategy", default="evolution", help="random, evolution, area or nsga2")
+    search.add_argument("--strategy", default="evolution", help=f"the search strategy: {', '.join(list_strategies())} [evolution]")
     search.add_argument("--minimize", nargs="+", choices=COSTS, default=None,
                         help="costs to minimise while maximising the score: prints the Pareto front instead of the top table")
     search.add_argument("--budget", type=int, default=100, help="distinct architectures to score")
-    search.add_argument("--top-k", type=int, default=10)
-    search.add_argument("--exclude-singular", action="store_true")
+    search.add_argument("--top-k", type=int, default=10, help="architectures in the top table [10]")
+    search.add_argument("--exclude-singular", action="store_true", help="leave architectures with an undefined score out of the top table")
     add_constraint_options(search)
     search.add_argument("--latency-batch", **LATENCY_BATCH_OPTION)
     add_strategy_options(search)
-    search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    search.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="stdout as JSON lines or CSV [jsonl]")
     search.add_argument("--out", default=None, help="also write the whole result (request, top, every evaluation) as JSON")
     _add_service_options(search, None)
     search.add_argument("--score", default=None, help="score to search with (see naswot scores) [naswot]")
@@ -258,8 +259,8 @@ def _small_parsers(commands: Any) -> None:
     """The ``sample``, ``spaces``, ``scores`` and ``serve`` subcommands."""
     sample = commands.add_parser("sample", help="architectures drawn uniformly; one canonical encoding per line")
     _add_space_options(sample)
-    sample.add_argument("--n", type=int, default=10)
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--n", type=int, default=10, help="architectures to draw [10]")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the draws: same seed, same architectures [0]")
     sample.add_argument("--unique", action="store_true", help="no architecture twice")
     sample.set_defaults(func=_sample)
     spaces = commands.add_parser("spaces", help="the search spaces; one JSON object per line")
@@ -278,7 +279,9 @@ def _table_parser(commands: Any) -> None:
     table = commands.add_parser("table", help="score a whole space (or --n cells) into a resumable index,arch,score CSV")
     _add_scoring_options(table)
     cli_report.add_table_options(table)
-    table.add_argument("--scores", default="naswot", type=score_names, help="comma-separated score names, one column each [naswot]")
+    table.add_argument("--score", dest="scores", action="extend", type=score_names, default=None, metavar="NAME[,NAME...]",
+                       help="score names, comma-separated or repeated (see naswot scores), one column each [naswot]")
+    table.add_argument("--scores", dest="scores", action="extend", type=score_names, help=argparse.SUPPRESS)  # its older name, kept working
     table.set_defaults(func=cli_report.run_table)
 
 
@@ -289,7 +292,7 @@ def _report_parser(commands: Any) -> None:
     report.add_argument("--score", default=None, help="the table's score column [naswot, else score]")
     _add_space_options(report, "the table's space when it has no meta file")
     report.add_argument("--accuracy", type=Path, default=None, help="ground truth CSV (arch and accuracy columns), e.g. nb201-accuracy.csv")
-    report.add_argument("--accuracy-column", default="cifar10_test")
+    report.add_argument("--accuracy-column", default="cifar10_test", help="the accuracy CSV's column to compare with [cifar10_test]")
     report.add_argument("--top-k", type=int, default=None, help="top-k for the op shares [a tenth of the rows]")
     report.add_argument("--out-dir", type=Path, default=None, help="folder for the plots and report.md [TABLE.report/ or report-ID/]")
     _add_service_options(report, os.environ.get("NASWOT_URL", "http://127.0.0.1:8000"))

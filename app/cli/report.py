@@ -22,6 +22,9 @@ import app.cli.scoretable as scoretable
 from app.client import Client
 from app.cli.progress import bar, best_note
 
+#: the scores of a table when ``--score`` names none
+TABLE_SCORES = ("naswot",)
+
 def rows_with_costs(space: SearchSpace, scored: list[tuple[str, float]], accuracy: dict[str, float]) -> list[report.Row]:
     """Report rows for (arch, score) pairs: #params and FLOPs from the space's cost model, accuracy when known."""
     rows = []
@@ -96,7 +99,7 @@ def table_scorer(args: argparse.Namespace, space: SearchSpace | None = None) -> 
     source = open_source(args.data, args.data_dir, download=args.download)
     return Scorer(
         space or get_space(args.space), source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device),
-        precision=args.precision, cells_per_pass=args.cells_per_pass, scores=args.scores,
+        precision=args.precision, cells_per_pass=args.cells_per_pass, scores=args.scores or TABLE_SCORES,
     )
 
 
