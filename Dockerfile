@@ -7,8 +7,11 @@
 ARG VARIANT=gpu
 # optional extras: postgres (NASWOT_DB=postgresql://...), ray (NASWOT_EXECUTOR=ray); deploy/ builds with them
 ARG EXTRAS=postgres
-ARG TORCH_VERSION=2.8.0
-ARG GPU_BASE=pytorch/pytorch:2.8.0-cuda12.8-cudnn9-runtime
+# the one torch version of the image and of the tests: the Makefile reads it from this line (make torch-version)
+ARG TORCH_VERSION=2.13.0
+# the GPU variant's base: PyTorch's runtime image of that version (the build fails if its torch is another)
+ARG CUDA_TAG=cuda12.8-cudnn9-runtime
+ARG GPU_BASE=pytorch/pytorch:${TORCH_VERSION}-${CUDA_TAG}
 
 # -- GPU: the official PyTorch runtime image (CUDA, cuDNN, torch already installed)
 FROM ${GPU_BASE} AS base-gpu
@@ -20,6 +23,7 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}" --index-url https://dow
 
 FROM base-${VARIANT} AS runtime
 ARG EXTRAS
+ARG TORCH_VERSION
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -32,7 +36,8 @@ COPY scoring ./scoring
 COPY search ./search
 COPY app ./app
 RUN pip install --no-cache-dir ".[${EXTRAS}]" \
- && python -c "import torch, app.main; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+ && python -c "import sys, torch, app.main; print('torch', torch.__version__, 'cuda', torch.version.cuda); \
+sys.exit(None if torch.__version__.split('+')[0] == '${TORCH_VERSION}' else 'torch %s in the image, ${TORCH_VERSION} declared' % torch.__version__)"
 
 # an unprivileged user owns the data volume (database, data sets)
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin naswot \

@@ -2,13 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The torch version the tests run on, declared once: the Dockerfile's ARG TORCH_VERSION (the image's default too).
+TORCH_VERSION := $(shell sed -n 's/^ARG TORCH_VERSION=//p' Dockerfile)
 # Installed first so that pip does not pull a multi-GB CUDA build; on a GPU host use e.g.
-#   make TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
-TORCH ?= torch==2.13.0
+#   make TORCH="torch==$$(make -s torch-version) --index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==$(TORCH_VERSION)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup chromium serve test bench-correlation clean
+.PHONY: setup chromium serve test bench-correlation clean torch-version
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +33,9 @@ chromium:
 
 test: setup chromium
 	$(BIN)/python -m pytest -q
+
+torch-version:
+	@echo $(TORCH_VERSION)
 
 bench-correlation: setup
 	$(BIN)/python bench/correlation.py --n 300 --seed 0
