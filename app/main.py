@@ -28,7 +28,7 @@ DESCRIPTION = """Training-free neural architecture scoring (NASWOT, Mellor et al
 
 A singular K_H has score minus infinity: JSON carries `"score": null, "singular": true`, and such
 architectures rank below every finite score. When the server has an API key, every route but
-`/healthz` and `/readyz` needs `Authorization: Bearer <key>`. Errors carry `detail`: a list of
+`/healthz`, `/readyz` and the dashboard's page and files needs `Authorization: Bearer <key>`. Errors carry `detail`: a list of
 `{loc, msg, type}` naming the field (with the item index) and the reason. While the database is busy
 or unreachable, every route answers 503 with `Retry-After` and `type` `store_unavailable`.
 """

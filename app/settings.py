@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     store_outage_seconds: float = Field(300.0, gt=0, le=86_400, description="seconds a search stays paused (retrying with backoff) while the database is busy or unreachable; past them it ends interrupted, its results kept")
     job_stall_seconds: float = Field(600.0, gt=0, le=86_400, description="with a shared (PostgreSQL) database: a running search's lease is renewed only while it made progress (an architecture scored or recorded) within this many seconds")
     replica: str | None = Field(None, description="this replica's name in job leases (default: host:pid)")
-    api_key: str | None = Field(None, description="when set, every route but /healthz and /readyz needs Authorization: Bearer KEY")
+    api_key: str | None = Field(None, description="when set, every route needs Authorization: Bearer KEY but /healthz, /readyz and the dashboard's page and files (/, /searches/ID, /dashboard/...), which hold no data")
     gram_kernel: str = Field("auto", description="exact code-product kernel on CPUs: auto (measured once per process), int8 or float32; CUDA keeps float32")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
 
