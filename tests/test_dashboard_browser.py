@@ -18,7 +18,7 @@ from live_server import live_server, paced_scorers
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from scoring import list_scores
-from searchspace import list_spaces
+from searchspace import get_space, list_spaces
 
 TIMEOUT_MS = 30_000
 KEY = "s3cret-key-for-tests"
@@ -291,6 +291,24 @@ def test_the_api_docs_page_works_with_the_network_blocked(page, tmp_path):
         screenshot(page, tmp_path, "api-docs-offline")
         assert all(urlsplit(u).netloc == origin for u in page.requested), f"/docs asked for {[u for u in page.requested if origin not in u]}"
         assert not page.refused, f"the docs page broke its own policy: {page.refused}"
+
+
+def test_space_sizes_beyond_2_to_the_53_are_shown_exactly_on_one_line(page, tmp_path):
+    sizes = {name: get_space(name).size for name in list_spaces()}
+    huge = {name: size for name, size in sizes.items() if size is not None and size > 2**53}
+    with live_server(tmp_path, paced_scorers()) as url:
+        page.goto(url + "/")
+        expect(page.locator("#spaces tbody tr")).to_have_count(len(sizes))
+        for name, size in huge.items():
+            size_cell = page.locator("#spaces tbody tr", has=page.locator("td", has_text=name)).locator("td.num")
+            expect(size_cell).to_have_text(f"{size:,}")
+            lines = size_cell.evaluate("(td) => { const r = document.createRange(); r.selectNodeContents(td); "
+                                       "return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size; }")
+            assert lines == 1, f"{name}'s size wraps over {lines} lines"
+            assert size_cell.evaluate("(td) => td.scrollWidth <= td.clientWidth"), f"{name}'s size overflows its cell"
+        page.locator("#spaces").screenshot(path=tmp_path / "dashboard-space-sizes.png")
+        print(f"screenshot: {tmp_path / 'dashboard-space-sizes.png'}")
+    assert "ofa-mbv3" in huge, "the test needs a space larger than 2^53"
 
 
 def test_the_example_space_file_is_listed_and_searched_from_the_form(page, tmp_path):

@@ -40,11 +40,19 @@ function authHeaders() {
   return state.key ? {Authorization: `Bearer ${state.key}`} : {};
 }
 
+// JSON with every integer beyond 2^53 kept exact, as a BigInt read from its digits (a space's size, e.g.
+// ofa-mbv3's 543,966,387,314,312,146,275, would otherwise come back rounded to ...150,000).
+function parseJson(text) {
+  return JSON.parse(text, (key, value, context) => (
+    typeof value === "number" && !Number.isSafeInteger(value) && context && /^-?\d+$/.test(context.source) ? BigInt(context.source) : value
+  ));
+}
+
 // One API call: JSON in and out, the key when there is one; a 401 opens the key prompt.
 async function api(path, options = {}) {
   const headers = {...authHeaders(), ...(options.body ? {"Content-Type": "application/json"} : {})};
   const response = await fetch(path, {...options, headers});
-  const body = await response.json().catch(() => null);
+  const body = await response.text().then(parseJson).catch(() => null);
   if (response.status === 401) askKey(body && describeDetail(body.detail));
   if (!response.ok) throw new ApiError(response.status, body ? body.detail : response.statusText);
   return body;
@@ -113,7 +121,9 @@ async function loadSpaces() {
   $("#spaces tbody").replaceChildren(...spaces.map((s) => {
     const row = document.createElement("tr");
     row.title = s.encoding;
-    row.append(cell(s.name), cell(s.size === null ? "–" : s.size.toLocaleString("en")), cell(firstSentence(s.description), "small"));
+    const name = cell(s.name);
+    name.append(Object.assign(document.createElement("span"), {className: "what small", textContent: firstSentence(s.description)}));
+    row.append(name, cell(s.size === null ? "–" : s.size.toLocaleString("en"), "num"));
     return row;
   }));
 }
@@ -401,7 +411,7 @@ function parseEvent(block) {
     if (field === "event") event.type = value;
     else if (field === "data") event.data.push(value);
   }
-  return {type: event.type, data: event.data.length ? JSON.parse(event.data.join("\n")) : null};
+  return {type: event.type, data: event.data.length ? parseJson(event.data.join("\n")) : null};
 }
 
 function handleEvent({type, data}) {
