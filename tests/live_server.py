@@ -13,6 +13,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
@@ -31,9 +32,25 @@ def paced_score(arch: str, params: int) -> float:
     return 100 * math.log(params) + zlib.crc32(arch.encode()) % 97
 
 
+class PacedScorers(FakeScorers):
+    """The service tests' stand-in scorer factory, giving every score a search asks for: ``paced_score`` for the
+    first, and for each further one the same shifted by its place in the list (so the values differ)."""
+
+    def __call__(self, spec, device):
+        inner = super().__call__(spec, device)
+
+        class Scorer:
+            def score_many(self, archs):
+                for scored in inner.score_many(archs):
+                    first = scored.values["naswot"]
+                    yield replace(scored, values={name: first + place for place, name in enumerate(spec.scores)})
+
+        return Scorer()
+
+
 def paced_scorers(delay: float = 0.02) -> FakeScorers:
-    """The service tests' stand-in scorer factory, scoring with ``paced_score`` after ``delay`` seconds per architecture."""
-    return FakeScorers(delay=delay, score=paced_score)
+    """The stand-in scorer factory, scoring with ``paced_score`` after ``delay`` seconds per architecture."""
+    return PacedScorers(delay=delay, score=paced_score)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ it these tests skip, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,7 +185,11 @@ def test_a_multi_objective_search_plots_score_against_its_first_cost_and_lists_i
         expect(page.locator("#pareto-block")).to_be_visible()
         front = page.evaluate("fetch(`/v1/searches/${state.selected}`).then((r) => r.json()).then((job) => job.pareto)")
         expect(page.locator("#pareto tbody tr")).to_have_count(len(front))
-        expect(page.locator("#pareto thead")).to_contain_text("flops")
+        expect(page.locator("#pareto thead")).to_contain_text("FLOPs")
+        first = page.locator("#pareto tbody tr").first.locator("td")
+        expect(first.nth(1)).to_have_text(re.compile(r"^-?\d+\.\d\d$|^singular$"))  # the score as the top table writes it
+        expect(first.nth(2)).to_have_text(re.compile(r"^\d+(\.\d+)? [kMG]$"))  # FLOPs as "94.29 M"
+        expect(first.nth(3)).to_have_text(re.compile(r"^\d+(\.\d+)? [kMG]$"))  # params as "428.3 k"
         page.wait_for_function("() => Chart.getChart('chart-pareto').data.datasets[0].data.length === 40")
         marked = page.evaluate("Chart.getChart('chart-pareto').data.datasets[1].data")
         assert marked == [{"x": e["flops"], "y": e["score"]} for e in front if e["score"] is not None], "the front's points are the job's front, by FLOPs"
@@ -309,6 +314,26 @@ def test_space_sizes_beyond_2_to_the_53_are_shown_exactly_on_one_line(page, tmp_
         page.locator("#spaces").screenshot(path=tmp_path / "dashboard-space-sizes.png")
         print(f"screenshot: {tmp_path / 'dashboard-space-sizes.png'}")
     assert "ofa-mbv3" in huge, "the test needs a space larger than 2^53"
+
+
+def test_several_scores_from_the_form_are_asked_for_and_shown_beside_the_ranking_one(page, tmp_path):
+    with live_server(tmp_path, paced_scorers(delay=0.01)) as url:
+        page.goto(url + "/")
+        expect(page.locator("#f-more-scores option")).to_have_count(len(list_scores()))
+        page.select_option("#f-score", "naswot")
+        page.select_option("#f-more-scores", ["synflow", "zen"])
+        body = page.evaluate("searchBody()")
+        assert body["score"] == ["naswot", "synflow", "zen"], f"the ranking score first, then the others: {body.get('score')}"
+        page.select_option("#f-more-scores", [])
+        assert "score" not in page.evaluate("searchBody()"), "naswot alone is the server's default: left out"
+        page.select_option("#f-more-scores", ["synflow"])
+        start_from_form(page, budget=12)
+        expect(page.locator("#d-status")).to_have_text("done", timeout=TIMEOUT_MS)
+        expect(page.locator("#top thead th").nth(2)).to_have_text("synflow")
+        expect(page.locator("#top tbody tr")).to_have_count(10)
+        best = page.evaluate("state.top[0]")
+        expect(page.locator("#top tbody tr").first.locator("td").nth(2)).to_have_text(f"{best['values']['synflow']:.2f}")
+        screenshot(page, tmp_path, "dashboard-several-scores")
 
 
 def test_the_example_space_file_is_listed_and_searched_from_the_form(page, tmp_path):

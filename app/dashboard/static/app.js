@@ -14,6 +14,7 @@ const state = {
   stream: null,          // AbortController of its event stream
   evaluations: [],       // its evaluations so far, in step order
   top: [],               // its top table
+  extras: null,          // the scores its top table shows beside the ranking one, joined
   charts: {},
   redraw: false,
   lastReport: 0,
@@ -75,31 +76,7 @@ function useKey(event) {
   boot();
 }
 
-// -- formatting ------------------------------------------------------------------------------
-
-function formatScore(e) {
-  if (!e) return "–";
-  return e.singular || e.score === null ? "singular" : e.score.toFixed(2);
-}
-
-// A measured latency in milliseconds ("–" when the search did not measure it).
-function formatLatency(ms) {
-  if (ms === null || ms === undefined) return "–";
-  return ms >= 100 ? ms.toFixed(0) : ms.toPrecision(3);
-}
-
-function formatCount(n) {
-  if (n === null || n === undefined) return "–";
-  if (n >= 1e9) return (n / 1e9).toFixed(2) + " G";
-  if (n >= 1e6) return (n / 1e6).toFixed(2) + " M";
-  if (n >= 1e3) return (n / 1e3).toFixed(1) + " k";
-  return String(n);
-}
-
-function formatSeconds(s) {
-  if (s < 60) return s.toFixed(1) + " s";
-  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
+// -- formatting: format.js ----------------------------------------------------------------------
 
 function firstSentence(text) {
   const sentence = String(text).split(/(?<=[.;])\s|\s\(/)[0];
@@ -137,11 +114,15 @@ async function loadScores() {
     if (error.status !== 404) throw error;
     $("#f-score").replaceChildren(new Option("naswot (this server's only score)", "", true, true));
     $("#f-score").disabled = true;
+    $("#f-more-scores").replaceChildren();
+    $("#f-more-scores").disabled = true;
     $("#scores tbody").replaceChildren(scoreRow({name: "naswot", description: "the only score this server offers", needs_backward: false}));
     return;
   }
   $("#f-score").disabled = false;
   $("#f-score").replaceChildren(...scores.map((s) => new Option(s.name, s.name, s.name === "naswot", s.name === "naswot")));
+  $("#f-more-scores").disabled = false;
+  $("#f-more-scores").replaceChildren(...scores.map((s) => new Option(s.name, s.name)));
   $("#scores tbody").replaceChildren(...scores.map(scoreRow));
 }
 
@@ -198,7 +179,9 @@ function searchBody() {
     seed: numberField("#f-seed"), batch_size: numberField("#f-batch_size"),
   };
   const score = $("#f-score").value;
-  if (score && score !== "naswot") body.score = score;  // naswot is every server's default: left out
+  const more = [...$("#f-more-scores").selectedOptions].map((o) => o.value).filter((name) => name !== score);
+  if (more.length) body.score = [score || "naswot", ...more];  // the first ranks, the others are recorded beside it
+  else if (score && score !== "naswot") body.score = score;  // naswot is every server's default: left out
   const data = $("#f-data").value.trim();
   if (data) body.data = data;
   const constraints = {};
@@ -308,7 +291,7 @@ function followAddress() {
 function select(id) {
   if (state.selected === id && state.stream) return;
   if (state.stream) state.stream.abort();
-  Object.assign(state, {selected: id, evaluations: [], top: [], lastReport: 0, stream: new AbortController()});
+  Object.assign(state, {selected: id, evaluations: [], top: [], extras: null, lastReport: 0, stream: new AbortController()});
   for (const row of document.querySelectorAll("#searches tbody tr")) row.classList.toggle("selected", row.dataset.id === id);
   $("#detail").hidden = false;
   $("#d-id").textContent = id;
@@ -334,21 +317,40 @@ function showStatus(job) {
   $("#d-elapsed").textContent = formatSeconds(job.elapsed);
   $("#d-best").textContent = formatScore(job.best);
   $("#d-error").textContent = job.error || "";
-  showTop(job.top);
+  showTop(job.top, extraScores(job));
   Pareto.show(job);
   state.redraw = true;
 }
 
-function showTop(top) {
-  const unchanged = top.length === state.top.length && top.every((e, i) => e.arch === state.top[i].arch);
+// The scores a job records beside the one it ranks by (a request with a list of scores: its `reported_scores`).
+function extraScores(job) {
+  return (job.request && job.request.reported_scores) || [];
+}
+
+function topHeader(extras) {
+  const names = ["#", "score", ...extras, "params", "FLOPs", "latency ms", "encoding", ""];
+  const tr = document.createElement("tr");
+  for (const name of names) {
+    const th = Object.assign(document.createElement("th"), {textContent: name});
+    if (name === "latency ms") th.title = "measured latency per forward pass (searches with max_latency_ms)";
+    tr.append(th);
+  }
+  return tr;
+}
+
+function showTop(top, extras = []) {
+  const key = extras.join(",");
+  const unchanged = key === state.extras && top.length === state.top.length && top.every((e, i) => e.arch === state.top[i].arch);
   state.top = top;
+  state.extras = key;
   if (unchanged && top.length) return;
-  $("#top tbody").replaceChildren(...top.map((e, i) => topRow(e, i)));
+  $("#top thead").replaceChildren(topHeader(extras));
+  $("#top tbody").replaceChildren(...top.map((e, i) => topRow(e, i, extras)));
   if (top.length) showCell(top[0].arch, 1);
   state.redraw = true;
 }
 
-function topRow(e, index) {
+function topRow(e, index, extras) {
   const row = document.createElement("tr");
   const code = Object.assign(document.createElement("code"), {textContent: e.arch, className: "arch"});
   const encoding = cell("");
@@ -357,7 +359,9 @@ function topRow(e, index) {
   copy.addEventListener("click", (event) => { event.stopPropagation(); copyText(e.arch, copy); });
   const copyCell = cell("");
   copyCell.append(copy);
-  row.append(cell(String(index + 1)), cell(formatScore(e)), cell(formatCount(e.params)), cell(formatCount(e.flops)), cell(formatLatency(e.latency_ms)), encoding, copyCell);
+  const values = extras.map((name) => formatValue(e.values && e.values[name]));
+  const numbers = [formatScore(e), ...values, formatCount(e.params), formatCount(e.flops), formatLatency(e.latency_ms)];
+  row.append(cell(String(index + 1)), ...numbers.map((n) => cell(n, "num")), encoding, copyCell);
   row.addEventListener("click", () => showCell(e.arch, index + 1));
   return row;
 }

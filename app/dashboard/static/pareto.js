@@ -7,6 +7,7 @@ const Pareto = (() => {
   let cost = null;       // the first minimised cost of the search shown, or null when it minimises none
   let costs = [];        // every cost it minimises
   let front = [];        // its front, as the job reports it (sorted by the first cost)
+  const COST_LABELS = {params: "params", flops: "FLOPs", latency_ms: "latency ms"};  // as the top table heads them
 
   function create() {
     chart = new Chart(document.querySelector("#chart-pareto"), {
@@ -48,7 +49,7 @@ const Pareto = (() => {
 
   function header() {
     const tr = document.createElement("tr");
-    for (const name of ["step", "score", ...costs, "encoding"]) {
+    for (const name of ["step", "score", ...costs.map((c) => COST_LABELS[c] || c), "encoding"]) {
       const th = document.createElement("th");
       th.textContent = name;
       tr.append(th);
@@ -56,14 +57,20 @@ const Pareto = (() => {
     return tr;
   }
 
+  // A cost as the top table writes it: latency in ms, counts as "428.3 k".
+  function formatCost(name, value) {
+    return name === "latency_ms" ? formatLatency(value) : formatCount(value);
+  }
+
   function row(e) {
     const tr = document.createElement("tr");
-    const values = [String(e.step), e.score === null ? "singular" : e.score.toFixed(3), ...costs.map((c) => (e[c] === null || e[c] === undefined ? "-" : String(e[c]))), e.arch];
-    for (const value of values) {
+    const values = [String(e.step), formatScore(e), ...costs.map((c) => formatCost(c, e[c])), e.arch];
+    values.forEach((value, i) => {
       const td = document.createElement("td");
       td.textContent = value;
+      if (i > 0 && i < values.length - 1) td.className = "num";  // score and costs: never broken inside
       tr.append(td);
-    }
+    });
     tr.lastChild.className = "arch";
     return tr;
   }
