@@ -95,6 +95,9 @@ def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(
         expect(page.locator("#top tbody tr").first.locator("code.arch")).to_contain_text("~0|+|")
         expect(page.locator("#cell svg .edge-label")).to_have_count(6)
         expect(page.locator("#bias tbody")).to_contain_text("Kendall score vs #params")
+        page.wait_for_function("() => Chart.getChart('chart-ops').data.labels.length === 30")
+        shown = page.evaluate("Chart.getChart('chart-ops').scales.y.ticks.length")
+        assert shown == 30, f"the op chart shows {shown} of NB-201's 30 decision values' labels"
         after = screenshot(page, tmp_path, "dashboard-after-search")
         origin = urlsplit(url).netloc
         assert all(urlsplit(u).netloc == origin for u in page.requested), "the page must load nothing from outside the server"

@@ -27,6 +27,7 @@ def _figure(title: str, xlabel: str, ylabel: str):  # noqa: ANN202  (matplotlib 
 
 
 def _save(plt, fig, path: Path) -> Path:  # noqa: ANN001
+    """Write the figure as PNG and release it."""
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -34,7 +35,6 @@ def _save(plt, fig, path: Path) -> Path:  # noqa: ANN001
 
 
 def plot_against(rows: Sequence[Row], field: str, label: str, score_name: str, top_k: int, path: Path) -> Path:
-    """Write the figure as PNG and release it."""
     """Score against one size measure (log scale), coloured by accuracy when known, the top-k ringed."""
     plt, fig, ax = _figure(f"{score_name} against {label}", label, score_name)
     finite = [r for r in rows if math.isfinite(r.score)]
@@ -61,16 +61,37 @@ def plot_accuracy(rows: Sequence[Row], score_name: str, path: Path) -> Path:
     return _save(plt, fig, path)
 
 
+#: height of one decision value's pair of bars in the op-share chart (inches), and the room around them
+OPS_ROW_INCHES = 0.3
+OPS_MARGIN_INCHES = 1.6
+
+
+def ops_figure(ops: dict[str, Any]):  # noqa: ANN201  (matplotlib types are imported lazily)
+    """Each decision value's share among the top-k beside its base rate, as horizontal bars: one row per value, in
+    the report's order (grouped by position, a thin line between positions), the figure as tall as its rows need,
+    the legend below the bars. Returns ``(plt, fig, ax, legend)``."""
+    rows = ops["ops"]
+    plt, fig, ax = _figure(f"decisions among the top {ops['top_k']} against the space's base rate", "share of the position's decisions", "")
+    fig.set_size_inches(6.4, OPS_MARGIN_INCHES + OPS_ROW_INCHES * len(rows))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [o["base_rate"] for o in rows], height=0.4, label="space (uniform)", color="#9aa5b1")
+    ax.barh(y + 0.2, [o["top_rate"] for o in rows], height=0.4, label=f"top {ops['top_k']}", color="#d9480f")
+    ax.set_yticks(y, [f"{o['position']}={o['value']}" for o in rows], fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first value on top, as in the report's table
+    for i in range(1, len(rows)):
+        if rows[i]["position"] != rows[i - 1]["position"]:
+            ax.axhline(i - 0.5, color="#dee2e6", linewidth=0.8)
+    legend = fig.legend(loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))  # the legend's strip at the bottom stays free
+    return plt, fig, ax, legend
+
+
 def plot_ops(ops: dict[str, Any], path: Path) -> Path:
-    """Each decision value's share among the top-k beside its base rate in the space."""
-    plt, fig, ax = _figure(f"decisions among the top {ops['top_k']} against the space's base rate", "position=value", "share of the position's decisions")
-    names = [f"{o['position']}={o['value']}" for o in ops["ops"]]
-    x = np.arange(len(names))
-    ax.bar(x - 0.2, [o["base_rate"] for o in ops["ops"]], width=0.4, label="space (uniform)", color="#9aa5b1")
-    ax.bar(x + 0.2, [o["top_rate"] for o in ops["ops"]], width=0.4, label=f"top {ops['top_k']}", color="#d9480f")
-    ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.legend()
-    return _save(plt, fig, path)
+    """The op-share chart (:func:`ops_figure`) as a PNG."""
+    plt, fig, _ax, _legend = ops_figure(ops)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def write_plots(rows: Sequence[Row], report: dict[str, Any], folder: Path) -> list[Path]:

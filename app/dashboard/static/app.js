@@ -6,6 +6,7 @@ const ACTIVE = ["queued", "running"];
 const LIST_POLL_MS = 2000;
 const REPORT_EVERY_MS = 4000;
 const PAGE_SIZE = 20;
+const OPS_ROW_PX = 22;  // the op chart's height per decision value (two bars and a label)
 const SEARCH_PATH = /^\/searches\/([^/]+)\/?$/;
 
 const state = {
@@ -463,7 +464,11 @@ function createCharts() {
       {label: "space (base rate)", data: [], backgroundColor: "#9aa5b1"},
       {label: "top-k", data: [], backgroundColor: "#d9480f"},
     ]},
-    options: {animation: false, responsive: true, maintainAspectRatio: false, plugins: {legend: {position: "bottom"}}, scales: {y: {title: {display: true, text: "share of decisions"}}}},
+    // horizontal bars, every label shown: 30 values (NB-201's 6 edges x 5 ops) stay readable as the panel grows with them
+    options: {
+      indexAxis: "y", animation: false, responsive: true, maintainAspectRatio: false, plugins: {legend: {position: "bottom"}},
+      scales: {x: {title: {display: true, text: "share of the position's decisions"}}, y: {ticks: {autoSkip: false, font: {size: 11}}}},
+    },
   });
 }
 
@@ -528,6 +533,7 @@ function showReport(report) {
     return row;
   }));
   const chart = state.charts.ops;
+  chart.canvas.parentElement.style.height = `${Math.max(280, OPS_ROW_PX * report.ops.ops.length + 90)}px`;
   chart.data.labels = report.ops.ops.map((o) => `${o.position}=${o.value}`);
   chart.data.datasets[0].data = report.ops.ops.map((o) => o.base_rate);
   chart.data.datasets[1].data = report.ops.ops.map((o) => o.top_rate);
