@@ -1,78 +1,19 @@
-"""The dashboard in a real browser: Playwright driving the system's Chromium against a live server.
-
-Each test saves screenshots in its temporary folder (paths printed; run with ``-s`` to see them).
-Chromium comes from the OS (``make test`` installs Debian's ``chromium`` when missing); without
-it these tests skip, except under ``CI=true``, where they fail.
+"""The dashboard in a real browser: Playwright driving the system's Chromium against a live server
+(set-up in ``browser_support``; screenshots in each test's temporary folder, ``-s`` prints their paths).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
+from browser_support import KEY, TIMEOUT_MS, browser, chart_points, page, screenshot, start_from_form  # noqa: F401 (fixtures)
 from live_server import live_server, paced_scorers
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from scoring import list_scores
-from searchspace import get_space, list_spaces
-
-TIMEOUT_MS = 30_000
-KEY = "s3cret-key-for-tests"
-
-
-def chromium_path() -> str:
-    """The system Chromium, or skip (fail under CI: the set-up must have installed it)."""
-    path = os.environ.get("NASWOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        message = "no chromium on PATH (make test installs Debian's chromium as root; or set NASWOT_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    opened = context.new_page()
-    opened.requested = []  # every URL the page asked for
-    opened.on("request", lambda request: opened.requested.append(request.url))
-    opened.refused = []  # console messages of the Content-Security-Policy refusing something
-    opened.on("console", lambda message: opened.refused.append(message.text) if "Content Security Policy" in message.text else None)
-    yield opened
-    context.close()
-
-
-def screenshot(page: Page, folder: Path, name: str) -> Path:
-    path = folder / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    print(f"screenshot: {path}")
-    return path
-
-
-def chart_points(page: Page, canvas: str) -> int:
-    """Points in the first data set of a Chart.js chart on the page."""
-    return page.evaluate(f"Chart.getChart('{canvas}').data.datasets[0].data.length")
-
-
-def start_from_form(page: Page, budget: int) -> None:
-    page.fill("#f-budget", str(budget))
-    page.select_option("#f-strategy", "evolution")
-    page.click("#f-submit")
+from searchspace import list_spaces
 
 
 def test_a_search_started_from_the_form_shows_progress_plots_top_table_and_bias(page, tmp_path):
@@ -227,96 +168,6 @@ def test_the_pareto_staircase_shows_the_best_score_the_front_offers_at_each_cost
             continue
         assert staircase_value(corners, x) == best, f"at {x} params the line shows {staircase_value(corners, x)}, the front offers {best}"
     assert corners[-1]["x"] == max(p["x"] for p in evaluated), "the last step runs on to the largest evaluated cost"
-
-
-def start_searches(page: Page, url: str, seeds: range) -> list[str]:
-    """Start one small random search per seed over the API; their ids, oldest first."""
-    ids = []
-    for seed in seeds:
-        response = page.request.post(url + "/v1/searches", data={"space": "nb201", "strategy": "random", "budget": 2, "seed": seed})
-        assert response.ok, response.text()
-        ids.append(response.json()["id"])
-    return ids
-
-
-def test_each_search_has_its_own_address_and_back_and_forward_follow_it(page, tmp_path):
-    with live_server(tmp_path, paced_scorers(delay=0.01)) as url:
-        older, newer = start_searches(page, url, range(2))
-        page.goto(f"{url}/searches/{older}")
-        expect(page.locator("#d-id")).to_have_text(older)
-        expect(page.locator("#d-status")).to_have_text("done", timeout=TIMEOUT_MS)
-        expect(page.locator(f'#searches tbody tr[data-id="{older}"]')).to_have_class("selected")
-        page.click(f'#searches tbody tr[data-id="{newer}"]')
-        expect(page.locator("#d-id")).to_have_text(newer)
-        assert page.url == f"{url}/searches/{newer}", f"clicking a search gives it its address, got {page.url}"
-        assert page.locator("#d-link").get_attribute("href") == f"/searches/{newer}", "the id links to its own page"
-        screenshot(page, tmp_path, "dashboard-search-link")
-        page.go_back()
-        expect(page.locator("#d-id")).to_have_text(older)
-        page.go_forward()
-        expect(page.locator("#d-id")).to_have_text(newer)
-        page.goto(f"{url}/#/searches/{older}")
-        expect(page.locator("#d-id")).to_have_text(older)
-
-
-def test_an_unknown_search_address_says_so_on_the_page(page, tmp_path):
-    with live_server(tmp_path, paced_scorers()) as url:
-        page.goto(f"{url}/searches/no-such-search")
-        expect(page.locator("#d-status")).to_have_text("not found")
-        expect(page.locator("#d-error")).to_contain_text("no search no-such-search")
-
-
-def test_the_search_list_pages_back_to_the_oldest_search(page, tmp_path):
-    with live_server(tmp_path, paced_scorers(delay=0.002), max_running_jobs=4) as url:
-        ids = start_searches(page, url, range(23))
-        page.goto(url + "/")
-        expect(page.locator("#searches tbody tr")).to_have_count(20)
-        expect(page.locator("#page-newer")).to_be_disabled()
-        expect(page.locator("#searches tbody tr").first).to_have_attribute("data-id", ids[-1])
-        page.click("#page-older")
-        expect(page.locator("#searches tbody tr")).to_have_count(3)
-        expect(page.locator("#page-text")).to_have_text("21–23")
-        expect(page.locator("#page-older")).to_be_disabled()
-        expect(page.locator("#searches tbody tr").last).to_have_attribute("data-id", ids[0])
-        screenshot(page, tmp_path, "dashboard-search-list-page-2")
-        page.click("#searches tbody tr >> nth=-1")
-        assert page.url == f"{url}/searches/{ids[0]}", "the oldest search opens from the second page"
-        page.click("#page-newer")
-        expect(page.locator("#searches tbody tr")).to_have_count(20)
-
-
-def test_the_api_docs_page_works_with_the_network_blocked(page, tmp_path):
-    with live_server(tmp_path, paced_scorers()) as url:
-        origin = urlsplit(url).netloc
-        page.context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).netloc == origin else route.abort())
-        page.goto(url + "/docs")
-        expect(page.locator(".swagger-ui .info .title")).to_contain_text("naswot")
-        expect(page.locator(".opblock-summary-path", has_text="/v1/searches/{search_id}").first).to_be_visible()
-        page.locator(".opblock-summary-path", has_text="/v1/spaces").first.click()
-        page.locator("button.try-out__btn").first.click()
-        page.locator("button.execute").first.click()
-        expect(page.locator(".live-responses-table tbody .response-col_status").first).to_contain_text("200")
-        screenshot(page, tmp_path, "api-docs-offline")
-        assert all(urlsplit(u).netloc == origin for u in page.requested), f"/docs asked for {[u for u in page.requested if origin not in u]}"
-        assert not page.refused, f"the docs page broke its own policy: {page.refused}"
-
-
-def test_space_sizes_beyond_2_to_the_53_are_shown_exactly_on_one_line(page, tmp_path):
-    sizes = {name: get_space(name).size for name in list_spaces()}
-    huge = {name: size for name, size in sizes.items() if size is not None and size > 2**53}
-    with live_server(tmp_path, paced_scorers()) as url:
-        page.goto(url + "/")
-        expect(page.locator("#spaces tbody tr")).to_have_count(len(sizes))
-        for name, size in huge.items():
-            size_cell = page.locator("#spaces tbody tr", has=page.locator("td", has_text=name)).locator("td.num")
-            expect(size_cell).to_have_text(f"{size:,}")
-            lines = size_cell.evaluate("(td) => { const r = document.createRange(); r.selectNodeContents(td); "
-                                       "return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size; }")
-            assert lines == 1, f"{name}'s size wraps over {lines} lines"
-            assert size_cell.evaluate("(td) => td.scrollWidth <= td.clientWidth"), f"{name}'s size overflows its cell"
-        page.locator("#spaces").screenshot(path=tmp_path / "dashboard-space-sizes.png")
-        print(f"screenshot: {tmp_path / 'dashboard-space-sizes.png'}")
-    assert "ofa-mbv3" in huge, "the test needs a space larger than 2^53"
 
 
 def test_several_scores_from_the_form_are_asked_for_and_shown_beside_the_ranking_one(page, tmp_path):
