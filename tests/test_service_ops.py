@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import pytest
+from helpers import serve
 
 from app.client import ApiError, Client
-from app.main import create_app
 from app.settings import Settings, SettingsError
-from scoring import ScoredArch, kernels
+from scoring import kernels
 from searchspace import get_space, list_spaces
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
 
 KEY = "s3cret-key"
 
@@ -31,22 +26,6 @@ def wait_for_data(client: Client, timeout: float = 60.0) -> dict:
         assert time.monotonic() < deadline, ready
         time.sleep(0.05)
     return ready
-
-
-class ConstantScorer:
-    """Stands in for the network: these tests are about the routes around scoring."""
-
-    def __init__(self, spec, device):
-        pass
-
-    def score_many(self, archs):
-        for arch in archs:
-            yield ScoredArch(arch, {"naswot": 1.0}, {"params": 1, "flops": 1}, 0.0)
-
-
-def serve(tmp_path, **overrides) -> TestClient:
-    settings = Settings(db=tmp_path / "db.sqlite", data_dir=tmp_path / "data", **{"data": "noise", **overrides})
-    return TestClient(create_app(settings, scorer_factory=ConstantScorer))
 
 
 PROTECTED = [

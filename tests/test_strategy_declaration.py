@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 from pydantic import ValidationError
-from service_fakes import fake_app
+from helpers import fake_app
 
 from app.cli.main import build_parser
 from app.api.schemas import SearchRequest, search_request_model
