@@ -14,12 +14,12 @@ import functools
 import gzip
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from scipy import stats
 
 from scoring import REFERENCE_SIZE, parse_ensemble
@@ -30,10 +30,22 @@ from searchspace import get_space
 ROOT = Path(__file__).resolve().parent.parent
 #: the committed score tables (``bench/results/*.csv.gz``, each with its ``.meta.json``)
 RESULTS = ROOT / "bench" / "results"
+
+
+class BenchSettings(BaseSettings):
+    """The ``NASWOT_*`` variables of the bench scripts (empty counts as unset)."""
+
+    model_config = SettingsConfigDict(env_prefix="NASWOT_", env_ignore_empty=True, extra="ignore", frozen=True)
+
+    shared_data: Path = Path(ROOT.parent / "shared" / "data")
+    nb201_accuracy: Path | None = None
+
+
+_SETTINGS = BenchSettings()
 #: the shared real data beside the repository ($NASWOT_SHARED_DATA, else ../shared/data)
-SHARED = Path(os.environ.get("NASWOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED = _SETTINGS.shared_data
 DEFAULT_DATA = "cifar10:" + str(SHARED / "cifar10-sample.npz")
-DEFAULT_ACCURACY = os.environ.get("NASWOT_NB201_ACCURACY", str(SHARED / "nb201-accuracy.csv"))
+DEFAULT_ACCURACY = str(_SETTINGS.nb201_accuracy or SHARED / "nb201-accuracy.csv")
 #: the NB-201 targets' short names in printed tables
 SHORT = {"cifar10_test": "c10", "cifar100_test": "c100", "imagenet16_120_test": "in16"}
 #: columns of a score table that are not values

@@ -125,3 +125,28 @@ def test_the_length_check_counts_a_function_from_its_def_to_its_last_line():
     assert long_functions(f"@decorated\ndef f():\n{body}", 3) == ["f (4 lines)"], "a 4-line function over a limit of 3"
     assert long_functions(f"def f():\n{body}", 4) == [], "a 4-line function within a limit of 4"
 
+
+def environment_reads(source: str) -> list[str]:
+    """The ``NASWOT_*`` names ``source`` reads from the environment directly (``os.environ[...]``, ``.get``, ``getenv``)."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and "environ" in ast.unparse(node.value):
+            key = node.slice
+        elif isinstance(node, ast.Call) and node.args and ast.unparse(node.func).endswith(("environ.get", "getenv", "environ.setdefault")):
+            key = node.args[0]
+        else:
+            continue
+        if isinstance(key, ast.Constant) and str(key.value).startswith("NASWOT_"):
+            names.append(key.value)
+    return names
+
+
+@pytest.mark.parametrize("path", [p for p in sources(*PACKAGES) if p != ROOT / "app" / "settings.py"], ids=named)
+def test_settings_are_read_through_their_model(path):
+    bad = environment_reads(path.read_text())
+    assert not bad, f"{named(path)} reads {bad} from the environment: declare it in a settings model (app/settings.py) instead"
+
+
+@pytest.mark.parametrize("source", ['os.environ.get("NASWOT_URL", "x")', 'os.environ["NASWOT_URL"]', 'getenv("NASWOT_URL")'])
+def test_the_environment_check_sees_every_form(source):
+    assert environment_reads(source) == ["NASWOT_URL"], f"{source} not seen"

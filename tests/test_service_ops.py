@@ -152,8 +152,10 @@ def test_settings_read_the_process_environment_by_exact_upper_case_names(monkeyp
     monkeypatch.setenv("NASWOT_PORT", "9002")
     monkeypatch.setenv("NASWOT_SPACES", "a.json, ,b.yaml")
     monkeypatch.setenv("naswot_max_archs", "3")
+    monkeypatch.setenv("NASWOT_HOST", "")
     settings = Settings()
     assert (settings.port, settings.spaces, settings.max_archs) == (9002, ["a.json", "b.yaml"], 256), "NASWOT_* only, lists as comma-separated text"
+    assert settings.host == "127.0.0.1", "an empty variable counts as unset"
     assert Settings(port=1).port == 1, "keyword arguments win over the environment"
 
 
