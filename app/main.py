@@ -16,7 +16,7 @@ from app import dashboard
 from app.api import errors, ops, reports, score, scores, searches, spaces
 from app.api.deps import require_key
 from app.api.headers import SecurityHeadersMiddleware
-from app.service.limits import BodyLimitMiddleware
+from app.api.limits import BodyLimitMiddleware
 from app.service.metrics import MetricsMiddleware
 from app.service.core import Service
 from app.settings import Settings

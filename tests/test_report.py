@@ -11,10 +11,10 @@ import pytest
 from live_server import paced_scorers
 
 import app.cli.scoretable as scoretable
-import app.service.report as report
-import app.service.report_plots as report_plots
+import app.analysis.report as report
+import app.analysis.report_plots as report_plots
 from app.client import Client
-from app.service.report import Row
+from app.analysis.report import Row
 from searchspace import get_space
 
 SPACE = get_space("nb201")

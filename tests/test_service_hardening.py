@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from helpers import ConstantScorer, fake_app, until
 
 import app.service.core
-from app.service.records import DataRef, JobRecord, JobRequest
+from app.records import DataRef, JobRecord, JobRequest
 from app.store import open_store
 from scoring import ScoredArch
 from searchspace import get_space

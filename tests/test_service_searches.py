@@ -12,7 +12,7 @@ import pytest
 from helpers import FakeScorers, nb201_score, serve, until
 
 from app.client import ApiError, Client
-from app.service.records import DataRef, JobRecord, JobRequest
+from app.records import DataRef, JobRecord, JobRequest
 from app.store import open_store
 from scoring import ScoredArch
 from search import Constraints, list_strategies, run_search

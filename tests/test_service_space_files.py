@@ -14,7 +14,7 @@ from app.cli.main import main
 from app.executors.ray_pool import ScoringActor, key_for
 from app.executors.ray_worker import as_result, scorer_key
 from app.main import create_app
-from app.service.report import Row, base_archs, bias_report
+from app.analysis.report import Row, base_archs, bias_report
 from app.service.scorers import ScoreSpec
 from app.settings import Settings
 from app.service.spacefiles import load_spaces

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-import app.service.report as report
+import app.analysis.report as report
 from scoring import ScoredArch, from_json_number, json_number
 
 

@@ -17,7 +17,7 @@ from app.service.scorers import ScorerFactory, stored_scorer_factory
 from app.settings import Settings
 from app.service.spacefiles import load_spaces
 from app.service.sources import SourceUnavailable, Sources, describe
-from app.service.records import ACTIVE, TERMINAL
+from app.records import ACTIVE, TERMINAL
 from app.store import hold_database, open_store, shared_location
 from app.service.worker import DeviceWorker, describe_devices, resolve_devices
 

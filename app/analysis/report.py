@@ -5,7 +5,7 @@ score with #params and FLOPs; with ground truth, the partial correlation with ac
 #params and the mean Kendall inside equal-#params groups; how often each value of each decision
 appears among the top-k against the space's base rate (the space decomposes its encodings itself,
 :meth:`searchspace.SearchSpace.decisions`); how much of the Pareto front of score against cost is
-"the bigger the better" (:mod:`app.service.front_bias`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
+"the bigger the better" (:mod:`app.analysis.front_bias`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from scipy import stats
 from scoring import json_number
 from searchspace import SearchSpace, get_space
 
-from app.service.front_bias import front_bias, front_lines
+from app.analysis.front_bias import front_bias, front_lines
 
 
 @dataclass(frozen=True)
