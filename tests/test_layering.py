@@ -6,6 +6,7 @@ count as much as those at the top of a module.
 """
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,54 @@ def test_settings_are_read_through_their_model(path):
 @pytest.mark.parametrize("source", ['os.environ.get("NASWOT_URL", "x")', 'os.environ["NASWOT_URL"]', 'getenv("NASWOT_URL")'])
 def test_the_environment_check_sees_every_form(source):
     assert environment_reads(source) == ["NASWOT_URL"], f"{source} not seen"
+
+
+def app_imports() -> dict[str, set[str]]:
+    """Each module of app/ -> the modules of app/ it imports (a name imported from a module counts as that module)."""
+    paths = {module_name(p): p for p in sources("app")}
+
+    def owner(name: str) -> str | None:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for module, path in paths.items():
+        graph[module] = {o for o in map(owner, imports_of(path)) if o and o != module}
+    return graph
+
+
+def room(module: str) -> str:
+    """The room of an app module: its subpackage (``app.service``) or its own name (``app.settings``)."""
+    return ".".join(module.split(".")[:2])
+
+
+def cycle_in(graph: dict[str, set[str]]) -> list[str] | None:
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        return exc.args[1]
+    return None
+
+
+def test_no_import_cycle_between_modules_of_app():
+    cycle = cycle_in(app_imports())
+    assert cycle is None, f"modules import each other: {' -> '.join(cycle)}"
+
+
+def test_no_import_cycle_between_rooms_of_app():
+    rooms: dict[str, set[str]] = {}
+    for module, imported in app_imports().items():
+        rooms.setdefault(room(module), set()).update(room(m) for m in imported if room(m) != room(module))
+    cycle = cycle_in(rooms)
+    assert cycle is None, f"rooms of app/ import each other (a registry, as app.service.executors, breaks such a cycle): {' -> '.join(cycle)}"
+
+
+@pytest.mark.parametrize("path", sources("app/store"), ids=named)
+def test_the_store_imports_nothing_of_the_service(path):
+    bad = sorted(m for m in imports_of(path) if within(m, ("app.service",)))
+    assert not bad, f"{named(path)} imports {bad}: what the store and the service share belongs below both (app/records.py)"
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycle_in({"a": {"b"}, "b": {"c"}, "c": {"a"}}) is not None and cycle_in({"a": {"b"}, "b": set()}) is None

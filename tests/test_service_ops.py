@@ -172,3 +172,13 @@ def test_the_docs_document_every_setting():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
     missing = [f"NASWOT_{name.upper()}" for name in Settings.model_fields if f"`NASWOT_{name.upper()}`" not in docs]
     assert missing == [], f"undocumented settings: {missing}; run .venv/bin/python -m app.settings_doc --write docs/settings.md"
+
+
+def test_every_executor_the_settings_accept_is_registered():
+    from typing import get_args
+
+    import app.executors  # noqa: F401  (registers the Ray executor, as app.main does)
+    from app.service.executors import executor_names
+
+    accepted = sorted(get_args(Settings.model_fields["executor"].annotation))
+    assert executor_names() == accepted, f"NASWOT_EXECUTOR accepts {accepted}, the registry has {executor_names()}"
