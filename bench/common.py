@@ -25,6 +25,7 @@ from scipy import stats
 from scoring import REFERENCE_SIZE, parse_ensemble
 from scoring.ensemble import combine
 from scoring.evaluate import value_settings
+from scoring.undefined import with_finite_floor
 from searchspace import get_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +65,7 @@ def add_table_option(parser: argparse.ArgumentParser, *, required: bool, help: s
 
 def correlations(scores: list[float], accuracy: list[float]) -> tuple[float, float]:
     """Kendall tau-b and Spearman rho; -inf scores (singular) rank lowest."""
-    finite_floor = min((s for s in scores if math.isfinite(s)), default=0.0) - 1.0
-    ranked = np.array([s if math.isfinite(s) else finite_floor for s in scores])
+    ranked = np.array(with_finite_floor(scores))
     return float(stats.kendalltau(ranked, accuracy).statistic), float(stats.spearmanr(ranked, accuracy).statistic)
 
 

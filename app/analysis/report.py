@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats
 
 from scoring import json_number
+from scoring.undefined import with_finite_floor
 from searchspace import SearchSpace, get_space
 
 from app.analysis.front_bias import front_bias, front_lines
@@ -43,10 +44,7 @@ class Row:
 
 def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
     """Scores with ``-inf`` (singular) replaced by a value below every finite one: the same ranks, usable by rank statistics."""
-    scores = np.array([r.score for r in rows], dtype=float)
-    finite = scores[np.isfinite(scores)]
-    floor = (finite.min() - 1.0) if finite.size else 0.0
-    return np.where(np.isfinite(scores), scores, floor)
+    return np.array(with_finite_floor(r.score for r in rows), dtype=float)
 
 
 def _clean(value: float) -> float | None:
