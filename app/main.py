@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
-from app import dashboard
+from app import dashboard, executors  # noqa: F401  (importing executors registers them with the service)
 from app.api import errors, ops, reports, score, scores, searches, spaces
 from app.api.deps import require_key
 from app.api.headers import SecurityHeadersMiddleware
-from app.service.limits import BodyLimitMiddleware
-from app.service.metrics import MetricsMiddleware
+from app.api.limits import BodyLimitMiddleware
+from app.api.metrics import MetricsMiddleware
 from app.service.core import Service
 from app.settings import Settings
 from app.service.scorers import ScorerFactory

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings.sources.utils import parse_env_vars
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from scoring import kernels
 from scoring.data import default_data_dir
@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     store_outage_seconds: float = Field(300.0, gt=0, le=86_400, description="seconds a search stays paused (retrying with backoff) while the database is busy or unreachable; past them it ends interrupted, its results kept")
     job_stall_seconds: float = Field(600.0, gt=0, le=86_400, description="with a shared (PostgreSQL) database: a running search's lease is renewed only while it made progress (an architecture scored or recorded) within this many seconds")
     replica: str | None = Field(None, description="this replica's name in job leases (default: host:pid)")
-    api_key: str | None = Field(None, description="when set, every route needs Authorization: Bearer KEY but /healthz, /readyz and the dashboard's page and files (/, /searches/ID, /dashboard/...), which hold no data")
+    api_key: str | None = Field(None, description="when set, every route needs Authorization: Bearer KEY but /healthz, /readyz and the dashboard's page and files (/, /searches/ID, /dashboard/...), which hold no data; `naswot` commands with --url send it unless --api-key is given")
+    url: str | None = Field(None, description="not read by the server: the service `naswot report` asks unless --url is given (else http://127.0.0.1:8000)")
     gram_kernel: str = Field("auto", description="exact code-product kernel on CPUs: auto (measured once per process), int8 or float32; CUDA keeps float32")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field("info", description="log level of the server and uvicorn")
 
@@ -184,25 +185,34 @@ class Settings(BaseSettings):
             raise SettingsError(f"invalid settings: {problems}") from None
 
 
-class Variables(EnvSettingsSource):
-    """The settings' ``NASWOT_*`` variables of one mapping, read as pydantic-settings reads the environment
-    (prefix, empty = unset) but by their exact upper-case names, as the service has always read them."""
+class Variables(PydanticBaseSettingsSource):
+    """A pydantic-settings source: each field's ``NASWOT_<FIELD>`` variable of one mapping, by its exact upper-case
+    name (as the service has always read them), an empty one counting as unset; values stay text (no JSON decoding:
+    the field validators parse lists and mappings)."""
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
-        self.environ = environ
         super().__init__(settings_cls)
+        self.environ = environ
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        """The one method pydantic-settings reads the environment through; here it reads ``environ``."""
-        upper = {name: value for name, value in self.environ.items() if name == name.upper()}
-        return parse_env_vars(upper, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.environ.get(PREFIX + field_name.upper()) or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found = (self.get_field_value(field, name) for name, field in self.settings_cls.model_fields.items())
+        return {name: value for value, name, _ in found if value is not None}
+
+
+def variables_of(environ: Mapping[str, str] | None, *fields: str) -> dict[str, str]:
+    """The ``NASWOT_*`` variables of ``fields`` set in ``environ`` (default ``os.environ``): for :meth:`Settings.from_env`
+    where a command needs only these settings."""
+    env = os.environ if environ is None else environ
+    names = [PREFIX + field.upper() for field in fields]
+    return {name: env[name] for name in names if env.get(name)}
 
 
 def gram_kernel_from_env(environ: Mapping[str, str] | None = None) -> str:
     """``NASWOT_GRAM_KERNEL`` alone, validated as in :class:`Settings` (for commands that read no other setting)."""
-    env = os.environ if environ is None else environ
-    name = PREFIX + "GRAM_KERNEL"
-    return Settings.from_env({name: env[name]} if name in env else {}).gram_kernel
+    return Settings.from_env(variables_of(environ, "gram_kernel")).gram_kernel
 
 
 def _parse_bool(raw: str) -> bool | str:

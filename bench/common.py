@@ -14,26 +14,39 @@ import functools
 import gzip
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from scipy import stats
 
 from scoring import REFERENCE_SIZE, parse_ensemble
 from scoring.ensemble import combine
 from scoring.evaluate import value_settings
+from scoring.undefined import with_finite_floor
 from searchspace import get_space
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the committed score tables (``bench/results/*.csv.gz``, each with its ``.meta.json``)
 RESULTS = ROOT / "bench" / "results"
+
+
+class BenchSettings(BaseSettings):
+    """The ``NASWOT_*`` variables of the bench scripts (empty counts as unset)."""
+
+    model_config = SettingsConfigDict(env_prefix="NASWOT_", env_ignore_empty=True, extra="ignore", frozen=True)
+
+    shared_data: Path = Path(ROOT.parent / "shared" / "data")
+    nb201_accuracy: Path | None = None
+
+
+_SETTINGS = BenchSettings()
 #: the shared real data beside the repository ($NASWOT_SHARED_DATA, else ../shared/data)
-SHARED = Path(os.environ.get("NASWOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED = _SETTINGS.shared_data
 DEFAULT_DATA = "cifar10:" + str(SHARED / "cifar10-sample.npz")
-DEFAULT_ACCURACY = os.environ.get("NASWOT_NB201_ACCURACY", str(SHARED / "nb201-accuracy.csv"))
+DEFAULT_ACCURACY = str(_SETTINGS.nb201_accuracy or SHARED / "nb201-accuracy.csv")
 #: the NB-201 targets' short names in printed tables
 SHORT = {"cifar10_test": "c10", "cifar100_test": "c100", "imagenet16_120_test": "in16"}
 #: columns of a score table that are not values
@@ -52,8 +65,7 @@ def add_table_option(parser: argparse.ArgumentParser, *, required: bool, help: s
 
 def correlations(scores: list[float], accuracy: list[float]) -> tuple[float, float]:
     """Kendall tau-b and Spearman rho; -inf scores (singular) rank lowest."""
-    finite_floor = min((s for s in scores if math.isfinite(s)), default=0.0) - 1.0
-    ranked = np.array([s if math.isfinite(s) else finite_floor for s in scores])
+    ranked = np.array(with_finite_floor(scores))
     return float(stats.kendalltau(ranked, accuracy).statistic), float(stats.spearmanr(ranked, accuracy).statistic)
 
 

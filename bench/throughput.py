@@ -52,6 +52,7 @@ from authors_baseline import authors_score
 from common import DEFAULT_DATA
 from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device
 from scoring.evaluate import build_seeded
+from scoring.undefined import with_finite_floor
 from searchspace import get_space
 
 REL_TOL = 1e-6
@@ -77,8 +78,7 @@ def baseline_scores(space, archs: list[str], x: torch.Tensor, num_classes: int, 
 
 
 def ranked(scores: list[float]) -> list[float]:
-    floor = min((s for s in scores if math.isfinite(s)), default=0.0) - 1.0
-    return [s if math.isfinite(s) else floor for s in scores]
+    return with_finite_floor(scores)
 
 
 def compare(ours: list[float], theirs: list[float], exact: bool) -> bool:

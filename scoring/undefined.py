@@ -2,12 +2,14 @@
 
 A score is ``-inf`` where it is undefined for a network (for NASWOT: K_H singular), and a
 statistic is NaN where it is undefined (constant input); JSON has neither, and SQL stores
-``NULL``.  API responses, the stores, the CLI's JSON and the reports all convert here.
+``NULL``.  API responses, the stores, the CLI's JSON and the reports all convert here, and rank statistics
+replace undefined scores by a finite floor here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 
 def json_number(value: float) -> float | None:
@@ -18,6 +20,15 @@ def json_number(value: float) -> float | None:
 def from_json_number(value: float | None) -> float:
     """A score back from JSON or SQL: null is ``-inf`` (undefined, ranks below every finite score)."""
     return -math.inf if value is None else float(value)
+
+
+def with_finite_floor(scores: Iterable[float]) -> list[float]:
+    """``scores`` with each undefined one (``-inf``, NaN) replaced by one less than the lowest finite score (0.0 when
+    none is finite): the same ranks, for rank statistics that take no infinities."""
+    values = [float(s) for s in scores]
+    finite = [s for s in values if math.isfinite(s)]
+    floor = min(finite) - 1.0 if finite else 0.0
+    return [s if math.isfinite(s) else floor for s in values]
 
 
 class Undefined:

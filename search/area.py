@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from typing import Any
 
 from .base import SearchContext, rank_key
 from .evolution import PARAMS as EVOLUTION_PARAMS
@@ -20,7 +21,8 @@ from .evolution import evolve, seed_population
 from .params import BUDGET, Param
 from .random_search import fill_random
 
-#: AREA's parameters: evolution's, then the size of the random start (see :mod:`search.params`)
+#: AREA's parameters: evolution's (whatever they are: ``area`` hands them on to :func:`evolve`), then the size of
+#: the random start (see :mod:`search.params`)
 PARAMS = (
     *EVOLUTION_PARAMS,
     Param(
@@ -35,18 +37,13 @@ def default_init_size(budget: int, population_size: int) -> int:
     return max(population_size, budget // 2)
 
 
-def area(
-    ctx: SearchContext,
-    rng: random.Random,
-    *,
-    population_size: int,
-    sample_size: int,
-    init_size: int | None,
-) -> bool:
-    """Random search on ``init_size`` cells (default: half the budget), then evolution from the best of them.
+def area(ctx: SearchContext, rng: random.Random, *, init_size: int | None, **evolution: Any) -> bool:
+    """Random search on ``init_size`` cells (default: half the budget), then evolution (``evolution``: its parameters)
+    from the best of them.
 
     Returns True when no new admissible architecture could be found before the budget.
     """
+    population_size = evolution["population_size"]
     m = default_init_size(ctx.budget, population_size) if init_size is None else init_size
     ran_out = fill_random(ctx, rng, m)
     best = sorted((e for e in ctx.history if ctx.eligible(e)), key=rank_key)[:population_size]
@@ -55,4 +52,4 @@ def area(
         seed_population(ctx, rng, population, population_size)
     if not population:
         return ctx.remaining > 0
-    return evolve(ctx, rng, population, population_size=population_size, sample_size=sample_size)
+    return evolve(ctx, rng, population, **evolution)

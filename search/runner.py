@@ -21,7 +21,8 @@ from .pareto import check_minimize
 class Strategy:
     """A search strategy: ``run(ctx, rng, **params)`` returns True when the space ran out before the budget.
 
-    ``params`` is the one declaration of its parameters; ``run`` takes exactly those as keywords.
+    ``params`` is the one declaration of its parameters; ``run`` takes exactly those as keyword-only
+    arguments, or some of them and a ``**`` catch-all for the rest (AREA hands evolution's on).
     """
 
     run: Callable[..., bool]
@@ -29,9 +30,12 @@ class Strategy:
     summary: str
 
     def __post_init__(self) -> None:
-        taken = [p.name for p in inspect.signature(self.run).parameters.values() if p.kind is p.KEYWORD_ONLY]
-        if taken != [p.name for p in self.params]:
-            raise TypeError(f"{self.run.__name__} takes {taken}, but its declaration lists {[p.name for p in self.params]}")
+        arguments = inspect.signature(self.run).parameters.values()
+        taken = [p.name for p in arguments if p.kind is p.KEYWORD_ONLY]
+        declared = [p.name for p in self.params]
+        rest = any(p.kind is p.VAR_KEYWORD for p in arguments)
+        if (not set(taken) <= set(declared)) if rest else taken != declared:
+            raise TypeError(f"{self.run.__name__} takes {taken}{' and **' if rest else ''}, but its declaration lists {declared}")
 
     def defaults(self) -> dict[str, Any]:
         """The strategy's own parameters and their defaults."""

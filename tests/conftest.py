@@ -30,6 +30,28 @@ def nb201_accuracy() -> Path:
     return shared_file("nb201-accuracy.csv")
 
 
+@pytest.fixture
+def location(tmp_path) -> str:
+    """A fresh SQLite database (``from store_backends import location`` runs a test module on every back end instead)."""
+    return str(tmp_path / "db.sqlite")
+
+
+@pytest.fixture
+def busy_timeout() -> float:
+    """Seconds a store write waits for a lock another connection holds (a module may override it)."""
+    return 2.0
+
+
+@pytest.fixture
+def store(location, busy_timeout):
+    """The store on ``location``, closed after the test."""
+    from app.store import open_store
+
+    opened = open_store(location, busy_timeout=busy_timeout)
+    yield opened
+    opened.close()
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op thread: small passes gain nothing from more, and lose a lot on a busy shared CPU."""

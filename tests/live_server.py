@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
-from test_service_searches import FakeScorers
+from helpers import FakeScorers
 
 from app.api.httpserver import uvicorn_options
 from app.main import create_app

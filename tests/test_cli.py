@@ -1,8 +1,9 @@
 import json
+from pathlib import Path
 
 import pytest
 
-from app.cli.main import main
+from app.cli.main import build_parser, main
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -54,3 +55,17 @@ def test_an_unknown_cost_is_a_usage_error_naming_it(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["score", "--arch", BEST, "--data", "noise", "--costs", "latency_ms,watts"])
     assert exited.value.code == 2 and "unknown cost 'watts'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "variable, argv, option, expected",
+    [
+        ("NASWOT_URL", ["report", "abc"], "url", "http://elsewhere:9"),
+        ("NASWOT_API_KEY", ["report", "abc"], "api_key", "k3y"),
+        ("NASWOT_DATA_DIR", ["score", "--arch", "x"], "data_dir", Path("/data/sets")),
+    ],
+)
+def test_command_defaults_come_from_the_settings_variables(monkeypatch, variable, argv, option, expected):
+    monkeypatch.setenv(variable, str(expected))
+    assert getattr(build_parser().parse_args(argv), option) == expected, f"--{option.replace('_', '-')} does not default to ${variable}"
+

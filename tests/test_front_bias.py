@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from app.service.front_bias import front_bias, front_costs, front_lines
-from app.service.report import Row
+from app.analysis.front_bias import front_bias, front_costs, front_lines
+from app.analysis.report import Row
 
 
 def rows(*points: tuple[float, int, int]) -> list[Row]:

@@ -19,7 +19,7 @@ from test_service_hardening import stored_job, wait_ready
 from app.api.errors import MAX_JSON_DEPTH
 from app.api.headers import SECURITY_HEADERS
 from app.store import StoreError
-from service_fakes import fake_app
+from helpers import fake_app
 
 SMALL = {"data": "noise", "batch_size": 8}
 

@@ -9,13 +9,11 @@ import warnings
 from collections import Counter
 
 import pytest
-from service_fakes import fake_app, fake_score
+from helpers import api_client, fake_app, fake_score
 
 from app.cli.main import main
 from app.client import ApiError, Client
-from app.main import create_app
 from app.service.scorers import ScoreSpec
-from app.settings import Settings
 from app.service.taskqueue import Task, joint_groups
 from scoring import ScoredArch, Scorer, open_source
 from searchspace import get_space
@@ -64,8 +62,8 @@ def scorers() -> ScoresByName:
 
 @pytest.fixture
 def client(tmp_path, scorers):
-    with TestClient(fake_app(tmp_path, scorer_factory=scorers)) as http:
-        yield Client(http=http)
+    with api_client(tmp_path, scorers) as client:
+        yield client
 
 
 def test_a_list_gives_every_named_value_with_the_first_as_score(client):
@@ -198,9 +196,8 @@ def test_the_score_command_takes_comma_separated_names(capsys):
 
 
 def test_real_values_match_the_library_score_by_score(tmp_path):
-    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path / "data")
-    with TestClient(create_app(settings)) as http:
-        [result] = Client(http=http).score([BEST], score=["flops", "naswot"], batch_size=8, seed=1)["results"]
+    with api_client(tmp_path) as client:
+        [result] = client.score([BEST], score=["flops", "naswot"], batch_size=8, seed=1)["results"]
     for name in ("flops", "naswot"):
         alone = Scorer(get_space("nb201"), open_source("noise"), batch_size=8, seed=1, scores=[name]).score_one(BEST)
         assert result["values"][name] == alone.score, f"{name} differs from the library's value"

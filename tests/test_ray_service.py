@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
+from helpers import api_client
 
-from app.client import Client
 from app.executors.ray_pool import ACTOR_DIED, ItemFailed
 from app.executors.ray_worker import RayWorker, as_result
-from app.main import create_app
 from app.service.latency import LatencyUnavailable
 from app.service.scorers import is_out_of_memory
-from app.settings import Settings
 from scoring import ScoredArch, Scorer, cpu_model, open_source
 from searchspace import get_space
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
 
 BATCH = 8
 
@@ -60,10 +52,8 @@ def test_latency_is_unavailable_without_actors_on_one_device(devices, reason):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     pytest.importorskip("ray")
-    folder = tmp_path_factory.mktemp("ray-svc")
-    settings = Settings(db=folder / "db.sqlite", data="noise", data_dir=folder / "data", executor="ray", ray_actors=2, worker_batch=2)
-    with TestClient(create_app(settings)) as http:
-        yield Client(http=http)
+    with api_client(tmp_path_factory.mktemp("ray-svc"), executor="ray", ray_actors=2, worker_batch=2) as client:
+        yield client
 
 
 def test_the_service_scores_on_ray_actors_exactly_as_in_process(client, one_torch_thread):

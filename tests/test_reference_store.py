@@ -6,7 +6,7 @@ import math
 
 import pytest
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
-from store_backends import location, store  # noqa: F401 - each back end in turn
+from store_backends import location  # noqa: F401 - each back end in turn
 
 from app.executors.ray_pool import ScoringActor, key_for
 from app.service.reference import StoredReference, reference_key

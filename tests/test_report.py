@@ -5,23 +5,17 @@ from __future__ import annotations
 import csv
 import gzip
 import math
-import warnings
 
+import helpers
 import pytest
 from live_server import paced_scorers
 
 import app.cli.scoretable as scoretable
-import app.service.report as report
-import app.service.report_plots as report_plots
+import app.analysis.report as report
+import app.analysis.report_plots as report_plots
 from app.client import Client
-from app.main import create_app
-from app.service.report import Row
-from app.settings import Settings
+from app.analysis.report import Row
 from searchspace import get_space
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 SPACE = get_space("nb201")
 
@@ -148,8 +142,8 @@ def test_a_compressed_table_reads_like_the_plain_one_and_finds_the_same_meta_fil
 # -- GET /v1/searches/{id}/report -------------------------------------------------------------------
 
 
-def serve(tmp_path, **settings) -> TestClient:
-    return TestClient(create_app(Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path, **settings), scorer_factory=paced_scorers(delay=0.0)))
+def serve(tmp_path, **settings):
+    return helpers.serve(tmp_path, paced_scorers(delay=0.0), **settings)
 
 
 def test_the_report_endpoint_covers_every_evaluation_of_a_search(tmp_path):

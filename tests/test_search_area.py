@@ -33,7 +33,7 @@ def test_the_population_is_seeded_with_the_best_of_the_random_phase():
 
 
 def test_default_init_size_is_half_the_budget():
-    assert strategy_params("area") == {"init_size": None, "population_size": 10, "sample_size": 3}
+    assert strategy_params("area") == {**strategy_params("evolution"), "init_size": None}, "evolution's parameters, then init_size"
     mutations: list[tuple[str, str]] = []
     mutated_before: list[int] = []  # for each evaluation, how many mutations had happened
     result = run_search("area", BitSpace(12, mutations), Spy(), budget=100, seed=1, on_evaluation=lambda e: mutated_before.append(len(mutations)))

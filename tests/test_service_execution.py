@@ -6,18 +6,16 @@ A scripted scorer stands in for the network so each test controls exactly when s
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 import httpx
 import pytest
 import torch
+from helpers import fake_app, until_async
 
-from app.main import create_app
 from app.service.scorers import ScoreSpec
-from app.settings import Settings
 from scoring import ScoredArch
 from searchspace import get_space
 
@@ -55,8 +53,7 @@ class Script:
 
 @asynccontextmanager
 async def serving(tmp_path, script: Script, **overrides) -> AsyncIterator[tuple[object, httpx.AsyncClient]]:
-    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path, **overrides)
-    app = create_app(settings, scorer_factory=script)
+    app = fake_app(tmp_path, script, **overrides)
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -64,13 +61,6 @@ async def serving(tmp_path, script: Script, **overrides) -> AsyncIterator[tuple[
                 yield app, client
     finally:
         script.gate.set()
-
-
-async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await anyio.sleep(0.01)
 
 
 def score_body(*archs: str) -> dict:
@@ -88,9 +78,9 @@ async def test_concurrent_requests_for_the_same_work_compute_it_once(tmp_path):
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(post, "first", score_body(ARCHS[0], ARCHS[1]))
-            await until(lambda: len(script.log) == 1)  # the first arch is on the device
+            await until_async(lambda: len(script.log) == 1)  # the first arch is on the device
             tg.start_soon(post, "second", score_body(ARCHS[1], ARCHS[0]))
-            await until(lambda: app.state.service.metrics.registry.get_sample_value("naswot_inflight_shared_total") == 2)
+            await until_async(lambda: app.state.service.metrics.registry.get_sample_value("naswot_inflight_shared_total") == 2)
             script.gate.set()
         first, second = results["first"].json(), results["second"].json()
         assert results["first"].status_code == results["second"].status_code == 200
@@ -112,20 +102,20 @@ async def test_a_full_queue_answers_429_with_retry_after_and_searches_wait(tmp_p
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(post, "running", score_body(ARCHS[0]))
-            await until(lambda: len(script.log) == 1)  # on the device; the queue is empty
+            await until_async(lambda: len(script.log) == 1)  # on the device; the queue is empty
             tg.start_soon(post, "queued", score_body(ARCHS[1], ARCHS[2]))
             worker = app.state.service.workers[0]
-            await until(lambda: worker.depth == 2)  # the queue is now full
+            await until_async(lambda: worker.depth == 2)  # the queue is now full
             refused = await client.post("/v1/score", json=score_body(ARCHS[3]))
             assert refused.status_code == 429
             assert int(refused.headers["Retry-After"]) >= 1
             assert refused.json()["detail"][0]["loc"] == ["body", "archs"] and "queue is full" in refused.json()["detail"][0]["msg"]
             # a search waits for room instead of failing
             job = (await client.post("/v1/searches", json={"budget": 2, "data": "noise", "batch_size": 8, "seed": 1})).json()
-            await until(lambda: app.state.service.store.get_job(job["id"]).status == "running")
+            await until_async(lambda: app.state.service.store.get_job(job["id"]).status == "running")
             script.gate.set()
         assert results["running"].status_code == 200 and results["queued"].status_code == 200
-        await until(lambda: app.state.service.store.get_job(job["id"]).status == "done")
+        await until_async(lambda: app.state.service.store.get_job(job["id"]).status == "done")
         status = (await client.get(f"/v1/searches/{job['id']}")).json()
         assert status["progress"] == {"evaluated": 2, "budget": 2, "batch": None}
         assert 'naswot_rejected_total{queue="score"} 1.0' in (await client.get("/metrics")).text

@@ -6,28 +6,20 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import ConstantScorer, fake_app, until
 
 import app.service.core
-from app.service.records import DataRef, JobRecord, JobRequest
+from app.records import DataRef, JobRecord, JobRequest
 from app.store import open_store
 from scoring import ScoredArch
 from searchspace import get_space
-from service_fakes import ConstantScorer, fake_app
 
 NB201 = get_space("nb201")
 DARTS_EXAMPLE = get_space("darts").describe()["example"]
 SMALL = {"data": "noise", "batch_size": 8}
-
-
-def until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
-        time.sleep(0.02)
 
 
 def wait_ready(http: TestClient) -> None:

@@ -4,17 +4,12 @@ for what the server cannot take."""
 from __future__ import annotations
 
 import time
-import warnings
 
 import pytest
-from service_fakes import fake_app
+from helpers import serve
 from test_latency import FixedMeter, fixed_latency
 
 from scoring import cpu_model, device_identity
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
 
 BODY = {"space": "nb201", "data": "noise", "batch_size": 8}
 ARCHS = [[0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]]
@@ -22,7 +17,7 @@ ARCHS = [[0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1]]
 
 @pytest.fixture
 def http(tmp_path):
-    with TestClient(fake_app(tmp_path, latency_threads=1)) as client:
+    with serve(tmp_path, latency_threads=1) as client:
         yield client
 
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import pytest
+from helpers import serve
 
 from app.client import ApiError, Client
-from app.main import create_app
 from app.settings import Settings, SettingsError
-from scoring import ScoredArch, kernels
+from scoring import kernels
 from searchspace import get_space, list_spaces
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
 
 KEY = "s3cret-key"
 
@@ -31,22 +26,6 @@ def wait_for_data(client: Client, timeout: float = 60.0) -> dict:
         assert time.monotonic() < deadline, ready
         time.sleep(0.05)
     return ready
-
-
-class ConstantScorer:
-    """Stands in for the network: these tests are about the routes around scoring."""
-
-    def __init__(self, spec, device):
-        pass
-
-    def score_many(self, archs):
-        for arch in archs:
-            yield ScoredArch(arch, {"naswot": 1.0}, {"params": 1, "flops": 1}, 0.0)
-
-
-def serve(tmp_path, **overrides) -> TestClient:
-    settings = Settings(db=tmp_path / "db.sqlite", data_dir=tmp_path / "data", **{"data": "noise", **overrides})
-    return TestClient(create_app(settings, scorer_factory=ConstantScorer))
 
 
 PROTECTED = [
@@ -173,8 +152,10 @@ def test_settings_read_the_process_environment_by_exact_upper_case_names(monkeyp
     monkeypatch.setenv("NASWOT_PORT", "9002")
     monkeypatch.setenv("NASWOT_SPACES", "a.json, ,b.yaml")
     monkeypatch.setenv("naswot_max_archs", "3")
+    monkeypatch.setenv("NASWOT_HOST", "")
     settings = Settings()
     assert (settings.port, settings.spaces, settings.max_archs) == (9002, ["a.json", "b.yaml"], 256), "NASWOT_* only, lists as comma-separated text"
+    assert settings.host == "127.0.0.1", "an empty variable counts as unset"
     assert Settings(port=1).port == 1, "keyword arguments win over the environment"
 
 
@@ -191,3 +172,13 @@ def test_the_docs_document_every_setting():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
     missing = [f"NASWOT_{name.upper()}" for name in Settings.model_fields if f"`NASWOT_{name.upper()}`" not in docs]
     assert missing == [], f"undocumented settings: {missing}; run .venv/bin/python -m app.settings_doc --write docs/settings.md"
+
+
+def test_every_executor_the_settings_accept_is_registered():
+    from typing import get_args
+
+    import app.executors  # noqa: F401  (registers the Ray executor, as app.main does)
+    from app.service.executors import executor_names
+
+    accepted = sorted(get_args(Settings.model_fields["executor"].annotation))
+    assert executor_names() == accepted, f"NASWOT_EXECUTOR accepts {accepted}, the registry has {executor_names()}"

@@ -7,7 +7,8 @@ import sqlite3
 import time
 
 import pytest
-from test_service_searches import BODY, FakeScorers, expected, serve, until
+from helpers import FakeScorers, serve, until
+from test_service_searches import BODY, expected
 
 import app.service.core
 from app.client import Client

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from service_fakes import fake_app
+from helpers import fake_app
 
 #: generated cases per operation; 12 operations -> at least 2,000 cases in all
 CASES_PER_OPERATION = 180

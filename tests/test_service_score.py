@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import math
 
-import warnings
 
 import numpy as np
 import pytest
+from helpers import api_client
 
 from app.client import ApiError, Client
-from app.main import create_app
-from app.settings import Settings
 from scoring import Scorer, open_source
 from searchspace import get_space
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -33,13 +27,9 @@ def tiny_npz(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, tiny_npz):
-    folder = tmp_path_factory.mktemp("svc")
-    settings = Settings(
-        db=folder / "db.sqlite", data="noise", data_dir=folder / "data", max_archs=4, max_batch_size=64,
-        data_sources={"tiny": f"npz:{tiny_npz}"}, max_body_bytes=4096,
-    )
-    with TestClient(create_app(settings)) as http:
-        yield Client(http=http)
+    limits = {"max_archs": 4, "max_batch_size": 64, "max_body_bytes": 4096}
+    with api_client(tmp_path_factory.mktemp("svc"), data_sources={"tiny": f"npz:{tiny_npz}"}, **limits) as client:
+        yield client
 
 
 def test_scores_match_the_library_and_follow_the_contract(client):

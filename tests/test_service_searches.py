@@ -6,80 +6,23 @@ test_service_server.
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-import warnings
-from collections.abc import Callable
 
 import pytest
-import torch
+from helpers import FakeScorers, nb201_score, serve, until
 
 from app.client import ApiError, Client
-from app.main import create_app
-from app.service.scorers import ScoreSpec
-from app.settings import Settings
-from app.service.records import DataRef, JobRecord, JobRequest
+from app.records import DataRef, JobRecord, JobRequest
 from app.store import open_store
 from scoring import ScoredArch
 from search import Constraints, list_strategies, run_search
 from searchspace import get_space
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
-
 SPACE = get_space("nb201")
 
 
-def fake_score(arch: str) -> float:
-    """Distinct per cell; minus infinity when nothing reaches the output node (as for the real score)."""
-    ops = SPACE.ops(arch)
-    if ops[3] == ops[4] == ops[5] == 0:
-        return -math.inf
-    return float(sum(op * 5**i for i, op in enumerate(ops)))
-
-
-class FakeScorers:
-    """Scorer factory: deterministic scores (``score(arch, params)``, default ``fake_score``), an optional delay per arch and a gate that holds scoring."""
-
-    def __init__(self, delay: float = 0.0, gated: bool = False, score: Callable[[str, int], float] | None = None):
-        self.delay = delay
-        self.score = score or (lambda arch, _params: fake_score(arch))
-        self.gate = threading.Event()
-        if not gated:
-            self.gate.set()
-        self.calls = 0
-
-    def __call__(self, spec: ScoreSpec, device: torch.device):
-        factory = self
-
-        class Scorer:
-            def score_many(self, archs):
-                for arch in archs:
-                    factory.gate.wait(30)
-                    time.sleep(factory.delay)
-                    factory.calls += 1
-                    cost = spec.space.cost(arch)
-                    yield ScoredArch(arch, {"naswot": factory.score(arch, cost.params)}, {"params": cost.params, "flops": cost.flops}, factory.delay)
-
-        return Scorer()
-
-
-def serve(tmp_path, scorers: FakeScorers, **overrides) -> TestClient:
-    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path, **overrides)
-    return TestClient(create_app(settings, scorer_factory=scorers))
-
-
-def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
 def expected(budget: int, seed: int, top_k: int = 10, **kwargs):
-    return run_search("random", SPACE, lambda archs: [fake_score(a) for a in archs], budget=budget, seed=seed, top_k=top_k, **kwargs)
+    return run_search("random", SPACE, lambda archs: [nb201_score(a) for a in archs], budget=budget, seed=seed, top_k=top_k, **kwargs)
 
 
 BODY = {"data": "noise", "batch_size": 8}
@@ -250,7 +193,7 @@ def test_a_search_that_cannot_resume_is_marked_interrupted_with_its_partial_resu
     data = DataRef(name="noise", spec="noise", identity="gaussian:3x32x32", synthetic=True)
     store.create_job(JobRecord(id="old", status="running", request=request, data=data, created_at=time.time(), started_at=time.time()))
     for step, arch in enumerate(SPACE.sample(2, seed=0, unique=True), start=1):
-        store.add_evaluation("old", ScoredArch(arch, {"naswot": fake_score(arch)}, {"params": 1, "flops": 1}, step=step))
+        store.add_evaluation("old", ScoredArch(arch, {"naswot": nb201_score(arch)}, {"params": 1, "flops": 1}, step=step))
     store.close()
     with serve(tmp_path, FakeScorers()) as http:
         status = Client(http=http).search("old")
@@ -273,7 +216,7 @@ def test_evolution_and_area_run_over_http(tmp_path, strategy, params):
         client = Client(http=http)
         job = client.start_search(**BODY, strategy=strategy, budget=30, seed=2, top_k=3, **params)
         final = client.wait(job["id"], timeout=60, poll=0.05)
-    want = run_search(strategy, SPACE, lambda archs: [fake_score(a) for a in archs], budget=30, seed=2, top_k=3, **params)
+    want = run_search(strategy, SPACE, lambda archs: [nb201_score(a) for a in archs], budget=30, seed=2, top_k=3, **params)
     assert final["status"] == "done" and final["request"]["strategy_params"] == params
     assert [t["arch"] for t in final["top"]] == [e.arch for e in want.top]
 
@@ -285,7 +228,7 @@ def test_a_search_with_minimize_reports_its_pareto_front_by_the_first_cost(tmp_p
         client = Client(http=http)
         job = client.start_search(**BODY, strategy=strategy, budget=40, seed=4, minimize=minimize)
         final = client.wait(job["id"], timeout=60, poll=0.05)
-    want = run_search(strategy, SPACE, lambda archs: [fake_score(a) for a in archs], budget=40, seed=4, minimize=tuple(minimize))
+    want = run_search(strategy, SPACE, lambda archs: [nb201_score(a) for a in archs], budget=40, seed=4, minimize=tuple(minimize))
     assert final["request"]["minimize"] == minimize
     assert [(e["step"], e["arch"]) for e in final["pareto"]] == [(e.step, e.arch) for e in want.pareto], "another front than the library's"
     assert [e["flops"] for e in final["pareto"]] == sorted(e["flops"] for e in final["pareto"]), "the front is not sorted by the first cost"

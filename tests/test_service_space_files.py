@@ -4,26 +4,22 @@ a bad file refusing the start, the cache keyed by the file, the CLI, a Ray actor
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
+from helpers import serve
 from spacefile_support import forget_spaces, write_space  # noqa: F401  (fixture)
 
 from app.cli.main import main
 from app.executors.ray_pool import ScoringActor, key_for
 from app.executors.ray_worker import as_result, scorer_key
 from app.main import create_app
-from app.service.report import Row, base_archs, bias_report
+from app.analysis.report import Row, base_archs, bias_report
 from app.service.scorers import ScoreSpec
 from app.settings import Settings
 from app.service.spacefiles import load_spaces
 from scoring import Scorer, list_scores, open_source
 from searchspace import ArchitectureError, SpaceFileError, get_space
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "resnetlike" / "space.json"
 SMALL = {"depth": 1, "width": 16, "kernel": 3, "stages": 2, "pool": "avg"}
@@ -39,9 +35,7 @@ def files(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory, files):
-    folder = tmp_path_factory.mktemp("svc")
-    settings = Settings(db=folder / "db.sqlite", data="noise", data_dir=folder, spaces=[str(f) for f in files], max_params=10_000_000)
-    with TestClient(create_app(settings)) as client:
+    with serve(tmp_path_factory.mktemp("svc"), None, spaces=[str(f) for f in files], max_params=10_000_000) as client:
         yield client
 
 

@@ -11,16 +11,15 @@ import time
 import pytest
 
 from scoring import ScoredArch
-from app.store import CacheKey, StoreBusy, open_store
+from app.store import CacheKey, StoreBusy
 
 KEY = CacheKey("nb201", "gaussian:3x8x8", 8, 0, "naswot", "exact")
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = open_store(tmp_path / "db.sqlite", busy_timeout=0.3)
-    yield opened
-    opened.close()
+def busy_timeout() -> float:
+    """Short: the tests below wait it out."""
+    return 0.3
 
 
 @pytest.mark.parametrize("score, nullable", [(12.5, 12.5), (-math.inf, None)])

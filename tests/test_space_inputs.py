@@ -4,26 +4,20 @@ space that fixes it (resized, or native), and a clear refusal where channel coun
 from __future__ import annotations
 
 import random
-import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import api_client
 from torch import nn
 
 from app.cli.main import main
-from app.client import ApiError, Client
-from app.main import create_app
-from app.settings import Settings
+from app.client import ApiError
 from scoring import InputMismatch, Scorer, open_source
 from scoring.data import ImageArraySource, NoiseSource
 from scoring.inputs import resize, resized_minibatch
 from searchspace import EncodingError, SearchSpace, get_space, registry
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # starlette's notice that its TestClient will move to httpx2
-    from fastapi.testclient import TestClient
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -122,9 +116,8 @@ def test_a_channel_mismatch_exits_the_cli_non_zero_naming_space_and_data(grey_sp
 
 @pytest.fixture
 def client(tmp_path, grey_space):
-    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path / "data", max_archs=4, max_batch_size=64)
-    with TestClient(create_app(settings)) as http:
-        yield Client(http=http)
+    with api_client(tmp_path, max_archs=4, max_batch_size=64) as client:
+        yield client
 
 
 @pytest.mark.parametrize("call", ["score", "search"])

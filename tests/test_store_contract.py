@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import pytest
 from pgserver import postgres_dsn, postgres_server  # noqa: F401 - fixtures
-from store_backends import location, store  # noqa: F401 - each back end in turn
+from store_backends import location  # noqa: F401 - each back end in turn
 
-from app.service.records import DataRef, JobOutcome, JobRecord, JobRequest
+from app.records import DataRef, JobOutcome, JobRecord, JobRequest
 from app.store import CacheKey, ReferenceKey, StoreError, dialect_for, open_store
 from app.store.connection import Connection
 from app.store.schema import SCHEMA_VERSION, migrations, statements

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from service_fakes import fake_app
+from helpers import fake_app
 
 from app.cli.main import build_parser
 from app.api.schemas import SearchRequest, search_request_model
@@ -98,6 +100,16 @@ def test_a_strategy_whose_function_disagrees_with_its_declaration_is_refused():
         Strategy(toy, (Param("stride", 1, "not what toy takes"),), "mismatched")
 
 
+def handing_on(ctx, rng, *, step_size, **rest):
+    return False
+
+
+def test_a_function_that_hands_parameters_on_takes_the_declared_ones_it_names():
+    Strategy(handing_on, (TOY_PARAM, Param("stride", 1, "handed on")), "step_size by name, stride handed on")
+    with pytest.raises(TypeError, match="step_size"):
+        Strategy(handing_on, (Param("stride", 1, "handed on"),), "step_size taken but not declared")
+
+
 def test_one_name_declared_two_ways_is_refused(monkeypatch):
     monkeypatch.setitem(STRATEGIES, "toy", Strategy(toy, (TOY_PARAM,), "a toy strategy"))
     other = Param("step_size", 3, "the same name, another default", minimum=1, maximum=9)
@@ -136,3 +148,32 @@ def test_command_line_parameters_are_passed_only_to_the_strategies_that_take_the
     assert given_params(args, "evolution") == {"population_size": 6}
     assert given_params(args, "area") == {"population_size": 6, "init_size": 12}
     assert given_params(args) == {"population_size": 6, "init_size": 12, "max_draws_per_eval": 3}
+
+
+SEARCH_DOC = Path(__file__).resolve().parent.parent / "docs" / "search.md"
+
+
+def documented_params() -> dict[str, dict[str, str]]:
+    """docs/search.md's strategy table: strategy -> {parameter: the default as written}; a cell saying "the parameters
+    of `other`" includes other's row (AREA hands evolution's parameters on)."""
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \|", SEARCH_DOC.read_text(encoding="utf-8").split("| strategy | parameters (default) |")[1], re.M)
+    cells = dict(rows)
+    own = {strategy: dict(re.findall(r"`(\w+)` \(([^)]*)\)", cell)) for strategy, cell in rows}
+    return {s: {**{k: v for other in re.findall(r"the parameters of `(\w+)`", cells[s]) for k, v in own[other].items()}, **own[s]} for s in own}
+
+
+def test_the_docs_table_lists_every_strategy():
+    assert sorted(documented_params()) == list_strategies(), "docs/search.md's strategy table and the STRATEGIES registry differ"
+
+
+@pytest.mark.parametrize("strategy", list_strategies())
+def test_the_docs_table_gives_each_declared_parameter_and_its_default(strategy):
+    documented = documented_params().get(strategy, {})
+    declared = {p.name: p.default for p in STRATEGIES[strategy].params}
+    assert sorted(documented) == sorted(declared), f"docs/search.md lists {sorted(documented)} for {strategy}, the declaration {sorted(declared)}"
+    for name, default in declared.items():
+        written = documented[name]
+        if default is None:  # derived at run time: the doc says from what, never a number
+            assert not re.fullmatch(r"[\d.]+", written), f"{strategy}.{name} is derived, the docs give {written}"
+        else:
+            assert written == str(default), f"docs/search.md gives {strategy}.{name} the default {written}, the declaration {default}"

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-import app.service.report as report
+import app.analysis.report as report
 from scoring import ScoredArch, from_json_number, json_number
+from scoring.undefined import with_finite_floor
 
 
 @pytest.mark.parametrize("value", [-math.inf, math.inf, math.nan])
@@ -43,3 +44,17 @@ def test_every_output_carries_a_singular_score_as_null_and_a_finite_one_unchange
 def test_the_report_carries_an_undefined_statistic_as_null_and_a_defined_one_rounded():
     assert report.rank_correlations([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) == {"kendall": None, "spearman": None}, "constant input: undefined"
     assert report.rank_correlations([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == {"kendall": 1.0, "spearman": 1.0}
+
+
+@pytest.mark.parametrize(
+    "scores, expected",
+    [
+        ([3.0, -math.inf, 1.5, math.nan], [3.0, 0.5, 1.5, 0.5]),
+        ([2.0, 5.0], [2.0, 5.0]),
+        ([-math.inf, -math.inf], [0.0, 0.0]),
+        ([], []),
+    ],
+    ids=["undefined-below-the-lowest", "all-finite", "none-finite", "empty"],
+)
+def test_rank_statistics_see_undefined_scores_just_below_the_lowest_finite_one(scores, expected):
+    assert with_finite_floor(scores) == expected

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from searchspace import SearchSpace, get_space, list_spaces
 
-from app.service.records import JobRecord
+from app.records import JobRecord
 from app.api.schemas import ErrorResponse
 from app.service.core import Service
 

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from searchspace import get_space
 
-from app.service.report import Row, base_archs, bias_report
+from app.analysis.report import Row, base_archs, bias_report
 from app.service.core import Service
 from app.api.deps import JobDep, ServiceDep
 from app.api.searches import NOT_FOUND

@@ -14,7 +14,7 @@ from scoring import COSTS, canonical_score
 from search import Constraints, Param, check_minimize, params_by_name
 from search.params import MAX_INT
 
-from app.service.records import JobStatus
+from app.records import JobStatus
 
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 #: absolute ceilings, whatever a server's settings allow (each server may set lower ones)

@@ -17,7 +17,7 @@ from searchspace import get_space, list_spaces
 
 from app.service.jobs import JobConflict, TooManyJobs
 from app.service.notify import TooManyStreams
-from app.service.records import DataRef, JobRecord, JobRequest, JobStatus
+from app.records import DataRef, JobRecord, JobRequest, JobStatus
 from app.api.schemas import MAX_INT, ErrorResponse, EvaluationPage, SearchList, SearchRequest, SearchStatus, StrategyList
 from app.service.core import Service
 from app.store import StoreError

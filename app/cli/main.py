@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ import app.cli.serve as cli_serve
 from app.client import ApiError
 from app.cli.interrupt import EXIT_INTERRUPTED, first_interrupt_stops
 from app.cli.progress import bar, best_note, print_table
-from app.settings import gram_kernel_from_env
+from app.settings import Settings, gram_kernel_from_env, variables_of
 from app.service.spacefiles import load_cli_spaces
 
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
@@ -206,17 +205,22 @@ def _add_scoring_options(parser: argparse.ArgumentParser, *, data_default: str |
     """Options every in-process scoring command shares: space, data, batch, seed, device."""
     _add_space_options(parser)
     parser.add_argument("--data", default=data_default, help="data source: cifar10, cifar100, cifar10:PATH, npz:PATH, noise, auto")
-    parser.add_argument("--data-dir", default=None, help="folder holding (or receiving) data sets [$NASWOT_DATA_DIR]")
+    parser.add_argument("--data-dir", default=_variable("data_dir"), help="folder holding (or receiving) data sets [$NASWOT_DATA_DIR]")
     parser.add_argument("--download", action="store_true", help="download CIFAR from its public home if missing")
     parser.add_argument("--batch-size", type=int, default=128, help="inputs per scoring pass (the minibatch the score sees) [128]")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data batch and the weights (and of the search or the subset drawn): same seed, same values [0]")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [auto]")
 
 
+def _variable(name: str) -> Any:
+    """The setting ``name`` from its ``NASWOT_*`` variable alone, as an option's default."""
+    return getattr(Settings.from_env(variables_of(None, name)), name)
+
+
 def _add_service_options(parser: argparse.ArgumentParser, url_default: str | None) -> None:
     """Options of commands that can talk to a running service."""
     parser.add_argument("--url", default=url_default, help="a running service to ask instead of working in this process")
-    parser.add_argument("--api-key", default=os.environ.get("NASWOT_API_KEY"), help="the service's API key [$NASWOT_API_KEY]")
+    parser.add_argument("--api-key", default=_variable("api_key"), help="the service's API key [$NASWOT_API_KEY]")
 
 
 def _score_parser(commands: Any) -> None:
@@ -295,7 +299,7 @@ def _report_parser(commands: Any) -> None:
     report.add_argument("--accuracy-column", default="cifar10_test", help="the accuracy CSV's column to compare with [cifar10_test]")
     report.add_argument("--top-k", type=int, default=None, help="top-k for the op shares [a tenth of the rows]")
     report.add_argument("--out-dir", type=Path, default=None, help="folder for the plots and report.md [TABLE.report/ or report-ID/]")
-    _add_service_options(report, os.environ.get("NASWOT_URL", "http://127.0.0.1:8000"))
+    _add_service_options(report, _variable("url") or "http://127.0.0.1:8000")
     report.set_defaults(func=cli_report.run_report)
 
 

@@ -15,8 +15,8 @@ import torch
 from scoring import ScoredArch, Scorer, describe_device, from_json_number, open_source, resolve_device
 from searchspace import ChoiceSpace, SearchSpace, get_space
 
-import app.service.report as report
-import app.service.report_plots as report_plots
+import app.analysis.report as report
+import app.analysis.report_plots as report_plots
 
 import app.cli.scoretable as scoretable
 from app.client import Client

@@ -19,7 +19,7 @@ from search.options import given_constraints, given_params
 from searchspace import ArchitectureError, SearchSpace, get_space
 
 from app.client import ApiError, Client
-from app.service.records import JobOutcome
+from app.records import JobOutcome
 from app.service.scorers import score_each
 
 #: called with each new evaluation (as a JSON-ready dict)

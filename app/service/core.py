@@ -9,6 +9,7 @@ from typing import Any
 from scoring import kernels
 
 from app.service.dispatch import Dispatcher
+from app.service.executors import make_workers
 from app.service.jobs import JobManager
 from app.service.latency import LatencyService, with_latency
 from app.service.metrics import Metrics
@@ -17,9 +18,9 @@ from app.service.scorers import ScorerFactory, stored_scorer_factory
 from app.settings import Settings
 from app.service.spacefiles import load_spaces
 from app.service.sources import SourceUnavailable, Sources, describe
-from app.service.records import ACTIVE, TERMINAL
-from app.store import hold_database, open_store, shared_location
-from app.service.worker import DeviceWorker, describe_devices, resolve_devices
+from app.records import ACTIVE, TERMINAL
+from app.store import hold_database, open_store
+from app.service.worker import describe_devices
 
 log = logging.getLogger("naswot.service")
 
@@ -43,7 +44,7 @@ class Service:
             self.owner.release()
             raise
         factory = with_latency(scorer_factory or stored_scorer_factory(self.store))  # ensemble reference samples kept in the store
-        self.workers = self._ray_workers() if settings.executor == "ray" else self._device_workers(factory)
+        self.workers = make_workers(settings, factory, self.metrics)
         self.dispatcher = Dispatcher(self.store, self.workers, self.metrics)
         #: latency is timed by the first live worker: a local device, or the Ray actors (their own device identity)
         self.latency = LatencyService(self.store, self.workers, threads=settings.latency_threads)
@@ -62,32 +63,6 @@ class Service:
         self._loader = threading.Thread(target=self._load_default_data, name="naswot-data", daemon=True)
         self._stopping = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise_loop, name="naswot-supervisor", daemon=True)
-
-    def _device_workers(self, scorer_factory: ScorerFactory) -> list[DeviceWorker]:
-        """One worker thread per local device (``NASWOT_DEVICES``)."""
-        settings = self.settings
-        return [
-            DeviceWorker(
-                device, capacity=settings.queue_size, batch=settings.worker_batch, scorer_cache=settings.scorer_cache,
-                factory=scorer_factory, on_scored=self.metrics.scored,
-            )
-            for device in resolve_devices(settings.devices)
-        ]
-
-    def _ray_workers(self) -> list[DeviceWorker]:
-        """One score queue in front of a pool of Ray actors (``NASWOT_EXECUTOR=ray``); the actors start with the service."""
-        from app.executors.ray_pool import RayScorePool
-        from app.executors.ray_worker import ActorMetrics, RayWorker
-
-        settings = self.settings
-        pool = RayScorePool(
-            address=settings.ray_address, actors=settings.ray_actors, threads_per_actor=settings.ray_threads,
-            chunk=settings.worker_batch, scorer_cache=settings.scorer_cache, data_dir=str(settings.data_path), download=settings.download,
-            store=shared_location(settings.db_path), gram_kernel=settings.gram_kernel,
-        )
-        worker = RayWorker(pool, capacity=settings.queue_size, batch=settings.worker_batch, on_scored=self.metrics.scored)
-        self.metrics.registry.register(ActorMetrics(worker))
-        return [worker]
 
     def actors(self) -> list[dict[str, Any]]:
         """The Ray actors behind the score queue (none with local device workers)."""

@@ -19,7 +19,7 @@ from searchspace import ArchitectureError, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.latency import LatencyService, LatencyUnavailable
-from app.service.records import JobRecord, JobRequest
+from app.records import JobRecord, JobRequest
 from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.service.sources import Sources
 from app.store import Store

@@ -31,7 +31,7 @@ from app.service.jobslots import Backoff, JobSlot, PendingMarks
 from app.service.leases import JobLeases, default_owner
 from app.service.metrics import Metrics
 from app.service.notify import JobNotifier
-from app.service.records import DataRef, JobOutcome, JobRecord, JobRequest
+from app.records import DataRef, JobOutcome, JobRecord, JobRequest
 from app.service.sources import Sources
 from app.store import Store, StoreError
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from app.service.records import JobRecord
+from app.records import JobRecord
 from app.store import StoreError
 
 log = logging.getLogger("naswot.jobs")

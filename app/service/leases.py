@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Collection
 
-from app.service.records import JobRecord
+from app.records import JobRecord
 from app.store import Store, StoreError
 
 log = logging.getLogger("naswot.jobs")

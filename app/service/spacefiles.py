@@ -8,12 +8,11 @@ key and the reason. Builders come only from here, never from a request.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 
 from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, load_space_file, register_instance
 
-from app.settings import Settings
+from app.settings import Settings, variables_of
 
 
 def load_spaces(paths: Sequence[str], max_params: int | None = None) -> list[ChoiceSpace]:
@@ -39,7 +38,5 @@ def cli_space_files(argv: Sequence[str] | None) -> list[str]:
 
 def load_cli_spaces(argv: Sequence[str] | None, environ: Mapping[str, str] | None = None) -> list[ChoiceSpace]:
     """The space files of ``NASWOT_SPACES`` and the command line's ``--space-file``, with ``NASWOT_MAX_PARAMS``."""
-    env = os.environ if environ is None else environ
-    wanted = {k: env[k] for k in ("NASWOT_SPACES", "NASWOT_MAX_PARAMS") if env.get(k)}
-    settings = Settings.from_env(wanted)
+    settings = Settings.from_env(variables_of(environ, "spaces", "max_params"))
     return load_spaces([*settings.spaces, *cli_space_files(argv)], settings.max_params)

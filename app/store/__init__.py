@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.store.base import CacheKey, ReferenceKey, Store, StoreBusy, StoreError
 from app.store.dialect import Dialect
-from app.store.owner import DatabaseInUse, hold_database
+from app.store.owner import DatabaseInUse, DatabaseOwner
 from app.store.sql import SQLStore
 
 __all__ = [
@@ -55,3 +55,11 @@ def open_shared(location: str) -> Store | None:
     if not is_server_url(location) and not Path(location).exists():
         return None
     return open_store(location)
+
+
+def hold_database(location: str | Path) -> DatabaseOwner:
+    """Own the SQLite database at ``location`` for this process (nothing to own for ``:memory:`` or a server's URL)."""
+    text = str(location)
+    if text == ":memory:" or is_server_url(text):
+        return DatabaseOwner(None)
+    return DatabaseOwner(Path(text).expanduser().resolve()).acquire()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from scoring import LatencyKey, ScoredArch, definition_name
 
-from app.service.records import JobOutcome, JobRecord, JobStatus
+from app.records import JobOutcome, JobRecord, JobStatus
 
 
 class StoreError(RuntimeError):

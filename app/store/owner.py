@@ -59,12 +59,3 @@ class DatabaseOwner:
             self._file.close()
             self._file = None
 
-
-def hold_database(location: str | Path) -> DatabaseOwner:
-    """Own the SQLite database at ``location`` for this process (nothing to own for ``:memory:`` or a server's URL)."""
-    from app.store import is_server_url
-
-    text = str(location)
-    if text == ":memory:" or is_server_url(text):
-        return DatabaseOwner(None)
-    return DatabaseOwner(Path(text).expanduser().resolve()).acquire()

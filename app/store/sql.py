@@ -14,7 +14,7 @@ from typing import Any
 
 from scoring import LatencyKey, ScoredArch, from_json_number, json_number
 
-from app.service.records import ACTIVE, JobOutcome, JobRecord, JobRequest, JobStatus
+from app.records import ACTIVE, JobOutcome, JobRecord, JobRequest, JobStatus
 from app.store.base import CacheKey, ReferenceKey, Store, StoreError, decode_values, encode_values
 from app.store.connection import Connection
 from app.store.dialect import Dialect

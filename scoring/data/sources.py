@@ -10,7 +10,6 @@ Specs:
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -29,8 +28,9 @@ NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
 def default_data_dir() -> Path:
-    """``$NASWOT_DATA_DIR``, else ``~/.cache/naswot``."""
-    return Path(os.environ.get("NASWOT_DATA_DIR") or Path.home() / ".cache" / "naswot")
+    """``~/.cache/naswot``: the data folder when none is given (the service and the CLI give ``$NASWOT_DATA_DIR``
+    when it is set, read by ``app.settings``: the library reads no environment)."""
+    return Path.home() / ".cache" / "naswot"
 
 
 def _dataset_source(spec: str, dataset: str, path: Path) -> ImageArraySource:

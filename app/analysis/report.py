@@ -5,7 +5,7 @@ score with #params and FLOPs; with ground truth, the partial correlation with ac
 #params and the mean Kendall inside equal-#params groups; how often each value of each decision
 appears among the top-k against the space's base rate (the space decomposes its encodings itself,
 :meth:`searchspace.SearchSpace.decisions`); how much of the Pareto front of score against cost is
-"the bigger the better" (:mod:`app.service.front_bias`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
+"the bigger the better" (:mod:`app.analysis.front_bias`). ``write_plots`` and ``markdown`` add PNG plots and Markdown.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import numpy as np
 from scipy import stats
 
 from scoring import json_number
+from scoring.undefined import with_finite_floor
 from searchspace import SearchSpace, get_space
 
-from app.service.front_bias import front_bias, front_lines
+from app.analysis.front_bias import front_bias, front_lines
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,7 @@ class Row:
 
 def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
     """Scores with ``-inf`` (singular) replaced by a value below every finite one: the same ranks, usable by rank statistics."""
-    scores = np.array([r.score for r in rows], dtype=float)
-    finite = scores[np.isfinite(scores)]
-    floor = (finite.min() - 1.0) if finite.size else 0.0
-    return np.where(np.isfinite(scores), scores, floor)
+    return np.array(with_finite_floor(r.score for r in rows), dtype=float)
 
 
 def _clean(value: float) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from app.service.report import Row, top_rows
+from app.analysis.report import Row, top_rows
 
 
 def _figure(title: str, xlabel: str, ylabel: str):  # noqa: ANN202  (matplotlib types are imported lazily)
