@@ -1,8 +1,8 @@
 """Specification of the registered training-free scores.
 
 Each score's pass is checked against a naive re-implementation of its published definition on a
-tiny conv/BN/ReLU network (dss, made for transformers, on the tiny ViT of ``tests/token_nets.py``), written with explicit loops, numpy and ``torch.autograd.functional``
-rather than the score modules' helpers.  The tiny network runs in float64 (so the tolerances are
+tiny conv/BN/ReLU network (dss, made for transformers, on the tiny ViT of ``tests/token_nets.py``),
+written with explicit loops, numpy and ``torch.autograd.functional`` rather than the score modules' helpers.  The tiny network runs in float64 (so the tolerances are
 tight) except for zen, whose pass draws its Gaussian inputs in float32.
 """
 
