@@ -117,6 +117,10 @@ def test_a_pooling_transformer_keeps_its_expressivity(name):
     assert math.isfinite(score(name, probe_of(token_nets.pooling_vit))), f"{name} needs no one-to-one positions"
 
 
+class AttentionBlock(token_nets.ViTBlock):
+    """A whole transformer block whose class name contains "Attention": its MLP is still an MLP."""
+
+
 def qualified(net: nn.Module, params: list[nn.Parameter]) -> list[str]:
     """The names of ``params`` in ``net``, in its order."""
     ids = {id(p) for p in params}
@@ -129,15 +133,14 @@ def qualified(net: nn.Module, params: list[nn.Parameter]) -> list[str]:
         (token_nets.vit, ["blocks.0.attn.qkv.weight", "blocks.0.attn.proj.weight"], ["blocks.0.mlp.0.weight", "blocks.0.mlp.2.weight"]),
         (token_nets.torch_vit, ["blocks.0.self_attn.in_proj_weight", "blocks.0.self_attn.out_proj.weight"], ["blocks.0.linear1.weight", "blocks.0.linear2.weight"]),
         (token_nets.mixer, [], ["blocks.0.token_mix.0.weight", "blocks.0.token_mix.2.weight", "blocks.0.channel_mix.0.weight", "blocks.0.channel_mix.2.weight"]),
+        (lambda depth: token_nets.TokenNet([AttentionBlock(8)], 8), ["blocks.0.attn.qkv.weight", "blocks.0.attn.proj.weight"], ["blocks.0.mlp.0.weight", "blocks.0.mlp.2.weight"]),
     ],
-    ids=["own-attention", "nn.MultiheadAttention", "mixer"],
+    ids=["own-attention", "nn.MultiheadAttention", "mixer", "a-block-named-AttentionBlock"],
 )
 def test_dss_counts_attention_matrices_and_token_wise_linears_but_not_the_head_or_the_patch_embedding(factory, attention, mlp):
     net = factory(depth=1)
-    linears, _ = dss.token_linears(net, torch.ones(1, 3, 8, 8))
-    inside = {id(p) for m in dss.attention_modules(net) for p in m.parameters()}
-    got_mlp = [m.weight for m in linears if id(m.weight) not in inside]
-    assert qualified(net, dss.attention_weights(net)) == attention, "wrong MSA weight matrices"
+    got_attention, got_mlp, _ = dss.weights_by_role(net, torch.ones(1, 3, 8, 8))
+    assert qualified(net, got_attention) == attention, "wrong MSA weight matrices"
     assert sorted(qualified(net, got_mlp)) == sorted(mlp), "wrong MLP weights"
 
 

@@ -13,7 +13,8 @@ and the score is the log of the total (the raw DSS spans many orders of magnitud
 Which modules count, for any ``nn.Module``:
 
 - **MSA**: every outermost ``nn.MultiheadAttention`` or module whose class name contains ``Attention``
-  (timm's ``Attention``, Hugging Face's ``ViTAttention``, ``WindowAttention``); its weight matrices are its
+  (timm's ``Attention``, Hugging Face's ``ViTAttention``, ``WindowAttention``) but does not end in ``Block``
+  or ``Layer`` (an ``AttentionBlock`` is a whole block, its MLP included); its weight matrices are its
   2-D parameters named ``*weight``: a packed ``qkv`` / ``in_proj_weight`` is one matrix, separate q, k, v
   projections three, plus the output projection.  Position-bias tables are not weights of this kind.
 - **MLP**: every other ``nn.Linear`` that the forward pass applies to a tensor of more than two dimensions,
@@ -43,9 +44,14 @@ DSS = ScoreInfo(
 NONE = "no attention or MLP layers: no nn.MultiheadAttention or *Attention* module, and no nn.Linear applied to token sequences or feature maps"
 
 
+#: class-name endings of whole blocks, which hold an MLP besides their attention
+BLOCK_SUFFIXES = ("Block", "Layer")
+
+
 def is_attention(module: nn.Module) -> bool:
     """Whether ``module`` is a multi-head self-attention module by the rule above."""
-    return isinstance(module, nn.MultiheadAttention) or "Attention" in type(module).__name__
+    name = type(module).__name__
+    return isinstance(module, nn.MultiheadAttention) or ("Attention" in name and not name.endswith(BLOCK_SUFFIXES))
 
 
 def attention_modules(net: nn.Module) -> list[nn.Module]:
@@ -59,10 +65,10 @@ def attention_modules(net: nn.Module) -> list[nn.Module]:
     return found
 
 
-def attention_weights(net: nn.Module) -> list[nn.Parameter]:
-    """The 2-D ``*weight`` parameters of the outermost attention modules (each matrix once)."""
+def attention_weights(modules: list[nn.Module]) -> list[nn.Parameter]:
+    """The 2-D ``*weight`` parameters of attention ``modules`` (each matrix once)."""
     seen: dict[int, nn.Parameter] = {}
-    for module in attention_modules(net):
+    for module in modules:
         for name, p in module.named_parameters():
             if p.dim() == 2 and name.endswith("weight"):
                 seen.setdefault(id(p), p)
@@ -74,7 +80,7 @@ def token_linears(net: nn.Module, run: torch.Tensor) -> tuple[list[nn.Linear], t
     applied: dict[int, nn.Linear] = {}
 
     def note(module: nn.Module, args: tuple) -> None:
-        if isinstance(args[0], torch.Tensor) and args[0].dim() > 2:
+        if args and isinstance(args[0], torch.Tensor) and args[0].dim() > 2:
             applied.setdefault(id(module), module)
 
     handles = [m.register_forward_pre_hook(note) for m in net.modules() if isinstance(m, nn.Linear)]
@@ -100,14 +106,19 @@ def nuclear(m: torch.Tensor) -> torch.Tensor:
     return torch.linalg.matrix_norm(m, ord="nuc")
 
 
+def weights_by_role(net: nn.Module, run: torch.Tensor) -> tuple[list[nn.Parameter], list[nn.Parameter], torch.Tensor]:
+    """The attention weight matrices and the MLP weights of ``net`` by the rule above, and its output on ``run``."""
+    attention = attention_modules(net)
+    inside = {id(p) for m in attention for p in m.parameters()}
+    linears, out = token_linears(net, run)
+    return attention_weights(attention), [m.weight for m in linears if id(m.weight) not in inside], out
+
+
 @register_pass(DSS)
 def dss(probe: Probe, wanted: frozenset[str]) -> dict[str, float | Undefined]:
     net = linearised(probe.network())  # a fresh network per call: changing it in place is safe
-    msa = attention_weights(net)
-    inside = {id(p) for m in attention_modules(net) for p in m.parameters()}
     ones = torch.ones((1, *probe.x.shape[1:]), dtype=torch.float64, device=probe.x.device)
-    linears, out = token_linears(net, ones)
-    mlp = [m.weight for m in linears if id(m.weight) not in inside]
+    msa, mlp, out = weights_by_role(net, ones)
     if not msa and not mlp:
         return {"dss": Undefined(NONE)}
     grads = torch.autograd.grad(out.sum(), msa + mlp, allow_unused=True)

@@ -38,11 +38,15 @@ def _capture(net: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     """The pre-pooling features of ``net`` on ``x``: the last AdaptiveAvgPool2d's input, else the last multi-position output."""
     pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
     seen: list[torch.Tensor] = []
+
+    def keep_last(_m: nn.Module, _a: tuple, out: object) -> None:
+        if _multi_position(out):
+            seen[:] = [out]  # only the latest: earlier outputs are freed as the forward goes on
+
     if pools:
         handles = [pools[-1].register_forward_pre_hook(lambda _m, args: seen.append(args[0]))]
     else:
-        keep = lambda _m, _a, out: seen.append(out) if _multi_position(out) else None  # noqa: E731
-        handles = [m.register_forward_hook(keep) for m in net.modules()]
+        handles = [m.register_forward_hook(keep_last) for m in net.modules()]
     try:
         net(x)
     finally:
