@@ -545,7 +545,10 @@ def all_none_values(all_none_record):
     return all_none_record.values
 
 
-@pytest.mark.parametrize("name, words", [("naswot", "K_H is singular"), ("synflow", "no synaptic flow")])
+@pytest.mark.parametrize(
+    "name, words",
+    [("naswot", "K_H is singular"), ("synflow", "no synaptic flow"), ("zen", "do not change"), ("az_expressivity", "constant"), ("dss", "no attention or MLP")],
+)
 def test_the_all_none_cell_says_why_a_score_is_undefined(all_none_record, name, words):
     assert words in all_none_record.reasons.get(name, ""), f"{name}: reason {all_none_record.reasons.get(name)!r}"
 

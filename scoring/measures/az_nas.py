@@ -50,6 +50,8 @@ TRAINABILITY = ScoreInfo(
 )
 NO_SEQUENCE = "no block sequence: no nn.ModuleList or nn.Sequential directly under the network"
 NO_FEATURES = "fewer than two block features: the main sequence's input and block outputs are neither N x C x H x W feature maps nor N x L x C token sequences"
+CONSTANT = "a block feature is constant over its positions: its channel covariance has no spectrum"
+IDENTITY = "a block passes its input through unchanged (its Jacobian is the identity), which AZ-NAS rates untrainable"
 #: the tensor shapes read as block features: feature maps and token sequences
 FEATURE_DIMS = (3, 4)
 
@@ -143,7 +145,8 @@ def mean_trainability(features: list[torch.Tensor], gen: torch.Generator) -> flo
     problems = [p for p in (unpaired(a, b) for a, b in pairs) if p]
     if problems:
         return Undefined(problems[0])
-    return float(np.mean([trainability(a, b, gen) for a, b in pairs]))
+    values = [trainability(a, b, gen) for a, b in pairs]
+    return Undefined(IDENTITY) if -math.inf in values else float(np.mean(values))
 
 
 @register_pass(EXPRESSIVITY, PROGRESSIVITY, TRAINABILITY)
@@ -162,7 +165,10 @@ def az_nas(probe: Probe, wanted: frozenset[str]) -> dict[str, float | Undefined]
     if len(features) < 2:
         return dict.fromkeys(wanted, Undefined(NO_FEATURES))
     levels = np.array([expressivity(f) for f in features])
-    out: dict[str, float | Undefined] = {"az_expressivity": float(levels.sum()), "az_progressivity": float(np.min(levels[1:] - levels[:-1]))}
+    if np.isfinite(levels).all():
+        out: dict[str, float | Undefined] = {"az_expressivity": float(levels.sum()), "az_progressivity": float(np.min(levels[1:] - levels[:-1]))}
+    else:
+        out = dict.fromkeys(("az_expressivity", "az_progressivity"), Undefined(CONSTANT))
     if "az_trainability" in wanted:
         out["az_trainability"] = mean_trainability(features, probe.generator(salt=2))
     return out

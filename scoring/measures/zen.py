@@ -26,6 +26,7 @@ ZEN = ScoreInfo(
     revision=2,  # 2: without an AdaptiveAvgPool2d, the last multi-position feature map or token sequence (was undefined)
 )
 MIXUP = 0.01
+STILL = "the features before global pooling do not change when the input is perturbed"
 NO_FEATURES = "no features before global pooling: no nn.AdaptiveAvgPool2d, and no module outputs a feature map or token sequence of more than one position"
 
 
@@ -69,9 +70,9 @@ def zen(probe: Probe, wanted: frozenset[str]) -> dict[str, float | Undefined]:
     if a is None or b is None:
         return {"zen": Undefined(NO_FEATURES)}
     delta = float((a - b).abs().sum(dim=tuple(range(1, a.dim()))).mean())
-    if delta <= 0:
-        return {"zen": math.nan}
+    if not 0 < delta < math.inf:
+        return {"zen": Undefined(STILL if delta <= 0 else f"the feature change is not a finite number ({delta}) in float32")}
     variances = [float(m.running_var.mean()) for m in net.modules() if isinstance(m, nn.BatchNorm2d) and m.running_var is not None]
     if not all(v > 0 for v in variances):
-        return {"zen": math.nan}
+        return {"zen": Undefined("a BatchNorm's running variance is not positive: its rescaling term has no logarithm")}
     return {"zen": math.log(delta) + sum(0.5 * math.log(v) for v in variances)}
