@@ -2,12 +2,15 @@
 
 Each is a real value there (finite, and different for different architectures), or undefined with the
 reason its pass gives; the tiny token networks are ``tests/token_nets.py``, the example space files
-``examples/vit_tiny`` and ``examples/mixer``.  Conv networks keep their values: ``tests/test_scores.py``
-checks each score against its naive definition on a conv network.
+``examples/vit_tiny`` and ``examples/mixer``.  Conv networks keep their values: rows of the committed
+NB-201 tables reproduce bit for bit, and ``tests/test_scores.py`` checks each score against its naive
+definition on a conv network.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import math
 from pathlib import Path
 
@@ -21,7 +24,10 @@ from torch import nn
 from scoring import Scorer, open_source
 from scoring.measures import az_nas, dss, zen
 from scoring.undefined import Undefined
+from searchspace import get_space
 from searchspace.spacefile import load_space_file
+
+from conftest import ROOT, shared_file
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -187,3 +193,25 @@ def test_the_example_token_spaces_get_a_value_of_every_token_score(example):
     assert np.isfinite(table).all(), f"{example.name}: undefined values {dict(zip(TOKEN_SCORES, table.T.tolist()))}"
     spread = {name: len(set(column)) for name, column in zip(TOKEN_SCORES, table.T.tolist())}
     assert all(n == len(archs) for n in spread.values()), f"{example.name}: distinct values per score among {len(archs)} architectures: {spread}"
+
+
+#: CPU-scored rows (by their index column) of the whole-space AZ table and of the zen table past its first 228 (scored on an H200)
+TABLE_ROWS = [
+    ("nb201-c10-s0-all-synflow-az-meco.csv.gz", AZ, ("13835", "12418")),
+    ("nb201-c10-s0-first1000-default-init-zen.csv.gz", ("zen",), ("6384", "10687")),
+]
+
+
+def table_rows(name: str, indices: tuple[str, ...]) -> list[dict[str, str]]:
+    with gzip.open(ROOT / "bench" / "results" / name, "rt") as f:
+        rows = {r["index"]: r for r in csv.DictReader(f)}
+    return [rows[i] for i in indices]
+
+
+@pytest.mark.parametrize("table, names, indices", TABLE_ROWS, ids=["az", "zen"])
+def test_committed_nb201_rows_reproduce_bit_for_bit(table, names, indices):
+    source = open_source(f"cifar10:{shared_file('cifar10-sample.npz')}")
+    scorer = Scorer(get_space("nb201"), source, batch_size=128, seed=0, scores=list(names))
+    for row in table_rows(table, indices):
+        got = scorer.score_one(row["arch"]).values
+        assert {n: got[n] for n in names} == {n: float(row[n]) for n in names}, f"{table} row {row['index']} does not reproduce"
