@@ -76,6 +76,7 @@ def test_actors_score_exactly_as_the_in_process_scorer(pool, cells_and_reference
     outcomes = pool.score(key_for(SPACE, open_source("noise"), BATCH, 0), cells)
     assert [o.arch for o in outcomes] == [r.arch for r in reference], "results are not in input order"
     assert [o.score for o in outcomes] == [r.score for r in reference], "an actor's score differs from the in-process one"
+    assert [(o.reasons, o.notes) for o in outcomes] == [(r.reasons, r.notes) for r in reference], "an actor lost a reason or a note"
     assert {s["actor"] for s in pool.describe() if s["scored"]} == {"ray-actor-0", "ray-actor-1"}, "not every actor took work"
 
 

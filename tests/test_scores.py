@@ -1,8 +1,8 @@
 """Specification of the registered training-free scores.
 
 Each score's pass is checked against a naive re-implementation of its published definition on a
-tiny conv/BN/ReLU network, written with explicit loops, numpy and ``torch.autograd.functional``
-rather than the score modules' helpers.  The tiny network runs in float64 (so the tolerances are
+tiny conv/BN/ReLU network (dss, made for transformers, on the tiny ViT of ``tests/token_nets.py``),
+written with explicit loops, numpy and ``torch.autograd.functional`` rather than the score modules' helpers.  The tiny network runs in float64 (so the tolerances are
 tight) except for zen, whose pass draws its Gaussian inputs in float32.
 """
 
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+import token_nets
 from scoring import naswot, registry
 from scoring.data.base import ImageArraySource, NoiseSource
 from scoring.evaluate import Scorer
@@ -292,6 +293,22 @@ def naive_az_trainability(p: TinyProbe) -> float:
     return float(np.mean(values))
 
 
+def naive_dss(p: TinyProbe) -> float:
+    """log of sum over each block's attention matrices (qkv, proj) of ||dR/dW||_nuc ||W||_nuc plus sum over its MLP
+    weights (fc1, fc2) of |W dR/dW|, R the output sum of the |w| network (weights and buffers) in eval mode on ones."""
+    net = copy.deepcopy(p.network()).double().eval()
+    with torch.no_grad():
+        for t in list(net.parameters()) + list(net.buffers()):
+            t.copy_(t.abs())
+    attention = [w for b in net.blocks for w in (b.attn.qkv.weight, b.attn.proj.weight)]
+    mlp = [w for b in net.blocks for w in (b.mlp[0].weight, b.mlp[2].weight)]
+    grads = torch.autograd.grad(net(torch.ones(1, 3, 8, 8, dtype=torch.float64)).sum(), attention + mlp)
+    arrays = [(w.detach().numpy(), g.numpy()) for w, g in zip(attention + mlp, grads)]
+    diversity = sum(np.linalg.norm(g, "nuc") * np.linalg.norm(w, "nuc") for w, g in arrays[: len(attention)])
+    saliency = sum(float(np.abs(w * g).sum()) for w, g in arrays[len(attention) :])
+    return math.log(diversity + saliency)
+
+
 NAIVE = {
     "snip": naive_snip,
     "grad_norm": naive_grad_norm,
@@ -306,12 +323,15 @@ NAIVE = {
     "az_expressivity": naive_az_expressivity,
     "az_progressivity": naive_az_progressivity,
     "az_trainability": naive_az_trainability,
+    "dss": naive_dss,
 }
+#: the network a score's naive definition is checked on where the tiny conv network has no value (default TinyNet)
+NAIVE_NETWORK = {"dss": token_nets.vit}
 
 
 @pytest.mark.parametrize("name", sorted(NAIVE))
 def test_score_matches_its_naive_definition(name):
-    probe = TinyProbe()
+    probe = TinyProbe(NAIVE_NETWORK.get(name, TinyNet))
     got, expected = score(name, probe), NAIVE[name](probe)
     assert math.isfinite(expected), f"{name}: the naive definition is undefined on the tiny network; pick another"
     assert got == pytest.approx(expected, rel=RTOL64, abs=1e-12), f"{name}: registered pass {got!r} != naive definition {expected!r}"
@@ -414,6 +434,7 @@ FLAGS = {
     "az_expressivity": (False, False, False),
     "az_progressivity": (False, False, False),
     "az_trainability": (True, False, False),
+    "dss": (True, False, True),
     "params": (False, False, True),
     "flops": (False, False, True),
     "ensemble": (True, False, False),  # its default members synflow and az_trainability run a backward
@@ -510,13 +531,26 @@ ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 #: (the cell outputs zeros, so the head's input is 0), and zico skips weights with zero gradient spread
 EXACT_ZEROS = {"snip", "grad_norm", "grasp", "zico"}
 #: undefined (-inf): equal ReLU codes (naswot), constant input Jacobian (jacob_cov), zero synaptic flow (synflow),
-#: no feature change (zen), zero feature covariance (az_expressivity, az_progressivity)
-UNDEFINED = {"naswot", "jacob_cov", "synflow", "zen", "az_expressivity", "az_progressivity"}
+#: no feature change (zen), zero feature covariance (az_expressivity, az_progressivity); no attention or MLP (dss, as on any conv cell)
+UNDEFINED = {"naswot", "jacob_cov", "synflow", "zen", "az_expressivity", "az_progressivity", "dss"}
 
 
 @pytest.fixture(scope="module")
-def all_none_values(one_torch_thread):
-    return small_scorer(sorted(FLAGS)).score_one(ALL_NONE).values
+def all_none_record(one_torch_thread):
+    return small_scorer(sorted(FLAGS)).score_one(ALL_NONE)
+
+
+@pytest.fixture(scope="module")
+def all_none_values(all_none_record):
+    return all_none_record.values
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [("naswot", "K_H is singular"), ("synflow", "no synaptic flow"), ("zen", "do not change"), ("az_expressivity", "constant"), ("dss", "no attention or MLP")],
+)
+def test_the_all_none_cell_says_why_a_score_is_undefined(all_none_record, name, words):
+    assert words in all_none_record.reasons.get(name, ""), f"{name}: reason {all_none_record.reasons.get(name)!r}"
 
 
 @pytest.mark.parametrize("name", sorted(FLAGS))

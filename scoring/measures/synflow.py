@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import Probe, ScoreInfo, register_pass
+from ..undefined import Undefined
 from .common import log_or_undefined, weighted_layers
 
 SYNFLOW = ScoreInfo(
@@ -17,7 +18,7 @@ SYNFLOW = ScoreInfo(
 
 
 @register_pass(SYNFLOW)
-def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
+def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float | Undefined]:
     net = probe.network().double()  # a fresh network per call: changing it in place is safe
     with torch.no_grad():
         for tensor in net.state_dict().values():
@@ -27,4 +28,6 @@ def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     ones = torch.ones((1, *probe.x.shape[1:]), dtype=torch.float64, device=probe.x.device)
     net(ones).sum().backward()
     total = sum(float((layer.weight.detach() * layer.weight.grad).abs().sum()) for layer in weighted_layers(net) if layer.weight.grad is not None)
+    if total == 0:
+        return {"synflow": Undefined("no synaptic flow reaches the output: no path of weights links the input to it")}
     return {"synflow": log_or_undefined(total)}
