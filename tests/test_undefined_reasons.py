@@ -91,3 +91,10 @@ def test_a_ray_actor_hands_back_the_reasons(flat):
     [record] = ScoringActor("cpu", 1, 2, None, False).score(scorer_key(spec), [flat.canonical(ARCH)])
     _says_no_codes(record, ["naswot"])
     assert pickle.loads(pickle.dumps(record)) == record, "the record does not survive Ray's serialisation"
+
+
+def test_an_ensemble_stays_finite_and_notes_its_undefined_member(flat):
+    name = "ensemble:naswot+synflow"
+    record = Scorer(flat, open_source("noise"), batch_size=8, seed=0, scores=[name]).score_one(ARCH)
+    assert record.score > -float("inf") and record.reasons == {}, "an undefined member made the ensemble undefined"
+    assert record.notes == {name: "ranked last where undefined: naswot"}, f"notes {record.notes}"
