@@ -13,7 +13,6 @@ import csv
 import functools
 import gzip
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,7 +24,7 @@ from scipy import stats
 from scoring import REFERENCE_SIZE, parse_ensemble
 from scoring.ensemble import combine
 from scoring.evaluate import value_settings
-from scoring.undefined import with_finite_floor
+from scoring.undefined import from_table_cell, with_finite_floor
 from searchspace import get_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +99,7 @@ def _parse_file(path: str, _mtime_ns: int, _size: int) -> tuple[list[str], dict[
     with open_text(Path(path)) as f:
         rows = list(csv.DictReader(f))
     columns = [c for c in (rows[0].keys() if rows else ()) if c not in KEYS]
-    return [row["arch"] for row in rows], {c: {row["arch"]: float(row[c]) if row[c] else -math.inf for row in rows} for c in columns}
+    return [row["arch"] for row in rows], {c: {row["arch"]: from_table_cell(row[c]) for row in rows} for c in columns}
 
 
 def read_columns(tables: Tables) -> dict[str, dict[str, float]]:

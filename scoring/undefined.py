@@ -2,8 +2,8 @@
 
 A score is ``-inf`` where it is undefined for a network (for NASWOT: K_H singular), and a
 statistic is NaN where it is undefined (constant input); JSON has neither, and SQL stores
-``NULL``.  API responses, the stores, the CLI's JSON and the reports all convert here, and rank statistics
-replace undefined scores by a finite floor here.
+``NULL``, a score table's CSV an empty cell.  API responses, the stores, the CLI's JSON, the score tables
+and the reports all convert here, and rank statistics replace undefined scores by a finite floor here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,16 @@ def json_number(value: float) -> float | None:
 def from_json_number(value: float | None) -> float:
     """A score back from JSON or SQL: null is ``-inf`` (undefined, ranks below every finite score)."""
     return -math.inf if value is None else float(value)
+
+
+def table_cell(value: float) -> str:
+    """A score as a CSV cell (the score tables): empty when undefined, else its ``repr`` (read back exactly)."""
+    return "" if json_number(value) is None else repr(value)
+
+
+def from_table_cell(text: str) -> float:
+    """A score table's cell back: empty is ``-inf``."""
+    return from_json_number(float(text) if text else None)
 
 
 def with_finite_floor(scores: Iterable[float]) -> list[float]:

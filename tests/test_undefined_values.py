@@ -8,7 +8,7 @@ import pytest
 
 import app.analysis.report as report
 from scoring import ScoredArch, from_json_number, json_number
-from scoring.undefined import with_finite_floor
+from scoring.undefined import from_table_cell, table_cell, with_finite_floor
 
 
 @pytest.mark.parametrize("value", [-math.inf, math.inf, math.nan])
@@ -58,3 +58,10 @@ def test_the_report_carries_an_undefined_statistic_as_null_and_a_defined_one_rou
 )
 def test_rank_statistics_see_undefined_scores_just_below_the_lowest_finite_one(scores, expected):
     assert with_finite_floor(scores) == expected
+
+
+@pytest.mark.parametrize("value", [-math.inf, 0.0, -3.25, 0.1 + 0.2, 1e-300])
+def test_a_score_table_cell_reads_back_exactly_and_undefined_is_empty(value):
+    cell = table_cell(value)
+    assert (cell == "") is (value == -math.inf), f"the cell of {value} is {cell!r}"
+    assert from_table_cell(cell) == value, "the way back from the CSV cell"

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from scoring import json_number
-from scoring.undefined import with_finite_floor
+from scoring.undefined import from_table_cell, with_finite_floor
 from searchspace import SearchSpace, get_space
 
 from app.analysis.front_bias import front_bias, front_lines
@@ -230,7 +230,7 @@ def read_score_table(path: Path, score: str | None = None) -> tuple[str, list[tu
         column = score_column(reader.fieldnames or [], score)
         if "arch" not in (reader.fieldnames or []):
             raise ValueError(f"{path}: no 'arch' column")
-        return column, [(row["arch"], float(row[column]) if row[column] else -math.inf) for row in reader]
+        return column, [(row["arch"], from_table_cell(row[column])) for row in reader]
 
 
 def read_accuracy(path: Path, column: str = "cifar10_test") -> dict[str, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ import torch
 
 from scoring import ScoredArch, Scorer
 from scoring.evaluate import value_settings
+from scoring.undefined import table_cell
 from searchspace import SearchSpace
 
 FIXED = ["index", "arch", "params", "flops"]
@@ -84,7 +84,7 @@ def open_table(out: Path, settings: dict[str, Any], names: list[str]) -> set[str
 def table_row(result: ScoredArch, index: dict[str, int] | None, names: list[str]) -> list[object]:
     """One CSV row: index, arch, params, flops, then each score (empty when undefined)."""
     values = result.values
-    fields = ["" if values[name] == -math.inf else repr(values[name]) for name in score_columns(names)]
+    fields = [table_cell(values[name]) for name in score_columns(names)]
     return ["" if index is None else index[result.arch], result.arch, result.params, result.flops, *fields]
 
 
