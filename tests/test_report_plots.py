@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-import app.service.report as report
-import app.service.report_plots as report_plots
-from app.service.report import Row
+import app.analysis.report as report
+import app.analysis.report_plots as report_plots
+from app.analysis.report import Row
 from searchspace import get_space
 
 SPACE = get_space("nb201")
