@@ -21,7 +21,8 @@ from torch import nn
 from .base import SearchSpace, as_hw
 from .cost import ModelCost, measure
 from .errors import ArchitectureError, EncodingError
-from .spacefile import SpaceSpec, builder_identity
+from .spacebuilder import code_digest
+from .spacefile import SpaceSpec
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
@@ -52,12 +53,12 @@ class ChoiceSpace(SearchSpace):
         self.max_params = spec.source.max_params
         self.encoding = "A JSON object with one value per key: " + "; ".join(f"{k}: one of {json.dumps(list(v))}" for k, v in spec.choices)
         self.example = canonical_json({k: v[0] for k, v in spec.choices})
-        digest = hashlib.sha256(f"{spec.source.text}\n{builder_identity(spec.builder, builder)}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{spec.source.text}\n{spec.builder}#{code_digest(builder)}".encode()).hexdigest()
         self._identity = f"{spec.name}@{digest[:16]}"
 
     @property
     def identity(self) -> str:
-        """Its name, and a digest of its file's text and its builder's code: the score cache's key for it."""
+        """Its name, and a digest of its file's text (``version`` included) and its builder's code: the score cache's key for it."""
         return self._identity
 
     @property
