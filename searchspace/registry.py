@@ -5,7 +5,9 @@ project registers its own (``pyproject.toml``). An entry point's object is a pat
 file, a :class:`SearchSpace`, or a zero-argument factory returning one; it is loaded on the first
 :func:`get_space` of its name, and each space is one shared instance. Space files loaded by the
 operator (:func:`register_instance`) and the :func:`register_space` decorator add to the same
-table; a name given twice is an error naming both sources.
+table; a name given twice is an error naming both sources. A space whose plugin fails to load is
+:class:`SpaceUnavailable` (one line: the name, its source, the error), left out of
+:func:`list_spaces` once tried; :func:`load_all` tries every space and gives the ones that work.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ GROUP = "naswot.spaces"
 _FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
 _SOURCES: dict[str, str] = {}  # name -> where the space came from (named in clash errors)
 _INSTANCES: dict[str, SearchSpace] = {}
+_BROKEN: dict[str, tuple[str, str]] = {}  # name -> (which space, from where, the error's type), the error's message
 _LOCK = threading.RLock()
 _discovered = False
 
 
 class SpaceClash(ValueError):
     """Two sources give a space of the same name."""
+
+
+class SpaceUnavailable(KeyError):
+    """A registered space whose plugin or factory fails to load; ``args[0]`` is one line saying which and why."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _add(name: str, factory: Callable[[], SearchSpace], source: str) -> None:
@@ -38,6 +48,7 @@ def _add(name: str, factory: Callable[[], SearchSpace], source: str) -> None:
             raise SpaceClash(f"search space {name!r} from {source} clashes with the one from {_SOURCES[name]}")
         _FACTORIES[name] = factory
         _SOURCES[name] = source
+        _BROKEN.pop(name, None)
 
 
 def discover_plugins() -> None:
@@ -101,7 +112,7 @@ def register_instance(space: SearchSpace, source: str) -> SearchSpace:
 def unregister_space(name: str) -> None:
     """Forget ``name`` (tests and reloads); unknown names are ignored."""
     with _LOCK:
-        for table in (_FACTORIES, _SOURCES, _INSTANCES):
+        for table in (_FACTORIES, _SOURCES, _INSTANCES, _BROKEN):
             table.pop(name, None)
 
 
@@ -112,17 +123,47 @@ def space_source(name: str) -> str:
 
 
 def list_spaces() -> list[str]:
-    """Names of all registered spaces, sorted."""
+    """Names of the registered spaces, sorted; a space found broken (:func:`broken_spaces`) is left out."""
     _ensure_discovered()
-    return sorted(_FACTORIES)
+    with _LOCK:
+        return sorted(set(_FACTORIES) - set(_BROKEN))
+
+
+def broken_spaces(messages: bool = True) -> dict[str, str]:
+    """The spaces whose plugin failed to load so far: name -> one line saying which, from where and why
+    (without ``messages``, only the error's type: what may be shown to anyone, as an error's text may hold paths)."""
+    with _LOCK:
+        return {name: f"{head}: {message}" if messages else head for name, (head, message) in _BROKEN.items()}
+
+
+def load_all() -> list[SearchSpace]:
+    """Every registered space that loads, by name; the others are recorded in :func:`broken_spaces`."""
+    loaded = []
+    for name in list_spaces():
+        try:
+            loaded.append(get_space(name))
+        except SpaceUnavailable:
+            continue
+    return loaded
 
 
 def get_space(name: str) -> SearchSpace:
-    """The space registered as ``name`` (one shared instance); ``KeyError`` names the choices."""
+    """The space registered as ``name`` (one shared instance); ``KeyError`` names the choices, :class:`SpaceUnavailable` a broken plugin."""
     _ensure_discovered()
     with _LOCK:
+        if name in _BROKEN:
+            raise SpaceUnavailable(": ".join(_BROKEN[name]))
         if name not in _FACTORIES:
             raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
         if name not in _INSTANCES:
-            _INSTANCES[name] = _FACTORIES[name]()
+            _INSTANCES[name] = _load(name)
         return _INSTANCES[name]
+
+
+def _load(name: str) -> SearchSpace:
+    """The factory's space; a failure is recorded and raised as :class:`SpaceUnavailable` (never a traceback to a user)."""
+    try:
+        return _FACTORIES[name]()
+    except Exception as exc:  # noqa: BLE001 - a plugin is someone else's code: any failure makes its space unavailable
+        _BROKEN[name] = (f"search space {name!r} ({_SOURCES[name]}) cannot be loaded: {type(exc).__name__}", str(exc))
+        raise SpaceUnavailable(": ".join(_BROKEN[name])) from exc

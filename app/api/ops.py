@@ -30,6 +30,8 @@ class Readiness(BaseModel):
     data_error: str | None = None
     database: bool
     reasons: list[str] = Field(default_factory=list, description="why the server is not ready")
+    spaces_unavailable: list[str] = Field(
+        default_factory=list, description="installed spaces whose plugin fails to load, one line each (the error's type; the log has its message); the other spaces work")
 
 
 #: open to everyone, also when an API key is set (orchestrators probe them)

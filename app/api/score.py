@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 
 from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing
-from searchspace import EncodingError, SearchSpace, get_space, list_spaces
+from searchspace import EncodingError, SearchSpace, SpaceUnavailable, get_space, list_spaces
 
 from app.service.dispatch import NoWorker, QueueFull
 from app.service.latency import LatencyUnavailable
@@ -23,7 +23,7 @@ from app.service.core import Service
 from app.store import StoreError
 from app.service.sources import SourceUnavailable, UnknownSource, describe, image_count
 from app.service.taskqueue import INTERACTIVE, WorkerStopped
-from app.api.deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
+from app.api.deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem, unavailable
 from app.api.errors import StrictJSONRoute
 
 router = APIRouter(prefix="/v1/score", tags=["scoring"], route_class=StrictJSONRoute)
@@ -43,9 +43,12 @@ class Prepared:
 
 def check_space(name: str) -> SearchSpace:
     """The named space, or a 422 on ``space`` listing the known ones."""
-    if name not in list_spaces():
-        raise invalid(error(("body", "space"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "value_error", name))
-    return get_space(name)
+    try:
+        return get_space(name)
+    except SpaceUnavailable:
+        raise invalid(error(("body", "space"), unavailable(name), "value_error", name)) from None
+    except KeyError:
+        raise invalid(error(("body", "space"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "value_error", name)) from None
 
 
 def open_data(service: Service, name: str | None, batch_size: int) -> tuple[str, Any]:

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from scoring import kernels
+from searchspace import broken_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.jobs import JobManager
@@ -15,7 +16,7 @@ from app.service.metrics import Metrics
 from app.service.notify import JobNotifier
 from app.service.scorers import ScorerFactory, stored_scorer_factory
 from app.settings import Settings
-from app.service.spacefiles import load_spaces
+from app.service.spacefiles import load_installed, load_spaces
 from app.service.sources import SourceUnavailable, Sources, describe
 from app.service.records import ACTIVE, TERMINAL
 from app.store import hold_database, open_store, shared_location
@@ -34,6 +35,7 @@ class Service:
         self.settings = settings
         kernels.configure(settings.gram_kernel)  # process-wide, as the workers of this process share it
         self.spaces = load_spaces(settings.spaces, settings.max_params)  # a bad space file stops the start here
+        load_installed()  # a plugin that fails to load is logged, named by /readyz, and left out; the others work
         self.metrics = Metrics()
         self.sources = Sources(settings)
         self.owner = hold_database(settings.db_path)  # one server per SQLite file: a second one refuses to start
@@ -148,6 +150,7 @@ class Service:
             "data_error": self.data_error,
             "database": database is None,
             "reasons": reasons,
+            "spaces_unavailable": list(broken_spaces(messages=False).values()),
         }
 
     def _device_problems(self) -> list[str]:
