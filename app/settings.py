@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     data_retry_seconds: float = Field(60.0, ge=0, le=86_400, description="seconds before a data source that failed to load is tried again")
     data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
     spaces: list[str] = Field(default_factory=list, description="space files (JSON or YAML) to load beside the installed spaces, comma-separated paths; a bad one stops the service")
-    max_params: int = Field(200_000_000, ge=1, description="largest network a space file's builder may make, in parameters (counted on the meta device before it gets device memory)")
+    max_params: int = Field(200_000_000, ge=1, description="largest network a space that is not built in (a space file, a plugin) may make, in parameters (counted on the meta device before it gets device memory)")
     devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
     db_busy_timeout: float = Field(5.0, gt=0, le=600, description="seconds a database write waits for another connection's lock before it fails (503)")
     queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")

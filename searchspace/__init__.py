@@ -13,7 +13,7 @@ from .base import SearchSpace
 from .choice import ChoiceSpace
 from .cost import ModelCost, count_flops, count_params
 from .errors import ArchitectureError, EncodingError
-from .registry import SpaceClash, SpaceUnavailable, broken_spaces, get_space, list_spaces, load_all, register_instance, register_space
+from .registry import SpaceClash, SpaceUnavailable, broken_spaces, get_space, limit_params, list_spaces, load_all, register_instance, register_space
 from .spacefile import SpaceFileError, load_space_file
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "count_flops",
     "count_params",
     "get_space",
+    "limit_params",
     "list_spaces",
     "load_all",
     "load_space_file",

@@ -119,9 +119,8 @@ class ChoiceSpace(SearchSpace):
     def build(self, arch: Any, num_classes: int = 10) -> nn.Module:
         """The builder's network, after a dry run on the meta device (size limit, shapes): a failure names the builder."""
         canonical = self.canonical(arch)
-        params = self.cost(canonical, num_classes).params
-        if self.max_params is not None and params > self.max_params:
-            raise ArchitectureError(f"{canonical} has {params:,} parameters, more than the limit of {self.max_params:,} (NASWOT_MAX_PARAMS)")
+        self.cost(canonical, num_classes)  # the dry run: a forward pass that fails on the meta device fails as the builder's error
+        self.check_size(canonical, num_classes)
         return self._construct(canonical, num_classes)
 
     def _construct(self, canonical: str, num_classes: int) -> nn.Module:

@@ -21,10 +21,14 @@ from .base import SearchSpace
 
 #: the entry-point group installed packages register spaces under
 GROUP = "naswot.spaces"
+#: the distribution whose entry points are the built-in spaces (every other space is a plugin or a space file)
+BUILT_IN_DISTRIBUTION = "naswot-service"
 
 _FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
 _SOURCES: dict[str, str] = {}  # name -> where the space came from (named in clash errors)
 _INSTANCES: dict[str, SearchSpace] = {}
+_BUILT_IN: set[str] = set()  # names registered by BUILT_IN_DISTRIBUTION's entry points
+_MAX_PARAMS: list[int | None] = [None]  # the limit every space not built in gets (limit_params)
 _BROKEN: dict[str, tuple[str, str]] = {}  # name -> (which space, from where, the error's type), the error's message
 _LOCK = threading.RLock()
 _discovered = False
@@ -49,6 +53,7 @@ def _add(name: str, factory: Callable[[], SearchSpace], source: str) -> None:
         _FACTORIES[name] = factory
         _SOURCES[name] = source
         _BROKEN.pop(name, None)
+        _BUILT_IN.discard(name)
 
 
 def discover_plugins() -> None:
@@ -59,6 +64,8 @@ def discover_plugins() -> None:
         for ep in entry_points(group=GROUP):
             if _SOURCES.get(ep.name) != _describe(ep):
                 _add(ep.name, lambda ep=ep: _from_entry_point(ep), _describe(ep))
+                if ep.dist is not None and ep.dist.name.replace("_", "-").lower() == BUILT_IN_DISTRIBUTION:
+                    _BUILT_IN.add(ep.name)
 
 
 def _describe(ep: EntryPoint) -> str:
@@ -105,7 +112,7 @@ def register_instance(space: SearchSpace, source: str) -> SearchSpace:
     _ensure_discovered()
     with _LOCK:
         _add(space.name, lambda: space, source)
-        _INSTANCES[space.name] = space
+        _INSTANCES[space.name] = _limited(space)
         return space
 
 
@@ -114,6 +121,7 @@ def unregister_space(name: str) -> None:
     with _LOCK:
         for table in (_FACTORIES, _SOURCES, _INSTANCES, _BROKEN):
             table.pop(name, None)
+        _BUILT_IN.discard(name)
 
 
 def space_source(name: str) -> str:
@@ -156,8 +164,23 @@ def get_space(name: str) -> SearchSpace:
         if name not in _FACTORIES:
             raise KeyError(f"unknown search space {name!r}; known: {', '.join(list_spaces())}")
         if name not in _INSTANCES:
-            _INSTANCES[name] = _load(name)
+            _INSTANCES[name] = _limited(_load(name))
         return _INSTANCES[name]
+
+
+def limit_params(max_params: int | None) -> None:
+    """Give every space that is not built in (plugins, space files) ``max_params`` as its :attr:`SearchSpace.max_params`."""
+    with _LOCK:
+        _MAX_PARAMS[0] = max_params
+        for space in _INSTANCES.values():
+            _limited(space)
+
+
+def _limited(space: SearchSpace) -> SearchSpace:
+    """``space`` with the limit of :func:`limit_params` unless it is built in."""
+    if space.name not in _BUILT_IN and _MAX_PARAMS[0] is not None:
+        space.max_params = _MAX_PARAMS[0]
+    return space
 
 
 def _load(name: str) -> SearchSpace:

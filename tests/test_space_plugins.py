@@ -117,3 +117,25 @@ def test_the_server_lists_and_scores_the_others_and_readyz_names_the_broken_plug
     assert broken.status_code == 422 and broken.json()["detail"][0]["loc"] == ["body", "space"], broken.text
     assert "cannot be loaded" in broken.json()["detail"][0]["msg"], broken.text
     assert one.status_code == 404 and "cannot be loaded" in one.text, one.text
+
+
+@pytest.mark.parametrize("space", ["plugfile", "plugfactory"])
+def test_the_parameter_limit_applies_to_a_plugin_space_and_not_to_a_built_in_one(plugin, tmp_path, space):
+    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path, max_params=500)  # width 8: 330 parameters, 16: 650
+    with TestClient(create_app(settings)) as http:
+        answer = http.post("/v1/score", json={"space": space, "archs": [{"width": 8}, {"width": 16}], "data": "noise", "batch_size": 8})
+        small = http.post("/v1/score", json={"space": space, "archs": [{"width": 8}], "data": "noise", "batch_size": 8})
+        builtin = http.post("/v1/score", json={"space": "nb201", "archs": [get_space("nb201").example], "data": "noise", "batch_size": 8})
+    assert answer.status_code == 422, f"a {space} network over NASWOT_MAX_PARAMS was scored: {answer.text}"
+    [item] = answer.json()["detail"]
+    assert item["loc"] == ["body", "archs", 1] and "650 parameters, more than the limit of 500 (NASWOT_MAX_PARAMS)" in item["msg"], item
+    assert small.status_code == 200 and small.json()["results"][0]["params"] == 330, small.text
+    assert builtin.status_code == 200 and builtin.json()["results"][0]["params"] > 500, "the limit reached a built-in space"
+
+
+def test_the_parameter_limit_applies_to_a_plugin_space_on_the_command_line(plugin, capsys, monkeypatch):
+    from app.cli.main import main
+
+    monkeypatch.setenv("NASWOT_MAX_PARAMS", "500")
+    assert main(["score", "--space", "plugfile", "--data", "noise", "--batch-size", "8", "--arch", '{"width": 16}']) == 2
+    assert "more than the limit of 500 (NASWOT_MAX_PARAMS)" in capsys.readouterr().err

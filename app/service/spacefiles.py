@@ -12,13 +12,14 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, broken_spaces, load_all, load_space_file, register_instance
+from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, broken_spaces, limit_params, load_all, load_space_file, register_instance
 
 from app.settings import Settings
 
 
 def load_spaces(paths: Sequence[str], max_params: int | None = None) -> list[ChoiceSpace]:
-    """Load each space file and register its space beside the installed ones."""
+    """Load each space file and register its space beside the installed ones; ``max_params`` bounds every space not built in."""
+    limit_params(max_params)
     loaded = []
     for path in paths:
         space = load_space_file(path, max_params)
