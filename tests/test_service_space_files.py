@@ -93,13 +93,24 @@ def test_a_bad_encoding_is_a_422_naming_the_key(http, arch, key, reason):
         ("huge", "more than the limit of 10,000,000 (NASWOT_MAX_PARAMS)"),
     ],
 )
-def test_a_misbehaving_builder_fails_only_its_architecture_and_the_worker_lives_on(http, space, message):
-    answer = score(http, space, BAD_AT_ONE)
-    assert answer.status_code == 422, answer.text
-    [item] = answer.json()["detail"]
-    assert item["loc"] == ["body", "archs", 1] and message in item["msg"], item
+def test_a_misbehaving_builder_fails_only_its_architecture_and_the_others_are_answered(http, space, message):
+    archs = [BAD_AT_ONE[0], BAD_AT_ONE[1], {**BAD_AT_ONE[0], "depth": 2}]
+    answer = score(http, space, archs)
+    assert answer.status_code == 200, f"one bad architecture lost the others: {answer.text}"
+    results = answer.json()["results"]
+    assert [r["arch"] for r in results] == [get_space(space).canonical(a) for a in archs], "one result per architecture, in order"
+    assert all(isinstance(results[i]["score"], float) and results[i]["error"] is None for i in (0, 2)), results
+    bad = results[1]
+    assert message in bad["error"] and bad["score"] is None and bad["params"] is None, bad
     assert score(http, space, BAD_AT_ONE[:1]).status_code == 200, "the same worker scores the next request"
     assert http.get("/readyz").json()["ready"] is True
+
+
+def test_a_failed_architecture_is_left_out_of_the_latencies(http):
+    answer = score(http, "raises", BAD_AT_ONE, costs=["latency_ms"])
+    assert answer.status_code == 200, answer.text
+    good, bad = answer.json()["results"]
+    assert good["latency_ms"] > 0 and bad["latency_ms"] is None and "width 8" in bad["error"], answer.json()["results"]
 
 
 @pytest.mark.parametrize(

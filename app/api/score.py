@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 
 from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing
-from searchspace import EncodingError, SearchSpace, SpaceUnavailable, get_space, list_spaces
+from searchspace import ArchitectureError, EncodingError, SearchSpace, SpaceUnavailable, get_space, list_spaces
 
 from app.service.dispatch import NoWorker, QueueFull
 from app.service.latency import LatencyUnavailable
@@ -158,32 +158,37 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     start = time.perf_counter()
     prepared, futures, device = await run_in_threadpool(_submit, service, body)
     outcomes = await asyncio.gather(*(_wait(f) for f in futures), return_exceptions=True)
-    failures = [(i, outcome) for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)]
+    failures = [(i, outcome) for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException) and not isinstance(outcome, ArchitectureError)]
     if failures:
         raise _failure(failures, prepared)
-    records: list[ScoredArch] = list(outcomes)  # type: ignore[arg-type]
+    records = {i: outcome for i, outcome in enumerate(outcomes) if isinstance(outcome, ScoredArch)}
     latency_device = None
-    if LATENCY in body.costs:
+    if LATENCY in body.costs and records:
         records, latency_device = await run_in_threadpool(_with_latency, service, body, prepared, records)
-    results = [ScoreResult(**record.to_json()) for record in records]
+    results = [ScoreResult(**records[i].to_json()) if i in records else _unmade(prepared.archs[i], outcome, device) for i, outcome in enumerate(outcomes)]
     names = [spec.score for spec in prepared.specs]
     cached = sum(r.cached for r in results)
     return ScoreResponse(
         results=results, device=device, latency_device=latency_device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
         seed=prepared.spec.seed, score_name=prepared.spec.score, score_names=names, precision=prepared.spec.precision,
-        computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
+        computed=len({r.arch for r in results if not r.cached and r.error is None}), cached=cached, seconds=round(time.perf_counter() - start, 6),
     )
 
 
-def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, records: list[ScoredArch]) -> tuple[list[ScoredArch], str]:
-    """``records`` with each architecture's measured latency among its costs, and the identity of the device that measured them."""
+def _unmade(arch: str, exc: BaseException, device: str) -> ScoreResult:
+    """The result of an architecture whose network could not be built or run: no figures, the reason (the others are unaffected)."""
+    return ScoreResult(arch=arch, score=None, singular=False, params=None, flops=None, seconds=0.0, cached=False, device=device, error=str(exc))
+
+
+def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, records: dict[int, ScoredArch]) -> tuple[dict[int, ScoredArch], str]:
+    """``records`` (by request index) with each architecture's measured latency among its costs, and the identity of the device that measured them."""
     spec = prepared.spec
     try:
         _, identity = service.latency.device()
-        figures = service.latency.measure(spec.space, spec.source, prepared.archs, body.latency_batch, priority=INTERACTIVE)
+        figures = service.latency.measure(spec.space, spec.source, [r.arch for r in records.values()], body.latency_batch, priority=INTERACTIVE)
     except (LatencyUnavailable, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), f"latency could not be measured: {exc}", "unavailable", headers=RETRY_LATER) from None
-    return [r.with_costs(MeasuredCost.of(r, ms)) for r, ms in zip(records, figures)], identity
+    return {i: r.with_costs(MeasuredCost.of(r, ms)) for (i, r), ms in zip(records.items(), figures)}, identity
 
 
 def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> Exception:
