@@ -1,0 +1,49 @@
+"""HTTP edges found by a review (issue 31): text no answer could carry, numbers past Python's digit limit,
+oversized headers, the server's own refusals, secrets in logged URLs, and what unauthenticated callers learn."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from service_fakes import fake_app
+
+ROUTES = ["/v1/score", "/v1/searches", "/v1/spaces/nb201/sample"]
+
+
+def post(http: TestClient, path: str, body: str):
+    return http.post(path, content=body.encode(), headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/v1/score", '{"archs": ["\\ud800"]}', ["body", "archs", 0]),
+        ("/v1/score", '{"archs": ["x"], "data": "no\\udfffise"}', ["body", "data"]),
+        ("/v1/searches", '{"space": "nb201", "strategy": "\\udbff"}', ["body", "strategy"]),
+        ("/v1/searches", '{"constraints": {"\\ud800": 1}}', ["body", "constraints", "\ud800"]),
+        ("/v1/spaces/nb201/sample", '{"n": 1, "\\udc00x": 2}', ["body", "\udc00x"]),
+    ],
+)
+def test_a_lone_surrogate_in_a_string_is_a_422_naming_the_field(tmp_path, path, body, loc):
+    with TestClient(fake_app(tmp_path), raise_server_exceptions=False) as http:
+        response = post(http, path, body)
+    assert response.status_code == 422, f"{path}: {response.status_code} {response.text[:200]}"
+    [item] = response.json()["detail"]
+    assert item["type"] == "string_unicode" and "lone surrogate" in item["msg"], item
+    assert item["loc"] == [part.encode("utf-8", "backslashreplace").decode() if isinstance(part, str) else part for part in loc], item
+
+
+def test_a_surrogate_pair_is_one_character_and_accepted(tmp_path):
+    with TestClient(fake_app(tmp_path)) as http:
+        response = post(http, "/v1/score", '{"archs": ["\\ud83d\\ude00"]}')
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "encoding_error", response.text[:300]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_an_integer_past_the_digit_limit_is_json_invalid_at_its_position(tmp_path, path):
+    prefix = '{"seed": '
+    with TestClient(fake_app(tmp_path)) as http:
+        response = post(http, path, prefix + "7" * 5000 + "}")
+    assert response.status_code == 422, f"{path}: {response.status_code} {response.text[:200]}"
+    [item] = response.json()["detail"]
+    assert item["type"] == "json_invalid" and item["loc"] == ["body", len(prefix)] and "4300 digits" in item["msg"], item
