@@ -30,6 +30,14 @@ def canonical_json(config: Mapping[str, Any]) -> str:
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
+def _json(value: Any) -> str:
+    """``value`` as an error message shows it: JSON (``true``, ``null``, ``"8"``), as the architecture was written."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal as JSON values: 1 matches 1.0 but neither true nor "1"."""
     return type(a) is type(b) and a == b or (
@@ -73,19 +81,19 @@ class ChoiceSpace(SearchSpace):
             except json.JSONDecodeError as exc:
                 raise EncodingError(f"not valid JSON: {exc.msg}", token=arch, position=exc.pos) from None
         if not isinstance(arch, Mapping):
-            raise EncodingError(f"a {self.name} architecture is a JSON object with the keys {', '.join(self.choices)}", token=arch)
+            raise EncodingError(f"a {self.name} architecture is a JSON object with the keys {', '.join(self.choices)}, got {_json(arch)}")
         unknown = sorted(set(arch) - set(self.choices), key=str)
         if unknown:
-            raise EncodingError("unknown key", token=unknown[0], hint=f"the keys are {', '.join(self.choices)}")
+            raise EncodingError(f"unknown key {_json(unknown[0])}", hint=f"the keys are {', '.join(self.choices)}")
         return {key: self._value(key, arch) for key in self.choices}
 
     def _value(self, key: str, arch: Mapping[str, Any]) -> Any:
         if key not in arch:
-            raise EncodingError("missing key", token=key, hint=f"one of {json.dumps(list(self.choices[key]))}")
+            raise EncodingError(f"missing key {_json(key)}", hint=f"one of {_json(list(self.choices[key]))}")
         for allowed in self.choices[key]:
             if _same(arch[key], allowed):
                 return allowed
-        raise EncodingError(f"value outside the choices of key {key!r}:", token=arch[key], hint=f"one of {json.dumps(list(self.choices[key]))}")
+        raise EncodingError(f"value outside the choices of key {_json(key)}: {_json(arch[key])}", hint=f"one of {_json(list(self.choices[key]))}")
 
     def canonical(self, arch: Any) -> str:
         return canonical_json(self.config(arch))

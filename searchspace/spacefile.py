@@ -179,11 +179,20 @@ def _choices(origin: str, value: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]
         for i, v in enumerate(values):
             if not _is_scalar(v):
                 raise SpaceFileError(origin, f"{where}[{i}]", f"{json.dumps(v)} is not a JSON scalar (text, number, true/false, null)")
-        texts = [json.dumps(v) for v in values]
-        if len(set(texts)) != len(texts):
-            raise SpaceFileError(origin, where, f"a value is listed twice in {json.dumps(values)}")
+        _refuse_repeats(origin, where, values)
         out.append((key, tuple(values)))
     return tuple(out)
+
+
+def _refuse_repeats(origin: str, where: str, values: list[Any]) -> None:
+    """:class:`SpaceFileError` on a value listed twice, as an architecture reads them: ``16.0`` is ``16``, ``true`` is not ``1``."""
+    seen: dict[tuple[str, Any], Any] = {}
+    for value in values:
+        kind = "bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else type(value).__name__
+        if (kind, value) in seen:
+            first = seen[(kind, value)]
+            raise SpaceFileError(origin, where, f"a value is listed twice in {json.dumps(values)}: {json.dumps(value)} is the same value as {json.dumps(first)}")
+        seen[(kind, value)] = value
 
 
 def _input(origin: str, value: Any) -> tuple[int, int, int]:

@@ -173,7 +173,7 @@ def test_the_cli_scores_and_searches_the_example_and_a_bad_encoding_exits_non_ze
     assert main(["search", *common, "--strategy", "evolution", "--budget", "12", "--top-k", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["score", *common, "--arch", json.dumps({**SMALL, "width": 7})]) == 2
-    assert "value outside the choices of key 'width'" in capsys.readouterr().err
+    assert "value outside the choices of key \"width\": 7" in capsys.readouterr().err
 
 
 def test_table_rows_of_a_space_file_from_worker_processes_equal_the_rows_scored_here(tmp_path):
