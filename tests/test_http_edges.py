@@ -47,3 +47,24 @@ def test_an_integer_past_the_digit_limit_is_json_invalid_at_its_position(tmp_pat
     assert response.status_code == 422, f"{path}: {response.status_code} {response.text[:200]}"
     [item] = response.json()["detail"]
     assert item["type"] == "json_invalid" and item["loc"] == ["body", len(prefix)] and "4300 digits" in item["msg"], item
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["api_key=LEAK1", "api%5Fkey=LEAK1", "API%5fKEY=LEAK1", "%61pi_key=LEAK1", "x=1&tok%65n=LEAK1", "x=1;key=LEAK1", "access%5Ftoken=LEAK1&y=2"],
+)
+def test_a_secret_query_parameter_is_redacted_in_the_access_log_however_its_name_is_encoded(query):
+    import logging
+
+    from app.api.httpserver import RedactSecrets
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", f"/healthz?{query}", "1.1", 200), None)
+    RedactSecrets().filter(record)
+    assert "LEAK1" not in record.getMessage() and "***" in record.getMessage(), record.getMessage()
+
+
+def test_other_query_parameters_are_logged_as_sent():
+    from app.api.httpserver import redact
+
+    assert redact("/v1/searches?keyboard=1&monkey=2&key_id=3") == "/v1/searches?keyboard=1&monkey=2&key_id=3"

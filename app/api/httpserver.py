@@ -12,20 +12,27 @@ import asyncio
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from app.settings import Settings
 
-#: query parameters whose values the access log never shows
+#: query parameters whose values the access log never shows (by name as a server reads it: percent-decoded, any case)
 SECRET_PARAMETERS = ("api_key", "apikey", "access_token", "token", "key")
-_SECRET = re.compile(r"([?&](?:" + "|".join(SECRET_PARAMETERS) + r")=)[^&#\s\"]*", re.IGNORECASE)
+_PARAMETER = re.compile(r"([?&;])([^=&;#\s\"]*)=([^&;#\s\"]*)")
 
 
 def redact(text: str) -> str:
-    """``text`` with the value of every :data:`SECRET_PARAMETERS` query parameter replaced by ``***``."""
-    return _SECRET.sub(r"\1***", text)
+    """``text`` with the value of every :data:`SECRET_PARAMETERS` query parameter replaced by ``***``
+    (``api%5Fkey`` and ``API_KEY`` are ``api_key`` to a server, so they are to this too)."""
+
+    def hide(found: re.Match[str]) -> str:
+        secret = unquote_plus(found.group(2)).lower() in SECRET_PARAMETERS
+        return f"{found.group(1)}{found.group(2)}=***" if secret else found.group(0)
+
+    return _PARAMETER.sub(hide, text)
 
 
 class RedactSecrets(logging.Filter):
