@@ -160,6 +160,16 @@ class Settings(BaseSettings):
             return str(self.db)
         return str(self.data_path / "naswot.sqlite")
 
+    def hide_paths(self, text: str) -> str:
+        """``text`` as a client may read it: the server's own files named by their setting ($NASWOT_DB, $NASWOT_DATA_DIR,
+        a NASWOT_DATA_SOURCES source's path as ``<data source NAME>``), never where they lie."""
+        named = [(spec.partition(":")[2], f"<data source {name}>") for name, spec in self.data_sources.items()]
+        named += [(self.db_path, f"${PREFIX}DB"), (str(self.data_path), f"${PREFIX}DATA_DIR")]
+        for path, name in sorted(named, key=lambda pair: -len(pair[0])):
+            if path.startswith(("/", "~", ".")) and len(path) > 1:
+                text = text.replace(path, name)
+        return text
+
     def request_sources(self) -> list[str]:
         """The data source names a request may use."""
         return [*BUILTIN_SOURCES, *self.data_sources]

@@ -68,3 +68,27 @@ def test_other_query_parameters_are_logged_as_sent():
     from app.api.httpserver import redact
 
     assert redact("/v1/searches?keyboard=1&monkey=2&key_id=3") == "/v1/searches?keyboard=1&monkey=2&key_id=3"
+
+
+#: what a PostgreSQL driver says when the database is down: its host, port, user and name
+DOWN = 'connection to server at "db.internal" (10.0.0.5), port 5433 failed: FATAL: password authentication failed for user "naswot" database "jobs"'
+
+
+@pytest.mark.parametrize(("authorization", "shown"), [(None, False), ("Bearer wrong", False), ("Bearer k3y", True)])
+def test_readyz_says_database_unavailable_without_its_location_unless_the_caller_has_the_key(tmp_path, monkeypatch, authorization, shown):
+    with TestClient(fake_app(tmp_path, api_key="k3y")) as http:
+        monkeypatch.setattr(http.app.state.service.store, "problem", lambda: DOWN)
+        response = http.get("/readyz", headers={"Authorization": authorization} if authorization else {})
+    assert response.status_code == 503 and "database: unavailable" in " ".join(response.json()["reasons"]) or shown, response.text
+    leaked = [part for part in ("db.internal", "10.0.0.5", "5433", '"naswot"', '"jobs"') if part in response.text]
+    assert bool(leaked) == shown, f"/readyz with {authorization!r} shows {leaked}"
+
+
+def test_a_missing_data_source_does_not_show_the_servers_data_directory(tmp_path):
+    with TestClient(fake_app(tmp_path)) as http:
+        answers = [http.post("/v1/score", json={"archs": [[0] * 6], "data": "cifar10"}), http.post("/v1/searches", json={"data": "cifar10"})]
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        [item] = answer.json()["detail"]
+        assert item["loc"] == ["body", "data"] and "not available on this server" in item["msg"], item
+        assert str(tmp_path) not in answer.text and "$NASWOT_DATA_DIR/cifar-10-batches-py not found" in item["msg"], item["msg"]

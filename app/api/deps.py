@@ -35,6 +35,12 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def authorized(service: Service, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether the caller may use the protected routes: no key is set, or it sent the key."""
+    key = service.settings.api_key
+    return key is None or (credentials is not None and secrets.compare_digest(credentials.credentials.encode(), key.encode()))
+
+
 def require_key(service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """When NASWOT_API_KEY is set, the request must carry ``Authorization: Bearer <key>``."""
     key = service.settings.api_key

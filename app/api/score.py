@@ -57,7 +57,7 @@ def open_data(service: Service, name: str | None, batch_size: int) -> tuple[str,
     try:
         resolved, source = service.sources.open(name)
     except (UnknownSource, SourceUnavailable) as exc:
-        raise invalid(error(("body", "data"), str(exc), "value_error", name)) from None
+        raise invalid(error(("body", "data"), settings.hide_paths(str(exc)), "value_error", name)) from None
     if batch_size > settings.max_batch_size:
         raise invalid(error(("body", "batch_size"), f"at most {settings.max_batch_size} on this server (NASWOT_MAX_BATCH_SIZE)", "less_than_equal", batch_size))
     available = image_count(source)

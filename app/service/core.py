@@ -136,18 +136,21 @@ class Service:
             self.data_error = str(exc)
             log.error("default data source unavailable: %s", exc)
 
-    def readiness(self) -> dict[str, Any]:
-        """Whether the service can do its work now, and if not, why (never waits on the database)."""
+    def readiness(self, detail: bool = True) -> dict[str, Any]:
+        """Whether the service can do its work now, and if not, why (never waits on the database); without ``detail``
+        (an unauthenticated caller) the database's problem is only "unavailable" and no server path is shown."""
         reasons = [*self._device_problems(), *(f"job thread {p}" for p in self.jobs.problems()), *self._data_problems()]
         database = self.store.problem()
         if database is not None:
-            reasons.append(f"database: {database}")
+            reasons.append(f"database: {database}" if detail else "database: unavailable (the server log and /readyz with the API key say why)")
+        if not detail:
+            reasons = [self.settings.hide_paths(reason) for reason in reasons]
         return {
             "ready": not reasons,
             "devices": describe_devices(self.workers),
             "actors": self.actors(),
             "data": self.default_data,
-            "data_error": self.data_error,
+            "data_error": self.data_error if detail or self.data_error is None else self.settings.hide_paths(self.data_error),
             "database": database is None,
             "reasons": reasons,
             "spaces_unavailable": list(broken_spaces(messages=False).values()),
