@@ -212,3 +212,15 @@ def test_the_size_bias_report_shares_each_key_value(forget_spaces):
     shares = {(o["position"], o["value"]): o["base_rate"] for o in ops["ops"]}
     assert shares[("width", 16)] == pytest.approx(1 / 3, abs=1e-4) and shares[("pool", "max")] == 0.5, "the whole space as the base"
     assert {o["top_rate"] for o in ops["ops"] if o["position"] == "width" and o["value"] == 32} == {1.0}, "the top 5 are all width 32"
+
+
+def test_the_report_orders_numeric_values_as_numbers(tmp_path):
+    from searchspace import load_space_file
+
+    space = load_space_file(write_space(tmp_path, name="widths", choices={"width": [128, 8, 32, 64, 16], "act": ["relu", "gelu"]}))
+    archs = list(space.enumerate())
+    rows = [Row(a, float(json.loads(a)["width"]), 1, 1) for a in archs]
+    ops = bias_report(space, rows, archs, top_k=3)["ops"]["ops"]
+    widths = [o["value"] for o in ops if o["position"] == "width"]
+    assert widths == [8, 16, 32, 64, 128], f"numeric values sorted as text: {widths}"
+    assert [o["value"] for o in ops if o["position"] == "act"] == ["gelu", "relu"]
