@@ -39,6 +39,7 @@ class Row:
     params: int
     flops: int
     accuracy: float | None = None
+    latency_ms: float | None = None  # measured by a search that asked for it
 
 
 def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
