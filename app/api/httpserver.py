@@ -111,6 +111,9 @@ def refusal(status: int, kind: str, msg: str, *extra: tuple[bytes, bytes]) -> tu
 
 #: seconds a client refused for too many connections is asked to wait
 RETRY_AFTER_SECONDS = 1
+#: seconds a refused request's connection stays half-open, its further bytes read and dropped, so that closing it
+#: does not reset it under the answer (a client still sending a large head would otherwise never read the 431)
+LINGER_SECONDS = 2.0
 
 
 class ServiceH11Protocol(DeadlineH11Protocol):
@@ -121,8 +124,12 @@ class ServiceH11Protocol(DeadlineH11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.connection_limit, self.limit_concurrency = self.limit_concurrency, None  # uvicorn's own check would answer in text
-        self._app, self._head_too_large = self.app, False
+        self._app, self._head_too_large, self._lingering = self.app, False, False
         self._h11_next_event, self.conn.next_event = self.conn.next_event, self._next_event  # type: ignore[method-assign]
+
+    def data_received(self, data: bytes) -> None:
+        if not self._lingering:  # after a refusal the rest of the request is dropped unread
+            super().data_received(data)
 
     def _next_event(self) -> Any:
         """h11's next event; a request's head over the limit is a protocol error, a request beyond the connections is refused."""
@@ -147,7 +154,28 @@ class ServiceH11Protocol(DeadlineH11Protocol):
         headers, body = refusal(status, kind, text)
         for event in (h11.Response(status_code=status, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
             self.transport.write(self.conn.send(event))
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after the answer without resetting the connection under it: half-close, drop what still comes, close
+        after :data:`LINGER_SECONDS` (or at once where the transport cannot half-close)."""
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._lingering = True
+        self.transport.write_eof()
+        self._arm(None, 0.0)
+        self.loop.call_later(LINGER_SECONDS, self._close_now)
+
+    def _close_now(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def eof_received(self) -> bool | None:
+        if self._lingering:
+            self._close_now()
+            return None
+        return super().eof_received()
 
     async def _too_many_connections(self, scope: Any, receive: Any, send: Any) -> None:
         """The ASGI answer to a request beyond ``NASWOT_MAX_CONNECTIONS``: 503 with ``Retry-After``."""
