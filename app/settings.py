@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     data_retry_seconds: float = Field(60.0, ge=0, le=86_400, description="seconds before a data source that failed to load is tried again")
     data_sources: dict[str, str] = Field(default_factory=dict, description="operator-named sources, name=spec")
     spaces: list[str] = Field(default_factory=list, description="space files (JSON or YAML) to load beside the installed spaces, comma-separated paths; a bad one stops the service")
-    max_params: int = Field(200_000_000, ge=1, description="largest network a space file's builder may make, in parameters (counted on the meta device before it gets device memory)")
+    max_params: int = Field(200_000_000, ge=1, description="largest network a space that is not built in (a space file, a plugin) may make, in parameters (counted on the meta device before it gets device memory)")
     devices: str = Field("auto", description="comma-separated devices, one worker each: auto, cpu, cuda, cuda:N")
     db_busy_timeout: float = Field(5.0, gt=0, le=600, description="seconds a database write waits for another connection's lock before it fails (503)")
     queue_size: int = Field(1024, ge=1, description="architectures waiting per device worker before requests get 429")
@@ -68,11 +68,11 @@ class Settings(BaseSettings):
     max_running_jobs: int = Field(2, ge=1, description="searches running at once; later ones wait as queued")
     max_queued_jobs: int = Field(100, ge=1, description="searches waiting to run before new ones get 429")
     max_event_streams: int = Field(64, ge=1, le=100_000, description="search event streams open at once before new ones get 429")
-    max_connections: int = Field(512, ge=2, le=100_000, description="HTTP connections open at once; requests beyond them get uvicorn's 503 (uvicorn's limit_concurrency)")
+    max_connections: int = Field(512, ge=2, le=100_000, description="HTTP connections open at once; requests beyond them get a JSON 503 with Retry-After")
     keep_alive_seconds: float = Field(5.0, gt=0, le=3600, description="seconds an idle keep-alive connection stays open between requests")
     header_timeout: float = Field(10.0, gt=0, le=3600, description="seconds a client has to send a request's headers, from the moment the server waits for them; then the connection is closed")
     body_timeout: float = Field(30.0, gt=0, le=3600, description="seconds a client has to send a request's whole body once its headers arrived; then the connection is closed")
-    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="largest request head (request line and headers) in bytes; beyond it the request gets 400 (h11's max_incomplete_event_size)")
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576, description="largest request head (request line and headers) in bytes; beyond it the request gets a JSON 431, however it arrives")
     executor: Literal["local", "ray"] = Field("local", description="where architectures are scored: local device workers, or Ray actors")
     ray_address: str | None = Field(None, description="Ray cluster to join with executor=ray (default: RAY_ADDRESS, else a local cluster)")
     ray_actors: int | None = Field(None, ge=1, description="Ray scoring actors (default: one per GPU of the cluster, else one per CPU)")
@@ -160,6 +160,16 @@ class Settings(BaseSettings):
         if self.db is not None:
             return str(self.db)
         return str(self.data_path / "naswot.sqlite")
+
+    def hide_paths(self, text: str) -> str:
+        """``text`` as a client may read it: the server's own files named by their setting ($NASWOT_DB, $NASWOT_DATA_DIR,
+        a NASWOT_DATA_SOURCES source's path as ``<data source NAME>``), never where they lie."""
+        named = [(spec.partition(":")[2], f"<data source {name}>") for name, spec in self.data_sources.items()]
+        named += [(self.db_path, f"${PREFIX}DB"), (str(self.data_path), f"${PREFIX}DATA_DIR")]
+        for path, name in sorted(named, key=lambda pair: -len(pair[0])):
+            if path.startswith(("/", "~", ".")) and len(path) > 1:
+                text = text.replace(path, name)
+        return text
 
     def request_sources(self) -> list[str]:
         """The data source names a request may use."""

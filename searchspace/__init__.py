@@ -13,7 +13,7 @@ from .base import SearchSpace
 from .choice import ChoiceSpace
 from .cost import ModelCost, count_flops, count_params
 from .errors import ArchitectureError, EncodingError
-from .registry import SpaceClash, get_space, list_spaces, register_instance, register_space
+from .registry import SpaceClash, SpaceUnavailable, broken_spaces, get_space, limit_params, list_spaces, load_all, register_instance, register_space
 from .spacefile import SpaceFileError, load_space_file
 
 __all__ = [
@@ -24,10 +24,14 @@ __all__ = [
     "SearchSpace",
     "SpaceClash",
     "SpaceFileError",
+    "SpaceUnavailable",
+    "broken_spaces",
     "count_flops",
     "count_params",
     "get_space",
+    "limit_params",
     "list_spaces",
+    "load_all",
     "load_space_file",
     "register_instance",
     "register_space",

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .cost import ModelCost, measure
+from .errors import ArchitectureError
 from .seeded import BuiltNetworks, NetworkSource, StackedNetworks
 
 
@@ -39,6 +40,9 @@ class SearchSpace(ABC):
     #: it); False when any resolution works (global pooling before the classifier, as in the benchmark spaces),
     #: so networks see the data's own resolution, as they always have
     fixed_resolution: bool = False
+    #: the largest network :func:`~searchspace.seeded.build_seeded` makes, in parameters (``None``: any); the
+    #: service gives every space that is not built in its ``NASWOT_MAX_PARAMS``
+    max_params: int | None = None
 
     @property
     @abstractmethod
@@ -115,6 +119,14 @@ class SearchSpace(ABC):
         canonical = self.canonical(arch)
         hw = self.input_shape_of(canonical)[1:] if input_size is None else as_hw(input_size)
         return _cached_cost(self, canonical, num_classes, hw)
+
+    def check_size(self, arch: Any, num_classes: int = 10) -> None:
+        """:class:`ArchitectureError` when ``arch``'s network has more parameters than :attr:`max_params` (counted on the meta device)."""
+        if self.max_params is None:
+            return
+        params = self.cost(arch, num_classes).params
+        if params > self.max_params:
+            raise ArchitectureError(f"{self.canonical(arch)} has {params:,} parameters, more than the limit of {self.max_params:,} (NASWOT_MAX_PARAMS)")
 
     def params(self, arch: Any, num_classes: int = 10) -> int:
         """Number of trainable parameters of the network built for ``arch``."""

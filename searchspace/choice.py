@@ -21,12 +21,21 @@ from torch import nn
 from .base import SearchSpace, as_hw
 from .cost import ModelCost, measure
 from .errors import ArchitectureError, EncodingError
-from .spacefile import SpaceSpec, builder_identity
+from .spacebuilder import code_digest
+from .spacefile import SpaceSpec
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
     """The canonical text of a configuration: compact JSON, keys sorted."""
     return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def _json(value: Any) -> str:
+    """``value`` as an error message shows it: JSON (``true``, ``null``, ``"8"``), as the architecture was written."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -52,12 +61,12 @@ class ChoiceSpace(SearchSpace):
         self.max_params = spec.source.max_params
         self.encoding = "A JSON object with one value per key: " + "; ".join(f"{k}: one of {json.dumps(list(v))}" for k, v in spec.choices)
         self.example = canonical_json({k: v[0] for k, v in spec.choices})
-        digest = hashlib.sha256(f"{spec.source.text}\n{builder_identity(spec.builder, builder)}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{spec.source.text}\n{spec.builder}#{code_digest(builder)}".encode()).hexdigest()
         self._identity = f"{spec.name}@{digest[:16]}"
 
     @property
     def identity(self) -> str:
-        """Its name, and a digest of its file's text and its builder's code: the score cache's key for it."""
+        """Its name, and a digest of its file's text (``version`` included) and its builder's code: the score cache's key for it."""
         return self._identity
 
     @property
@@ -72,19 +81,19 @@ class ChoiceSpace(SearchSpace):
             except json.JSONDecodeError as exc:
                 raise EncodingError(f"not valid JSON: {exc.msg}", token=arch, position=exc.pos) from None
         if not isinstance(arch, Mapping):
-            raise EncodingError(f"a {self.name} architecture is a JSON object with the keys {', '.join(self.choices)}", token=arch)
+            raise EncodingError(f"a {self.name} architecture is a JSON object with the keys {', '.join(self.choices)}, got {_json(arch)}")
         unknown = sorted(set(arch) - set(self.choices), key=str)
         if unknown:
-            raise EncodingError("unknown key", token=unknown[0], hint=f"the keys are {', '.join(self.choices)}")
+            raise EncodingError(f"unknown key {_json(unknown[0])}", hint=f"the keys are {', '.join(self.choices)}")
         return {key: self._value(key, arch) for key in self.choices}
 
     def _value(self, key: str, arch: Mapping[str, Any]) -> Any:
         if key not in arch:
-            raise EncodingError("missing key", token=key, hint=f"one of {json.dumps(list(self.choices[key]))}")
+            raise EncodingError(f"missing key {_json(key)}", hint=f"one of {_json(list(self.choices[key]))}")
         for allowed in self.choices[key]:
             if _same(arch[key], allowed):
                 return allowed
-        raise EncodingError(f"value outside the choices of key {key!r}:", token=arch[key], hint=f"one of {json.dumps(list(self.choices[key]))}")
+        raise EncodingError(f"value outside the choices of key {_json(key)}: {_json(arch[key])}", hint=f"one of {_json(list(self.choices[key]))}")
 
     def canonical(self, arch: Any) -> str:
         return canonical_json(self.config(arch))
@@ -118,9 +127,8 @@ class ChoiceSpace(SearchSpace):
     def build(self, arch: Any, num_classes: int = 10) -> nn.Module:
         """The builder's network, after a dry run on the meta device (size limit, shapes): a failure names the builder."""
         canonical = self.canonical(arch)
-        params = self.cost(canonical, num_classes).params
-        if self.max_params is not None and params > self.max_params:
-            raise ArchitectureError(f"{canonical} has {params:,} parameters, more than the limit of {self.max_params:,} (NASWOT_MAX_PARAMS)")
+        self.cost(canonical, num_classes)  # the dry run: a forward pass that fails on the meta device fails as the builder's error
+        self.check_size(canonical, num_classes)
         return self._construct(canonical, num_classes)
 
     def _construct(self, canonical: str, num_classes: int) -> nn.Module:

@@ -43,7 +43,9 @@ class StackedNetworks(Protocol):
 
 
 def build_seeded(space: SearchSpace, arch: Any, num_classes: int, seed: int) -> nn.Module:
-    """``space.build(arch)`` with weights fixed by ``seed`` (on the CPU), leaving the global RNG untouched."""
+    """``space.build(arch)`` with weights fixed by ``seed`` (on the CPU), leaving the global RNG untouched;
+    a network over the space's ``max_params`` is refused first (:meth:`SearchSpace.check_size`)."""
+    space.check_size(arch, num_classes)
     with BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return space.build(arch, num_classes=num_classes)

@@ -8,29 +8,30 @@
       "input": {"channels": 3, "resolution": 32}
     }
 
-``builder`` names an importable ``module:function``, called as ``function(config, num_classes)``
-and returning an ``nn.Module``; it is imported when the file is loaded, so a bad one stops the
-load. A module that is not installed is looked for beside the space file. Every error is a :class:`SpaceFileError` naming the file, the key and the reason.
+``builder`` names a ``module:function``, called as ``function(config, num_classes)`` and returning
+an ``nn.Module``; it is imported when the file is loaded, so a bad one stops the load. A module
+beside the space file is loaded from there as that folder's own (:mod:`searchspace.spacebuilder`),
+any other is imported as installed. An optional ``version`` (short text) is part of the space's
+cache identity: bump it when code the builder imports from elsewhere changes. Every error is a
+:class:`SpaceFileError` naming the file, the key and the reason.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import inspect
 import json
 import math
 import os
 import re
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .spacebuilder import BuilderError, import_builder
+
 #: the keys a space file may have; those without a default are required
-KEYS = ("name", "description", "builder", "choices", "input")
+KEYS = ("name", "description", "builder", "choices", "input", "version")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_INPUT = {"channels": 3, "resolution": 32}
 
@@ -62,6 +63,7 @@ class SpaceSpec:
     choices: tuple[tuple[str, tuple[Any, ...]], ...]  # (key, its values), keys sorted
     input_shape: tuple[int, int, int]
     source: SpaceSource
+    version: str = ""
 
 
 def load_space_file(path: str | os.PathLike, max_params: int | None = None) -> Any:
@@ -80,7 +82,11 @@ def load_space_text(source: SpaceSource) -> Any:
     from .choice import ChoiceSpace
 
     spec = parse_spec(source)
-    return ChoiceSpace(spec, import_builder(spec.builder, source.origin))
+    try:
+        builder = import_builder(spec.builder, source.origin)
+    except BuilderError as exc:
+        raise SpaceFileError(source.origin, "builder", str(exc)) from None
+    return ChoiceSpace(spec, builder)
 
 
 def parse_spec(source: SpaceSource) -> SpaceSpec:
@@ -96,6 +102,7 @@ def parse_spec(source: SpaceSource) -> SpaceSpec:
         choices=_choices(source.origin, raw.get("choices")),
         input_shape=_input(source.origin, raw.get("input", DEFAULT_INPUT)),
         source=source,
+        version=_version(source.origin, raw),
     )
 
 
@@ -143,6 +150,16 @@ def _builder_name(origin: str, value: Any) -> str:
     return value
 
 
+def _version(origin: str, raw: Mapping[str, Any]) -> str:
+    """The optional ``version``: 1 to 64 characters of text, part of the cache identity."""
+    if "version" not in raw:
+        return ""
+    value = raw["version"]
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise SpaceFileError(origin, "version", f"must be text of 1 to 64 characters (bump it when the builder's code changes), got {json.dumps(value)[:80]}")
+    return value
+
+
 def _is_scalar(value: Any) -> bool:
     """A JSON scalar: text, a finite number, true/false or null."""
     if isinstance(value, float):
@@ -162,11 +179,20 @@ def _choices(origin: str, value: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]
         for i, v in enumerate(values):
             if not _is_scalar(v):
                 raise SpaceFileError(origin, f"{where}[{i}]", f"{json.dumps(v)} is not a JSON scalar (text, number, true/false, null)")
-        texts = [json.dumps(v) for v in values]
-        if len(set(texts)) != len(texts):
-            raise SpaceFileError(origin, where, f"a value is listed twice in {json.dumps(values)}")
+        _refuse_repeats(origin, where, values)
         out.append((key, tuple(values)))
     return tuple(out)
+
+
+def _refuse_repeats(origin: str, where: str, values: list[Any]) -> None:
+    """:class:`SpaceFileError` on a value listed twice, as an architecture reads them: ``16.0`` is ``16``, ``true`` is not ``1``."""
+    seen: dict[tuple[str, Any], Any] = {}
+    for value in values:
+        kind = "bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else type(value).__name__
+        if (kind, value) in seen:
+            first = seen[(kind, value)]
+            raise SpaceFileError(origin, where, f"a value is listed twice in {json.dumps(values)}: {json.dumps(value)} is the same value as {json.dumps(first)}")
+        seen[(kind, value)] = value
 
 
 def _input(origin: str, value: Any) -> tuple[int, int, int]:
@@ -179,43 +205,3 @@ def _input(origin: str, value: Any) -> tuple[int, int, int]:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise SpaceFileError(origin, f"input.{key}", f"must be a positive integer, got {v!r}")
     return (shape["channels"], shape["resolution"], shape["resolution"])
-
-
-def import_builder(name: str, origin: str) -> Callable[..., Any]:
-    """The builder function ``module:function`` names, imported now; SpaceFileError on ``builder`` when it cannot be."""
-    module_name, _, attr = name.partition(":")
-    try:
-        module = _import_beside(module_name, Path(origin).parent)
-    except Exception as exc:  # noqa: BLE001 - any failure to import is the file's problem, reported with it
-        raise SpaceFileError(origin, "builder", f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
-    function = module
-    for part in attr.split("."):
-        function = getattr(function, part, None)
-    if function is None or not callable(function):
-        raise SpaceFileError(origin, "builder", f"module {module_name!r} has no callable {attr!r}")
-    return function
-
-
-def _import_beside(module_name: str, folder: Path):  # noqa: ANN202 - a module
-    """``import module_name``; when it is not installed but lies in ``folder``, ``folder`` joins the end of ``sys.path``."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        top = module_name.split(".")[0]
-        if exc.name != top or not ((folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file()):
-            raise
-    if str(folder) not in sys.path:
-        sys.path.append(str(folder))
-    importlib.invalidate_caches()
-    return importlib.import_module(module_name)
-
-
-def builder_identity(name: str, function: Callable[..., Any]) -> str:
-    """The builder's name and a digest of its module's source: a changed builder is a different cache identity."""
-    module = inspect.getmodule(function)
-    path = getattr(module, "__file__", None)
-    try:
-        code = Path(path).read_bytes() if path else b""
-    except OSError:
-        code = b""
-    return f"{name}#{hashlib.sha256(code).hexdigest()}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from searchspace import list_spaces
+from searchspace import broken_spaces, list_spaces
 from searchspace.registry import unregister_space
 
 CHOICES = {"width": [8, 16], "depth": [1, 2, 3], "act": ["relu", "gelu"]}
@@ -27,7 +27,7 @@ def write_space(folder: Path, name: str = "tiny", builder: str | None = "space_b
 @pytest.fixture
 def forget_spaces():
     """Unregister every space a test added (the registry is process-wide)."""
-    before = set(list_spaces())
+    before = set(list_spaces()) | set(broken_spaces())
     yield
-    for name in set(list_spaces()) - before:
+    for name in (set(list_spaces()) | set(broken_spaces())) - before:
         unregister_space(name)

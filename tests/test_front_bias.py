@@ -37,7 +37,14 @@ def test_one_cell_fronts_have_undefined_figures():
 
 @pytest.mark.parametrize(("minimize", "costs"), [((), ("params",)), (("latency_ms",), ("params",)), (("latency_ms", "flops"), ("flops",))])
 def test_the_front_uses_the_costs_a_report_row_carries(minimize, costs):
-    assert front_costs(minimize) == costs
+    assert front_costs(minimize, rows((1.0, 10, 100))) == costs, "rows without a measured latency"
+
+
+def test_a_latency_searchs_front_is_over_latency():
+    measured = [Row("a", 10.0, 100, 1000, latency_ms=5.0), Row("b", 9.0, 50, 500, latency_ms=1.0), Row("c", 8.0, 10, 100, latency_ms=10.0)]
+    figures = front_bias(measured, ("latency_ms",))
+    assert figures["costs"] == ["latency_ms"], f"the front of a latency search was computed on {figures['costs']}"
+    assert figures["size"] == 2, "c is slower than b and scores lower: off the latency front (on the params front it is not)"
 
 
 def test_the_markdown_says_when_the_kendall_is_one_by_construction():

@@ -119,7 +119,7 @@ def test_the_policy_allows_only_the_servers_own_scripts_and_styles_and_no_framin
 def test_a_500_carries_the_security_headers_too(tmp_path, monkeypatch):
     import app.api.spaces
 
-    monkeypatch.setattr(app.api.spaces, "list_spaces", lambda: 1 / 0)
+    monkeypatch.setattr(app.api.spaces, "load_all", lambda: 1 / 0)
     with TestClient(fake_app(tmp_path), raise_server_exceptions=False) as http:
         response = http.get("/v1/spaces")
     assert response.status_code == 500 and response.headers.get("X-Frame-Options") == "DENY", response.headers

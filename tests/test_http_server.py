@@ -97,3 +97,57 @@ def test_an_api_key_in_the_query_string_is_refused_and_never_logged(server):
     assert response.status_code == 401, "only the Authorization header carries the key"
     assert "/v1/spaces?api_key=***&limit=1" in log, "the access log shows the request, key hidden"
     assert KEY not in log
+
+
+def raw_exchange(server: ServerProcess, request: bytes, chunk: int | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` (in one write, or ``chunk`` bytes at a time) and read the answer to the close: status, headers, body."""
+    with connect(server) as sock:
+        try:
+            for start in range(0, len(request), chunk or len(request)):
+                sock.sendall(request[start : start + (chunk or len(request))])
+        except OSError:
+            pass  # the server answered and closed before the rest was sent
+        answer = b""
+        while (part := sock.recv(65536)) != b"":
+            answer += part
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def assert_documented(status: int, headers: dict[str, str], body: bytes, expected: int, kind: str) -> None:
+    """A refusal from the server itself reads like every other answer: JSON detail, the security headers."""
+    import json
+
+    from app.api.headers import SECURITY_HEADERS
+
+    assert status == expected, (status, headers, body[:200])
+    assert headers.get("content-type") == "application/json", headers
+    assert [d["type"] for d in json.loads(body)["detail"]] == [kind], body
+    missing = {name for name, value in SECURITY_HEADERS.items() if headers.get(name.lower()) != value}
+    assert not missing, f"a {status} lacks {missing}"
+
+
+@pytest.mark.parametrize(("size", "chunk"), [(17_000, None), (60_000, None), (40_000, 4096)], ids=["17KB", "60KB", "streamed"])
+def test_a_request_head_over_the_limit_gets_431(server, size, chunk):
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n"
+    status, headers, body = raw_exchange(server, request, chunk)
+    assert_documented(status, headers, body, 431, "header_too_large")
+
+
+def test_an_invalid_request_line_gets_a_json_400_with_the_security_headers(server):
+    status, headers, body = raw_exchange(server, b"THIS IS NOT HTTP\r\n\r\n")
+    assert_documented(status, headers, body, 400, "bad_request")
+
+
+def test_the_503_beyond_the_connection_limit_is_json_with_retry_after(server):
+    held = [connect(server) for _ in range(MAX_CONNECTIONS)]
+    try:
+        status, headers, body = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert_documented(status, headers, body, 503, "too_many_connections")
+    assert headers.get("retry-after", "").isdigit(), headers

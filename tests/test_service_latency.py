@@ -85,3 +85,11 @@ def test_a_search_job_honours_max_latency_ms_and_shows_each_latency(http, fixed_
 def test_a_search_without_a_latency_bound_measures_none(http, fixed_meter):
     job = finished(http, http.post("/v1/searches", json={**BODY, "strategy": "random", "budget": 5}).json()["id"])
     assert job["status"] == "done" and FixedMeter.timed == [] and all(e["latency_ms"] is None for e in job["top"])
+
+
+def test_the_report_of_a_search_minimising_latency_has_its_front_over_latency(http, fixed_meter):
+    body = {**BODY, "strategy": "random", "budget": 12, "minimize": ["latency_ms"]}
+    job = finished(http, http.post("/v1/searches", json=body).json()["id"])
+    assert job["status"] == "done", job
+    front = http.get(f"/v1/searches/{job['id']}/report").json()["front"]
+    assert front["costs"] == ["latency_ms"], f"the summary front of a latency search is over {front['costs']}"

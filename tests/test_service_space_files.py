@@ -87,13 +87,24 @@ def test_a_bad_encoding_is_a_422_naming_the_key(http, arch, key, reason):
         ("huge", "more than the limit of 10,000,000 (NASWOT_MAX_PARAMS)"),
     ],
 )
-def test_a_misbehaving_builder_fails_only_its_architecture_and_the_worker_lives_on(http, space, message):
-    answer = score(http, space, BAD_AT_ONE)
-    assert answer.status_code == 422, answer.text
-    [item] = answer.json()["detail"]
-    assert item["loc"] == ["body", "archs", 1] and message in item["msg"], item
+def test_a_misbehaving_builder_fails_only_its_architecture_and_the_others_are_answered(http, space, message):
+    archs = [BAD_AT_ONE[0], BAD_AT_ONE[1], {**BAD_AT_ONE[0], "depth": 2}]
+    answer = score(http, space, archs)
+    assert answer.status_code == 200, f"one bad architecture lost the others: {answer.text}"
+    results = answer.json()["results"]
+    assert [r["arch"] for r in results] == [get_space(space).canonical(a) for a in archs], "one result per architecture, in order"
+    assert all(isinstance(results[i]["score"], float) and results[i]["error"] is None for i in (0, 2)), results
+    bad = results[1]
+    assert message in bad["error"] and bad["score"] is None and bad["params"] is None, bad
     assert score(http, space, BAD_AT_ONE[:1]).status_code == 200, "the same worker scores the next request"
     assert http.get("/readyz").json()["ready"] is True
+
+
+def test_a_failed_architecture_is_left_out_of_the_latencies(http):
+    answer = score(http, "raises", BAD_AT_ONE, costs=["latency_ms"])
+    assert answer.status_code == 200, answer.text
+    good, bad = answer.json()["results"]
+    assert good["latency_ms"] > 0 and bad["latency_ms"] is None and "width 8" in bad["error"], answer.json()["results"]
 
 
 @pytest.mark.parametrize(
@@ -156,7 +167,7 @@ def test_the_cli_scores_and_searches_the_example_and_a_bad_encoding_exits_non_ze
     assert main(["search", *common, "--strategy", "evolution", "--budget", "12", "--top-k", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["score", *common, "--arch", json.dumps({**SMALL, "width": 7})]) == 2
-    assert "value outside the choices of key 'width'" in capsys.readouterr().err
+    assert "value outside the choices of key \"width\": 7" in capsys.readouterr().err
 
 
 def test_table_rows_of_a_space_file_from_worker_processes_equal_the_rows_scored_here(tmp_path):
@@ -195,3 +206,15 @@ def test_the_size_bias_report_shares_each_key_value(forget_spaces):
     shares = {(o["position"], o["value"]): o["base_rate"] for o in ops["ops"]}
     assert shares[("width", 16)] == pytest.approx(1 / 3, abs=1e-4) and shares[("pool", "max")] == 0.5, "the whole space as the base"
     assert {o["top_rate"] for o in ops["ops"] if o["position"] == "width" and o["value"] == 32} == {1.0}, "the top 5 are all width 32"
+
+
+def test_the_report_orders_numeric_values_as_numbers(tmp_path):
+    from searchspace import load_space_file
+
+    space = load_space_file(write_space(tmp_path, name="widths", choices={"width": [128, 8, 32, 64, 16], "act": ["relu", "gelu"]}))
+    archs = list(space.enumerate())
+    rows = [Row(a, float(json.loads(a)["width"]), 1, 1) for a in archs]
+    ops = bias_report(space, rows, archs, top_k=3)["ops"]["ops"]
+    widths = [o["value"] for o in ops if o["position"] == "width"]
+    assert widths == [8, 16, 32, 64, 128], f"numeric values sorted as text: {widths}"
+    assert [o["value"] for o in ops if o["position"] == "act"] == ["gelu", "relu"]

@@ -82,6 +82,8 @@ def test_a_bad_encoding_names_the_key(space, arch, key, reason):
         ({"choices": {"width": [8, [16, 32]]}}, "choices.width[1]", "not a JSON scalar"),
         ({"choices": {"width": [8, {"a": 1}]}}, "choices.width[1]", "not a JSON scalar"),
         ({"choices": {"width": [8, 8]}}, "choices.width", "listed twice"),
+        ({"choices": {"width": [16, 16.0, 32]}}, "choices.width", r"16\.0 is the same value as 16"),
+        ({"choices": {"width": [0.5, 1, 5e-1]}}, "choices.width", r"0\.5 is the same value as 0\.5"),
         ({"name": "two words"}, "name", "not a plain name"),
         ({"input": {"channels": 0, "resolution": 32}}, "input.channels", "positive integer"),
         ({"input": {"channels": 3, "resolution": 31.5}}, "input.resolution", "positive integer"),
@@ -94,6 +96,28 @@ def test_a_bad_space_file_names_the_file_the_key_and_the_reason(tmp_path, overri
         load_space_file(path)
     assert (caught.value.origin, caught.value.key) == (str(path), key), str(caught.value)
     assert str(path) in str(caught.value) and key in str(caught.value)
+
+
+def test_true_is_not_1_nor_false_0_nor_text_a_number(tmp_path):
+    space = load_space_file(write_space(tmp_path, name="mixed", choices={"flag": [1, True, 0, False, "1", None]}))
+    assert space.size == 6
+
+
+@pytest.mark.parametrize(
+    ("arch", "message"),
+    [
+        ({"width": None, "depth": 1, "act": "relu"}, 'value outside the choices of key "width": null; one of [8, 16]'),
+        ({"width": True, "depth": 1, "act": "relu"}, 'value outside the choices of key "width": true; one of [8, 16]'),
+        ({"width": "8", "depth": 1, "act": "relu"}, 'value outside the choices of key "width": "8"; one of [8, 16]'),
+        ({"width": 8, "depth": 1}, 'missing key "act"; one of ["relu", "gelu"]'),
+        ({"width": 8, "depth": 1, "act": "relu", "colour": None}, 'unknown key "colour"; the keys are act, depth, width'),
+        ([8, 1], 'a tiny architecture is a JSON object with the keys act, depth, width, got [8, 1]'),
+    ],
+)
+def test_encoding_errors_show_the_values_as_json(space, arch, message):
+    with pytest.raises(EncodingError) as caught:
+        space.canonical(arch)
+    assert str(caught.value) == message
 
 
 def test_the_declared_input_is_the_space_input_shape(tmp_path):

@@ -1,7 +1,8 @@
 """How much of a Pareto front is simply "the bigger the better": size figures along the front of score against cost.
 
 The front is that of the report's cells with the score maximised and ``costs`` minimised (the
-search's ``minimize`` where the report comes from a multi-objective search, else ``params``).
+search's ``minimize`` where the report comes from a multi-objective search, ``latency_ms`` included
+when every cell carries its measured latency; else ``params``).
 Along it:
 
 - ``kendall_score_params``: Kendall tau-b between score and #params over the front's cells.
@@ -27,18 +28,18 @@ from scipy import stats
 
 from search.pareto import front_order
 
-#: costs a report row carries (a measured latency is not among them)
-ROW_COSTS = ("params", "flops")
+#: costs a report row may carry (``latency_ms`` only when the search measured it)
+ROW_COSTS = ("params", "flops", "latency_ms")
 
 
-def front_costs(minimize: Sequence[str]) -> tuple[str, ...]:
-    """The costs of the report's front: those of ``minimize`` a report row carries, else ``params``."""
-    return tuple(c for c in minimize if c in ROW_COSTS) or ("params",)
+def front_costs(minimize: Sequence[str], rows: Sequence[Any]) -> tuple[str, ...]:
+    """The costs of the report's front: those of ``minimize`` every row carries, else ``params``."""
+    return tuple(c for c in minimize if c in ROW_COSTS and all(getattr(r, c, None) is not None for r in rows)) or ("params",)
 
 
 def front_bias(rows: Sequence[Any], minimize: Sequence[str] = ()) -> dict[str, Any]:
     """The front's size figures (see the module doc); ``None`` where undefined (fewer than two front cells)."""
-    costs = front_costs(minimize)
+    costs = front_costs(minimize, rows)
     front = [rows[i] for i in front_order(rows, costs)]
     median = float(np.median([r.params for r in rows])) if rows else math.nan
     pairs = list(itertools.combinations(front, 2))

@@ -40,6 +40,7 @@ class Row:
     params: int
     flops: int
     accuracy: float | None = None
+    latency_ms: float | None = None  # measured by a search that asked for it
 
 
 def _finite_scores(rows: Sequence[Row]) -> np.ndarray:
@@ -143,10 +144,17 @@ def decision_shares(space: SearchSpace, archs: Iterable[str]) -> Shares:
             counts[position, value] += 1
             per_position[position] += 1
     order = {p: i for i, p in enumerate(per_position)}
-    keys = sorted(counts, key=lambda pv: (order[pv[0]], str(pv[1])))
+    keys = sorted(counts, key=lambda pv: (order[pv[0]], *value_order(pv[1])))
     total = sum(per_position.values())
     free = sum(c for (_, v), c in counts.items() if v in space.parameter_free) / total if total else None
     return Shares({k: counts[k] / per_position[k[0]] for k in keys}, free)
+
+
+def value_order(value: object) -> tuple[int, float, str]:
+    """How a decision's values are listed: numbers by size (8, 16, 128), before any other value by its text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def top_rows(rows: Sequence[Row], k: int) -> list[Row]:
@@ -162,7 +170,7 @@ def op_frequencies(space: SearchSpace, rows: Sequence[Row], base_archs: Sequence
         {"position": p, "value": v, "top_rate": round(top.rates.get((p, v), 0.0), 4), "base_rate": round(rate, 4), "ratio": _clean(top.rates.get((p, v), 0.0) / rate)}
         for (p, v), rate in base.rates.items()
     ]
-    free_values = sorted({v for (_, v) in base.rates if v in space.parameter_free}, key=str)
+    free_values = sorted({v for (_, v) in base.rates if v in space.parameter_free}, key=value_order)
     parameter_free = None
     if free_values and base.free and top.free is not None:
         parameter_free = {"values": free_values, "top_rate": round(top.free, 4), "base_rate": round(base.free, 4), "ratio": _clean(top.free / base.free)}

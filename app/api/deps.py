@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from searchspace import SearchSpace, get_space, list_spaces
+from searchspace import SearchSpace, SpaceUnavailable, get_space, list_spaces
 
 from app.records import JobRecord
 from app.api.schemas import ErrorResponse
@@ -33,6 +33,12 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def authorized(service: Service, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    """Whether the caller may use the protected routes: no key is set, or it sent the key."""
+    key = service.settings.api_key
+    return key is None or (credentials is not None and secrets.compare_digest(credentials.credentials.encode(), key.encode()))
 
 
 def require_key(service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
@@ -82,9 +88,17 @@ def existing_job(service: ServiceDep, search_id: Annotated[str, Path(description
 
 def existing_space(name: Annotated[str, Path(description="space name, e.g. nb201", max_length=64)]) -> SearchSpace:
     """The space a path names, or 404."""
-    if name not in list_spaces():
-        raise problem(404, ("path", "name"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "not_found")
-    return get_space(name)
+    try:
+        return get_space(name)
+    except SpaceUnavailable:
+        raise problem(404, ("path", "name"), unavailable(name), "not_found") from None
+    except KeyError:
+        raise problem(404, ("path", "name"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "not_found") from None
+
+
+def unavailable(name: str) -> str:
+    """What a client is told of a space whose plugin fails to load (the operator's log and ``/readyz`` say more)."""
+    return f"search space {name!r} cannot be loaded on this server (its plugin fails; GET /readyz names it)"
 
 
 JobDep = Annotated[JobRecord, Depends(existing_job)]

@@ -3,7 +3,8 @@ error, 503 while the database is unavailable, and a 500 that never leaks a trace
 
 Python's ``json`` accepts ``NaN`` and ``Infinity``, which are not JSON and which no answer could
 carry back, and nests as deep as its stack allows; :class:`StrictJSONRoute` refuses both as a JSON
-decode error (422). Every validation error repeats at most a bounded prefix of the input
+decode error (422), and an integer past Python's digit limit too. A string holding a lone UTF-16
+surrogate (an unpaired ``\\uD800`` escape: not text, so no answer could repeat it) is a 422 naming its field. Every validation error repeats at most a bounded prefix of the input
 (:func:`app.api.deps.echo`).
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -76,9 +79,55 @@ def _parse(text: str) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise _depth_error(text) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # an integer past the digit limit: the only other ValueError json.loads raises
+        raise _digits_error(text) from None
     if _deeper_than(value, MAX_JSON_DEPTH):
         raise _depth_error(text)
     return value
+
+
+def _digits_error(text: str) -> json.JSONDecodeError:
+    """The decode error of an integer longer than Python converts (``sys.get_int_max_str_digits()``), at its first digit."""
+    limit = sys.get_int_max_str_digits()
+    found = re.search(r"\d{%d,}" % (limit + 1), text)
+    return json.JSONDecodeError(f"an integer of more than {limit} digits", text, found.start() if found else 0)
+
+
+#: the JSON escape of a UTF-16 surrogate: the only way a lone one gets into a body (UTF-8 cannot carry one)
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> tuple[str | int, ...] | None:
+    """The location of the first string or key of ``value`` holding a lone surrogate, or None."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ("body",))]
+    while stack:
+        item, loc = stack.pop()
+        if isinstance(item, str) and not _is_text(item):
+            return loc
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in reversed(list(children)):
+            if isinstance(key, str) and not _is_text(key):
+                return (*loc, key)
+            stack.append((child, (*loc, key)))
+    return None
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_lone_surrogates(text: str, value: Any) -> None:
+    """A 422 naming the field whose string holds a lone surrogate (checked only when the body has a surrogate escape)."""
+    loc = _lone_surrogate(value) if SURROGATE_ESCAPE.search(text) else None
+    if loc is not None:
+        shown = [part.encode("utf-8", "backslashreplace").decode() if isinstance(part, str) else part for part in loc]
+        raise StarletteHTTPException(422, detail=[error(shown, "holds a lone surrogate (a UTF-16 \\uD800-\\uDFFF escape without its pair), which is not text", "string_unicode")])
 
 
 class StrictJSONRequest(Request):
@@ -92,6 +141,7 @@ class StrictJSONRequest(Request):
             except UnicodeDecodeError as exc:
                 raise json.JSONDecodeError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})", "", exc.start) from None
             self._json = _parse(text)
+            _refuse_lone_surrogates(text, self._json)
         return self._json
 
 

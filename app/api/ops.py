@@ -6,15 +6,16 @@ import base64
 import hashlib
 import re
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from app.service.metrics import CONTENT_TYPE_LATEST
-from app.api.deps import ServiceDep
+from app.api.deps import ServiceDep, authorized, bearer
 
 
 class Health(BaseModel):
@@ -30,6 +31,8 @@ class Readiness(BaseModel):
     data_error: str | None = None
     database: bool
     reasons: list[str] = Field(default_factory=list, description="why the server is not ready")
+    spaces_unavailable: list[str] = Field(
+        default_factory=list, description="installed spaces whose plugin fails to load, one line each (the error's type; the log has its message); the other spaces work")
 
 
 #: open to everyone, also when an API key is set (orchestrators probe them)
@@ -52,8 +55,9 @@ def healthz() -> Health:
 
 @health.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready; `reasons` says why"}},
             summary="Readiness: devices initialised, default data loaded, database reachable")
-def readyz(service: ServiceDep) -> JSONResponse:
-    state = service.readiness()
+def readyz(service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> JSONResponse:
+    """The database's location and server paths only to a caller who could use the protected routes (the key, when one is set)."""
+    state = service.readiness(detail=authorized(service, credentials))
     return JSONResponse(Readiness(**state).model_dump(), status_code=200 if state["ready"] else 503)
 
 

@@ -25,7 +25,7 @@ def job_rows(service: Service, job_id: str) -> list[Row]:
     rows: list[Row] = []
     after = 0
     while page := service.store.evaluations(job_id, after, PAGE):
-        rows += [Row(e.arch, e.score, e.params, e.flops) for e in page]
+        rows += [Row(e.arch, e.score, e.params, e.flops, latency_ms=e.latency_ms) for e in page]
         after = page[-1].step
     return rows
 

@@ -117,8 +117,8 @@ class ScoreResult(BaseModel):
     arch: str = Field(..., description="canonical encoding")
     score: float | None = Field(..., description="log|det K_H|; null exactly when singular")
     singular: bool = Field(..., description="K_H is singular (the score is minus infinity: ranks below every finite score)")
-    params: int
-    flops: int = Field(..., description="multiply-accumulates per image, as the benchmarks count them")
+    params: int | None = Field(..., description="trainable parameters; null when `error` says the network could not be made")
+    flops: int | None = Field(..., description="multiply-accumulates per image, as the benchmarks count them; null with `error`")
     seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally), summed over the requested scores; scores computed in shared passes each count an equal share of that time")
     cached: bool = Field(..., description="answered from the score cache, no device work for this request")
     device: str = Field(..., description="device that computed the score")
@@ -131,6 +131,9 @@ class ScoreResult(BaseModel):
         default_factory=dict, description="what a score says beside its value, by name (naswot, swap: the activations whose codes were read, e.g. `codes of GELU x6`)"
     )
     latency_ms: float | None = Field(None, description="with `costs: [\"latency_ms\"]`: milliseconds per forward pass of `latency_batch` inputs on the scoring device")
+    error: str | None = Field(
+        None, description="why this architecture has no score: its network could not be built or run (a space file's builder failed, "
+        "its forward pass fails, it exceeds NASWOT_MAX_PARAMS); score, params and flops are then null, and the other results are unaffected")
 
 
 class ScoreResponse(BaseModel):

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 
 from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing
-from searchspace import EncodingError, SearchSpace, get_space, list_spaces
+from searchspace import ArchitectureError, EncodingError, SearchSpace, SpaceUnavailable, get_space, list_spaces
 
 from app.service.dispatch import NoWorker, QueueFull
 from app.service.latency import LatencyUnavailable
@@ -23,7 +23,7 @@ from app.service.core import Service
 from app.store import StoreError
 from app.service.sources import SourceUnavailable, UnknownSource, describe, image_count
 from app.service.taskqueue import INTERACTIVE, WorkerStopped
-from app.api.deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem
+from app.api.deps import ERRORS, RETRY_LATER, ServiceDep, error, invalid, problem, unavailable
 from app.api.errors import StrictJSONRoute
 
 router = APIRouter(prefix="/v1/score", tags=["scoring"], route_class=StrictJSONRoute)
@@ -43,9 +43,12 @@ class Prepared:
 
 def check_space(name: str) -> SearchSpace:
     """The named space, or a 422 on ``space`` listing the known ones."""
-    if name not in list_spaces():
-        raise invalid(error(("body", "space"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "value_error", name))
-    return get_space(name)
+    try:
+        return get_space(name)
+    except SpaceUnavailable:
+        raise invalid(error(("body", "space"), unavailable(name), "value_error", name)) from None
+    except KeyError:
+        raise invalid(error(("body", "space"), f"unknown search space {name!r}; known: {', '.join(list_spaces())}", "value_error", name)) from None
 
 
 def open_data(service: Service, name: str | None, batch_size: int) -> tuple[str, Any]:
@@ -54,7 +57,7 @@ def open_data(service: Service, name: str | None, batch_size: int) -> tuple[str,
     try:
         resolved, source = service.sources.open(name)
     except (UnknownSource, SourceUnavailable) as exc:
-        raise invalid(error(("body", "data"), str(exc), "value_error", name)) from None
+        raise invalid(error(("body", "data"), settings.hide_paths(str(exc)), "value_error", name)) from None
     if batch_size > settings.max_batch_size:
         raise invalid(error(("body", "batch_size"), f"at most {settings.max_batch_size} on this server (NASWOT_MAX_BATCH_SIZE)", "less_than_equal", batch_size))
     available = image_count(source)
@@ -155,32 +158,37 @@ async def score(body: ScoreRequest, service: ServiceDep) -> ScoreResponse:
     start = time.perf_counter()
     prepared, futures, device = await run_in_threadpool(_submit, service, body)
     outcomes = await asyncio.gather(*(_wait(f) for f in futures), return_exceptions=True)
-    failures = [(i, outcome) for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException)]
+    failures = [(i, outcome) for i, outcome in enumerate(outcomes) if isinstance(outcome, BaseException) and not isinstance(outcome, ArchitectureError)]
     if failures:
         raise _failure(failures, prepared)
-    records: list[ScoredArch] = list(outcomes)  # type: ignore[arg-type]
+    records = {i: outcome for i, outcome in enumerate(outcomes) if isinstance(outcome, ScoredArch)}
     latency_device = None
-    if LATENCY in body.costs:
+    if LATENCY in body.costs and records:
         records, latency_device = await run_in_threadpool(_with_latency, service, body, prepared, records)
-    results = [ScoreResult(**record.to_json()) for record in records]
+    results = [ScoreResult(**records[i].to_json()) if i in records else _unmade(prepared.archs[i], outcome, device) for i, outcome in enumerate(outcomes)]
     names = [spec.score for spec in prepared.specs]
     cached = sum(r.cached for r in results)
     return ScoreResponse(
         results=results, device=device, latency_device=latency_device, data=prepared.data, space=prepared.spec.space.name, batch_size=prepared.spec.batch_size,
         seed=prepared.spec.seed, score_name=prepared.spec.score, score_names=names, precision=prepared.spec.precision,
-        computed=len({r.arch for r in results if not r.cached}), cached=cached, seconds=round(time.perf_counter() - start, 6),
+        computed=len({r.arch for r in results if not r.cached and r.error is None}), cached=cached, seconds=round(time.perf_counter() - start, 6),
     )
 
 
-def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, records: list[ScoredArch]) -> tuple[list[ScoredArch], str]:
-    """``records`` with each architecture's measured latency among its costs, and the identity of the device that measured them."""
+def _unmade(arch: str, exc: BaseException, device: str) -> ScoreResult:
+    """The result of an architecture whose network could not be built or run: no figures, the reason (the others are unaffected)."""
+    return ScoreResult(arch=arch, score=None, singular=False, params=None, flops=None, seconds=0.0, cached=False, device=device, error=str(exc))
+
+
+def _with_latency(service: Service, body: ScoreRequest, prepared: Prepared, records: dict[int, ScoredArch]) -> tuple[dict[int, ScoredArch], str]:
+    """``records`` (by request index) with each architecture's measured latency among its costs, and the identity of the device that measured them."""
     spec = prepared.spec
     try:
         _, identity = service.latency.device()
-        figures = service.latency.measure(spec.space, spec.source, prepared.archs, body.latency_batch, priority=INTERACTIVE)
+        figures = service.latency.measure(spec.space, spec.source, [r.arch for r in records.values()], body.latency_batch, priority=INTERACTIVE)
     except (LatencyUnavailable, WorkerStopped, StoreError) as exc:
         raise problem(503, ("server",), f"latency could not be measured: {exc}", "unavailable", headers=RETRY_LATER) from None
-    return [r.with_costs(MeasuredCost.of(r, ms)) for r, ms in zip(records, figures)], identity
+    return {i: r.with_costs(MeasuredCost.of(r, ms)) for (i, r), ms in zip(records.items(), figures)}, identity
 
 
 def _failure(failures: list[tuple[int, BaseException]], prepared: Prepared) -> Exception:

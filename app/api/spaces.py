@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from searchspace import get_space, list_spaces
+from searchspace import load_all
 
 from app.api.schemas import ErrorResponse, SampleRequest, SampleResponse, SpaceInfo, SpaceList
 from app.api.deps import ERRORS, ServiceDep, SpaceDep, error, invalid
@@ -17,7 +17,7 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "no such search space"
 
 @router.get("", response_model=SpaceList, summary="Every search space: encoding, an example, its size")
 def spaces() -> SpaceList:
-    return SpaceList(spaces=[SpaceInfo(**get_space(name).describe()) for name in list_spaces()])
+    return SpaceList(spaces=[SpaceInfo(**space.describe()) for space in load_all()])
 
 
 @router.get("/{name}", response_model=SpaceInfo, responses=NOT_FOUND, summary="One search space")

@@ -19,7 +19,7 @@ import httpx
 from scoring import COSTS, LATENCY, LatencyMeter, Scorer, describe_device, kernels, list_scores, open_source, resolve_device
 from search import list_strategies
 from search.options import add_constraint_options, add_strategy_options
-from searchspace import EncodingError, get_space, list_spaces
+from searchspace import EncodingError, broken_spaces, get_space, list_spaces, load_all
 
 import app.cli.report as cli_report
 import app.cli.search as cli_search
@@ -171,7 +171,9 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _spaces(args: argparse.Namespace) -> int:
     """``naswot spaces``: every search space's description, one JSON object per line."""
-    described = [get_space(name).describe() for name in list_spaces()]
+    described = [space.describe() for space in load_all()]
+    for line in broken_spaces().values():
+        print(f"naswot: warning: {line}", file=sys.stderr)
     print_table("search spaces", ["name", "size", "encoding"], [[d["name"], d["size"], d["encoding"]] for d in described])
     write_rows(described, "jsonl", [])
     return 0
@@ -193,7 +195,10 @@ def score_names(text: str) -> list[str]:
 
 def _add_space_options(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
     """``--space`` (the registered names) and ``--space-file`` (read before parsing: see :func:`main`)."""
-    parser.add_argument("--space", default="nb201", choices=list_spaces(), help=help_text or "the search space (see naswot spaces) [nb201]")
+    # a broken plugin's name is a choice too, so that choosing it says why it is unavailable
+    parser.add_argument(
+        "--space", default="nb201", choices=sorted([*list_spaces(), *broken_spaces()]), help=help_text or "the search space (see naswot spaces) [nb201]"
+    )
     _add_space_file_option(parser)
 
 

@@ -25,12 +25,15 @@ from app.cli.progress import bar, best_note
 #: the scores of a table when ``--score`` names none
 TABLE_SCORES = ("naswot",)
 
-def rows_with_costs(space: SearchSpace, scored: list[tuple[str, float]], accuracy: dict[str, float]) -> list[report.Row]:
-    """Report rows for (arch, score) pairs: #params and FLOPs from the space's cost model, accuracy when known."""
+
+def rows_with_costs(
+    space: SearchSpace, scored: list[tuple[str, float]], accuracy: dict[str, float], latency: dict[str, float] | None = None,
+) -> list[report.Row]:
+    """Report rows for (arch, score) pairs: #params and FLOPs from the space's cost model, accuracy and latency when known."""
     rows = []
     for arch, score in scored:
         cost = space.cost(arch)
-        rows.append(report.Row(arch, score, cost.params, cost.flops, accuracy.get(arch)))
+        rows.append(report.Row(arch, score, cost.params, cost.flops, accuracy.get(arch), (latency or {}).get(arch)))
     return rows
 
 
@@ -41,14 +44,15 @@ def table_space(path: Path, fallback: str) -> SearchSpace:
     return get_space(name)
 
 
-def rows_from_search(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[tuple[str, float]], list[str]]:
-    """(label, space, score name, [(arch, score)], the costs it minimised) of a search job on ``--url``."""
+def rows_from_search(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[tuple[str, float]], list[str], dict[str, float]]:
+    """(label, space, score name, [(arch, score)], the costs it minimised, measured latencies by arch) of a search job on ``--url``."""
     with Client(args.url, api_key=args.api_key) as client:
         job = client.search(args.source)
         evaluations = client.evaluations(args.source)
     scored = [(e["arch"], from_json_number(e["score"])) for e in evaluations]
     label = f"search {job['id']} ({job['strategy']}, {len(scored)} evaluations)"
-    return label, get_space(job["space"]), job["request"].get("score", "naswot"), scored, job["request"].get("minimize", [])
+    latency = {e["arch"]: e["latency_ms"] for e in evaluations if e.get("latency_ms") is not None}
+    return label, get_space(job["space"]), job["request"].get("score", "naswot"), scored, job["request"].get("minimize", []), latency
 
 
 def load_rows(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[report.Row], Path, list[str]]:
@@ -59,10 +63,11 @@ def load_rows(args: argparse.Namespace) -> tuple[str, SearchSpace, str, list[rep
         column, scored = report.read_score_table(path, args.score)
         space, label, folder = table_space(path, args.space), f"table {path.name}", path.with_name(path.name + ".report")
         minimize: list[str] = []
+        latency: dict[str, float] = {}
     else:
-        label, space, column, scored, minimize = rows_from_search(args)
+        label, space, column, scored, minimize, latency = rows_from_search(args)
         folder = Path(f"report-{args.source}")
-    return label, space, column, rows_with_costs(space, scored, accuracy), folder, minimize
+    return label, space, column, rows_with_costs(space, scored, accuracy, latency), folder, minimize
 
 
 def run_report(args: argparse.Namespace) -> int:

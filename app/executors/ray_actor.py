@@ -49,10 +49,13 @@ class ScorerKey:
     precision: str = "exact"
     scores: tuple[str, ...] = ("naswot",)  # the scores each result carries (names as scoring.list_scores)
     space_file: SpaceSource | None = None  # a space file's text, which the actor loads (its builder imported there)
+    max_params: int | None = None  # the space's limit here (NASWOT_MAX_PARAMS for a space not built in)
 
     def search_space(self) -> SearchSpace:
-        """The space, as the actor rebuilds it: from its file's text, else the installed space of that name."""
-        return load_space_text(self.space_file) if self.space_file is not None else get_space(self.space)
+        """The space, as the actor rebuilds it: from its file's text, else the installed space of that name; with its limit."""
+        space = load_space_text(self.space_file) if self.space_file is not None else get_space(self.space)
+        space.max_params = self.max_params
+        return space
 
 
 @dataclass(frozen=True)

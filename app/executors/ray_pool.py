@@ -279,4 +279,4 @@ def key_for(
 ) -> ScorerKey:
     """The :class:`ScorerKey` of a space, a loaded data source and settings; a space file's space travels as its text."""
     space_file = space.spec.source if isinstance(space, ChoiceSpace) else None
-    return ScorerKey(space.name, source.spec, source.identity, batch_size, seed, precision, tuple(scores), space_file)
+    return ScorerKey(space.name, source.spec, source.identity, batch_size, seed, precision, tuple(scores), space_file, space.max_params)

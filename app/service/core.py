@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from scoring import kernels
+from searchspace import broken_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.executors import make_workers
@@ -16,7 +17,7 @@ from app.service.metrics import Metrics
 from app.service.notify import JobNotifier
 from app.service.scorers import ScorerFactory, stored_scorer_factory
 from app.settings import Settings
-from app.service.spacefiles import load_spaces
+from app.service.spacefiles import load_installed, load_spaces
 from app.service.sources import SourceUnavailable, Sources, describe
 from app.records import ACTIVE, TERMINAL
 from app.store import hold_database, open_store
@@ -35,6 +36,7 @@ class Service:
         self.settings = settings
         kernels.configure(settings.gram_kernel)  # process-wide, as the workers of this process share it
         self.spaces = load_spaces(settings.spaces, settings.max_params)  # a bad space file stops the start here
+        load_installed()  # a plugin that fails to load is logged, named by /readyz, and left out; the others work
         self.metrics = Metrics()
         self.sources = Sources(settings)
         self.owner = hold_database(settings.db_path)  # one server per SQLite file: a second one refuses to start
@@ -109,20 +111,24 @@ class Service:
             self.data_error = str(exc)
             log.error("default data source unavailable: %s", exc)
 
-    def readiness(self) -> dict[str, Any]:
-        """Whether the service can do its work now, and if not, why (never waits on the database)."""
+    def readiness(self, detail: bool = True) -> dict[str, Any]:
+        """Whether the service can do its work now, and if not, why (never waits on the database); without ``detail``
+        (an unauthenticated caller) the database's problem is only "unavailable" and no server path is shown."""
         reasons = [*self._device_problems(), *(f"job thread {p}" for p in self.jobs.problems()), *self._data_problems()]
         database = self.store.problem()
         if database is not None:
-            reasons.append(f"database: {database}")
+            reasons.append(f"database: {database}" if detail else "database: unavailable (the server log and /readyz with the API key say why)")
+        if not detail:
+            reasons = [self.settings.hide_paths(reason) for reason in reasons]
         return {
             "ready": not reasons,
             "devices": describe_devices(self.workers),
             "actors": self.actors(),
             "data": self.default_data,
-            "data_error": self.data_error,
+            "data_error": self.data_error if detail or self.data_error is None else self.settings.hide_paths(self.data_error),
             "database": database is None,
             "reasons": reasons,
+            "spaces_unavailable": list(broken_spaces(messages=False).values()),
         }
 
     def _device_problems(self) -> list[str]:

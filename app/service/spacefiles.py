@@ -8,15 +8,17 @@ key and the reason. Builders come only from here, never from a request.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Mapping, Sequence
 
-from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, load_space_file, register_instance
+from searchspace import ChoiceSpace, SpaceClash, SpaceFileError, broken_spaces, limit_params, load_all, load_space_file, register_instance
 
 from app.settings import Settings, variables_of
 
 
 def load_spaces(paths: Sequence[str], max_params: int | None = None) -> list[ChoiceSpace]:
-    """Load each space file and register its space beside the installed ones."""
+    """Load each space file and register its space beside the installed ones; ``max_params`` bounds every space not built in."""
+    limit_params(max_params)
     loaded = []
     for path in paths:
         space = load_space_file(path, max_params)
@@ -26,6 +28,15 @@ def load_spaces(paths: Sequence[str], max_params: int | None = None) -> list[Cho
         except SpaceClash as exc:
             raise SpaceFileError(origin, "name", str(exc)) from None
     return loaded
+
+
+def load_installed() -> list[str]:
+    """Load every registered space now, so a plugin that fails is known at start: one warning line each (the others work)."""
+    load_all()
+    lines = list(broken_spaces().values())
+    for line in lines:
+        logging.getLogger("naswot.service").warning("%s; the other spaces are served", line)
+    return lines
 
 
 def cli_space_files(argv: Sequence[str] | None) -> list[str]:
