@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import httpx
 
@@ -25,6 +25,7 @@ import app.cli.report as cli_report
 import app.cli.search as cli_search
 import app.cli.serve as cli_serve
 from app.client import ApiError
+from app.cli.inputs import arch_inputs, canonical_archs
 from app.cli.interrupt import EXIT_INTERRUPTED, first_interrupt_stops
 from app.cli.progress import bar, best_note, print_table
 from app.settings import Settings, gram_kernel_from_env, variables_of
@@ -33,46 +34,6 @@ from app.service.spacefiles import load_cli_spaces
 SCORE_COLUMNS = ["space", "arch", "score", "singular", "params", "flops", "seconds", "batch_size", "seed", "device", "data"]
 TOP_COLUMNS = ["rank", "step", "arch", "score", "singular", "params", "flops"]
 LATENCY_BATCH_OPTION: dict[str, Any] = {"type": int, "default": 1, "help": "inputs per timed forward pass when latency is measured [1]"}
-
-
-def decode_arch(text: str) -> object:
-    """A command-line encoding: JSON when it starts with ``[`` or ``{`` (index lists, mappings), else the text itself."""
-    if text.lstrip().startswith(("[", "{")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EncodingError(f"not valid JSON: {exc.msg}", token=text, position=exc.pos) from exc
-    return text
-
-
-def read_arch_lines(stream: TextIO, name: str) -> list[tuple[str, str]]:
-    """(where, encoding) for each non-blank, non-comment line of a file of encodings."""
-    return [(f"{name} line {n}", line.strip()) for n, line in enumerate(stream, 1) if line.strip() and not line.lstrip().startswith("#")]
-
-
-def arch_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """(where, encoding) of every architecture given with ``--arch`` and in ``--file`` (``-``: stdin)."""
-    given = [(f"--arch {i}", text) for i, text in enumerate(args.arch or [], 1)]
-    if args.file == "-":
-        given += read_arch_lines(sys.stdin, "stdin")
-    elif args.file:
-        with Path(args.file).open() as f:
-            given += read_arch_lines(f, args.file)
-    if not given:
-        raise ValueError("no architecture given: use --arch ENCODING or --file FILE (- for stdin)")
-    return given
-
-
-def canonical_archs(space_name: str, given: list[tuple[str, str]]) -> list[str]:
-    """Canonical encodings, every input checked before any work; the first bad one is named with where it came from."""
-    space = get_space(space_name)
-    archs = []
-    for where, text in given:
-        try:
-            archs.append(space.canonical(decode_arch(text)))
-        except EncodingError as exc:
-            raise EncodingError(f"{where}: {exc}") from exc
-    return archs
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str]) -> None:
