@@ -44,7 +44,7 @@ def test_replica_is_bit_identical_forward_and_backward(threads, cin, cout, group
         assert torch.equal(a, b), f"gradient of the {name} differs from F.conv2d's"
 
 
-def test_swap_keeps_the_module_and_changes_only_plain_grouped_convolutions():
+def test_swap_keeps_the_module_and_changes_only_plain_grouped_convolutions(threads):
     net = nn.Sequential(nn.Conv2d(4, 4, 3, groups=4), nn.Conv2d(4, 8, 1), nn.Conv2d(8, 8, 3, groups=2, bias=True))
     depthwise = net[0]
     assert swap_in_grouped_conv_replicas(net) == 2, "both grouped convolutions, and only those, are swapped"
@@ -77,7 +77,7 @@ class Probe:
         return Depthwise().train()
 
 
-def test_synflow_is_unchanged_by_the_replica(monkeypatch):
+def test_synflow_is_unchanged_by_the_replica(threads, monkeypatch):
     fast = run_pass("synflow", Probe(), frozenset({"synflow"}))
     monkeypatch.setattr(synflow, "swap_in_grouped_conv_replicas", lambda net: 0)
     stock = run_pass("synflow", Probe(), frozenset({"synflow"}))

@@ -1,12 +1,15 @@
 """A faster CPU replica of PyTorch's float64 grouped convolution that gives bit-identical results.
 
 PyTorch has no fast float64 CPU convolution (oneDNN serves float32): a grouped one runs the slow
-im2col + GEMM path once per group, so a depthwise layer of C channels is C separate convolutions.
-On once-for-all MobileNetV3 at 224 that made SynFlow's float64 pass take longer than NASWOT's whole
-float32 batch.  The replica does the same unfold (im2col) and the same per-group matrix products, but
-as one batched product over the groups: each group's product has the shapes and operands of the
-stock path's, so every value, forward and backward (through autograd's unfold/fold and batched
-product), is bit-identical; the tests check this against ``F.conv2d`` at several shapes and thread counts.
+im2col + GEMM path once per group, so a depthwise layer of C channels is C separate convolutions,
+each with its own parallel regions.  With several intra-op threads on a busy CPU every region waits
+for a descheduled thread: SynFlow's float64 pass took 160 s on one once-for-all MobileNetV3 network
+at 224 with 2 threads (4.7 s with 1).  The replica does the same unfold (im2col) and the same
+per-group matrix products, but as one batched product over the groups: each group's product has the
+shapes and operands of the stock path's, so every value, forward and backward (through autograd's
+unfold/fold and batched product), is bit-identical; the tests check this against ``F.conv2d`` at
+several shapes and thread counts.  On one thread the stock path is the faster (its per-group unfold
+stays in cache, ATen's whole-tensor ``im2col`` does not), so the replica serves several threads only.
 
 Only float64 CPU tensors, zero padding given as numbers, no dilation and no bias take the replica
 path; anything else is the stock operator.
@@ -42,6 +45,7 @@ class GroupedConv2dReplica(nn.Conv2d):
 def _replica_applies(conv: nn.Conv2d, x: torch.Tensor, bias: torch.Tensor | None) -> bool:
     return (
         conv.groups > 1
+        and torch.get_num_threads() > 1
         and bias is None
         and x.device.type == "cpu"
         and x.dtype == torch.float64
