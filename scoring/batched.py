@@ -29,6 +29,7 @@ class _Codes:
     def __init__(self, cells: int, batch: int, device: torch.device):
         self.gram = torch.zeros(cells, batch, batch, dtype=torch.float64, device=device)
         self.units = [0] * cells
+        self.calls = [0] * cells
 
     def add(self, x: torch.Tensor, cells: Sequence[int], times: Sequence[int]) -> None:
         """Codes of ``x`` (B, len(cells) * C, H, W; channel group g belongs to cell cells[g]), counted ``times[g]`` times."""
@@ -41,6 +42,7 @@ class _Codes:
         n = codes.shape[2]
         for c, t in zip(cells, times):
             self.units[c] += t * n
+            self.calls[c] += t
 
 
 def kernel_from_gram_batched(gram: torch.Tensor, units: Sequence[int]) -> torch.Tensor:
@@ -67,7 +69,13 @@ class BatchedNaswot:
 
     def scores(self, archs: Sequence[Any], x: torch.Tensor, precision: str = "exact") -> torch.Tensor:
         """log|det K_H| of each of ``archs`` (one stacked pass; float64 on x's device, no host sync)."""
+        return self.scores_read(archs, x, precision)[0]
+
+    def scores_read(self, archs: Sequence[Any], x: torch.Tensor, precision: str = "exact") -> tuple[torch.Tensor, list[dict[str, int]]]:
+        """:meth:`scores`, and for each architecture the activation calls read (class name -> calls), as
+        :class:`scoring.naswot.Kernel` counts them: a stacked pass reads ReLUs only."""
         codes = _Codes(len(archs), x.shape[0], x.device)
         with forward_precision(precision, x.device):
             self.stacked.forward(archs, x, codes.add)
-        return log_abs_det_batched(kernel_from_gram_batched(codes.gram, codes.units), codes.units)
+        scores = log_abs_det_batched(kernel_from_gram_batched(codes.gram, codes.units), codes.units)
+        return scores, [{"ReLU": calls} for calls in codes.calls]

@@ -7,6 +7,7 @@ other set of scores runs each needed pass of :mod:`scoring.registry` once per ar
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
@@ -26,8 +27,9 @@ from .device import describe_device
 from .inputs import Minibatches, cost_for
 from .precision import check_precision
 from .names import canonical_score, passes_for, resolve_names  # noqa: F401  (canonical_score: the package's export)
-from .registry import get_score_info, run_pass
+from .registry import PassValues, get_score_info, noted_values, run_pass_noted
 from .record import ScoredArch
+from .undefined import Noted, Undefined
 
 __all__ = ["ScoredArch", "Scorer", "build_seeded", "canonical_score"]
 
@@ -98,20 +100,28 @@ class Scorer:
         """The numeric mode, as cached: ``exact``, ``tf32``, ``bf16``, with ``+batchedK`` for K stacked cells per pass."""
         return self.mode if self.cells_per_pass == 1 else f"{self.mode}+batched{self.cells_per_pass}"
 
-    def _launch(self, canonical: str) -> tuple[torch.Tensor, float]:
-        """Start scoring one architecture; its score stays on the device (no host synchronisation)."""
+    def _launch(self, canonical: str) -> tuple[Noted | Undefined, float]:
+        """Start scoring one architecture; its score stays on the device (no host synchronisation), noted with the
+        activations read, or undefined (with the reason) when the network has none."""
         start = time.perf_counter()
         with self.networks.network(canonical) as net:
-            value = naswot.log_abs_det(naswot.kernel(net, self.inputs.for_arch(canonical), self.mode))
-        return value, start
+            try:
+                k = naswot.kernel(net, self.inputs.for_arch(canonical), self.mode)
+            except naswot.NoCodes as exc:
+                return Undefined(str(exc)), start
+            return Noted(naswot.log_abs_det(k), k.note), start
 
-    def _finish(self, canonical: str, value: torch.Tensor, start: float) -> ScoredArch:
-        score = float(value.item())  # the one host synchronisation per architecture
-        return self._record(canonical, {"naswot": score}, time.perf_counter() - start)
+    def _finish(self, canonical: str, launched: Noted | Undefined, start: float) -> ScoredArch:
+        if isinstance(launched, Noted):  # the one host synchronisation per architecture
+            launched = Noted(naswot.undefined_if_singular(float(launched.value.item())), launched.note)
+        return self._record(canonical, noted_values({"naswot": launched}), time.perf_counter() - start)
 
-    def _record(self, canonical: str, values: Mapping[str, float], seconds: float) -> ScoredArch:
-        """The result of ``canonical``: its values by name, its parameters and FLOPs, the time and this scorer's device."""
-        return ScoredArch.of(canonical, values, self._cost(canonical), seconds=seconds, device=self.device_name)
+    def _record(self, canonical: str, noted: PassValues, seconds: float) -> ScoredArch:
+        """The result of ``canonical``: its values by name (with their reasons and notes), its parameters and FLOPs,
+        the time and this scorer's device."""
+        return ScoredArch.of(
+            canonical, noted.values, self._cost(canonical), seconds=seconds, device=self.device_name, reasons=noted.reasons, notes=noted.notes
+        )
 
     def score_one(self, arch: Any) -> ScoredArch:
         canonical = self.space.canonical(arch)
@@ -136,7 +146,7 @@ class Scorer:
         if self.batched is not None:
             yield from self._score_stacked(archs)
             return
-        pending: tuple[str, torch.Tensor, float] | None = None
+        pending: tuple[str, Noted | Undefined, float] | None = None
         for arch in archs:
             try:
                 canonical = self.space.canonical(arch)
@@ -169,29 +179,38 @@ class Scorer:
             return
         assert self.batched is not None
         start = time.perf_counter()
-        values = self.batched.scores(canonicals, self.x, self.mode).tolist()  # one host sync per pass
+        values, read = self.batched.scores_read(canonicals, self.x, self.mode)
+        values = values.tolist()  # one host sync per pass
         seconds = (time.perf_counter() - start) / len(canonicals)
-        for canonical, value in zip(canonicals, values):
-            yield self._record(canonical, {"naswot": value}, seconds)
+        for canonical, value, calls in zip(canonicals, values, read):
+            noted = Noted(naswot.undefined_if_singular(value), naswot.codes_note(calls))
+            yield self._record(canonical, noted_values({"naswot": noted}), seconds)
 
     def _score_named(self, canonical: str) -> ScoredArch:
         """Every requested score of one architecture: each needed pass once, then the ensembles."""
         start = time.perf_counter()
         cost = self._cost(canonical)
-        values = self._pass_values(canonical, cost.params, cost.flops)
+        noted = self._pass_values(canonical, cost.params, cost.flops)
         if self.ensembles:
             reference = self.reference()
-            values.update((spec.name, combine(spec, values, reference)) for spec in self.ensembles)
-        ordered = {name: values[name] for name in self.score_names}
+            for spec in self.ensembles:
+                noted.values[spec.name] = combine(spec, noted.values, reference)
+                if undefined := [m for m in spec.members if noted.values[m] == -math.inf]:
+                    noted.notes[spec.name] = f"ranked last where undefined: {', '.join(undefined)}"
+        names = self.score_names
+        ordered = PassValues({n: noted.values[n] for n in names}, _pick(noted.reasons, names), _pick(noted.notes, names))
         return self._record(canonical, ordered, time.perf_counter() - start)
 
-    def _pass_values(self, canonical: str, params: int, flops: int, passes: Mapping[str, frozenset[str]] | None = None) -> dict[str, float]:
-        """The values of ``passes`` (default: every pass this scorer needs) for one architecture."""
+    def _pass_values(self, canonical: str, params: int, flops: int, passes: Mapping[str, frozenset[str]] | None = None) -> PassValues:
+        """The values of ``passes`` (default: every pass this scorer needs) for one architecture, with their reasons and notes."""
         probe = _ArchProbe(self, canonical, params, flops)
-        values: dict[str, float] = {}
+        out = PassValues({})
         for pass_name, wanted in (self.passes if passes is None else passes).items():
-            values.update(run_pass(pass_name, probe, wanted))
-        return values
+            got = run_pass_noted(pass_name, probe, wanted)
+            out.values.update(got.values)
+            out.reasons.update(got.reasons)
+            out.notes.update(got.notes)
+        return out
 
     def reference(self) -> dict[str, list[float]]:
         """Each ensemble member's sorted values on the seeded reference sample: computed once, then kept here
@@ -210,7 +229,7 @@ class Scorer:
         size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
         member_passes = passes_for(members, ())
         costs = ((arch, self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True))
-        rows = [self._pass_values(arch, cost.params, cost.flops, member_passes) for arch, cost in costs]
+        rows = [self._pass_values(arch, cost.params, cost.flops, member_passes).values for arch, cost in costs]
         return {m: sorted(row[m] for row in rows) for m in members}
 
     def _cost(self, canonical: str) -> ModelCost:
@@ -241,6 +260,11 @@ def value_settings(described: Mapping[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in described.items() if k != "device"}, "data": data}
 
 
+def _pick(named: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
+    """The entries of ``names`` in a by-name mapping."""
+    return {n: named[n] for n in names if n in named}
+
+
 def _check_positive_int(name: str, value: Any) -> None:
     """ValueError naming ``name`` unless ``value`` is an integer >= 1 (a bool is not)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -269,7 +293,7 @@ class _ArchProbe:
         return build_seeded(s.space, self._canonical, s.num_classes, s.seed).to(s.device).train()
 
     def code_network(self) -> AbstractContextManager[nn.Module]:
-        """The space's fastest exact network for scores that read only ReLU codes (use inside ``with``)."""
+        """The space's fastest exact network for scores that read only activation codes (use inside ``with``)."""
         return self._scorer.networks.network(self._canonical)
 
     def generator(self, salt: int) -> torch.Generator:

@@ -7,6 +7,8 @@ costs by name (``params``, ``flops``, and ``latency_ms`` when measured), and whe
 :func:`scoring.undefined.json_number`, for every caller.  A scorer that computes several scores in shared
 passes yields one record with all of them; the score cache keeps each value on its own row, and
 :meth:`ScoredArch.only` and :meth:`ScoredArch.merge` are the two (name-keyed) steps between the two forms.
+Beside the values, by the same names: ``reasons``, why each undefined value is undefined, and ``notes`` a score
+gave with its value (NASWOT: the activations its codes came from).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class ScoredArch:
     device: str = ""
     cached: bool = False
     step: int | None = None
+    #: why each undefined (``-inf``) value is undefined, by score name
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    #: what a score says beside its value, by score name (NASWOT, SWAP: the activations read)
+    notes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, arch: str, values: Mapping[str, float], cost: Any, **fields: Any) -> ScoredArch:
@@ -56,6 +62,11 @@ class ScoredArch:
         return self.values[self.score_name]
 
     @property
+    def undefined(self) -> str | None:
+        """Why the ranking score is undefined, ``None`` when it is defined (or no reason was kept)."""
+        return self.reasons.get(self.score_name) if self.singular else None
+
+    @property
     def singular(self) -> bool:
         """The ranking score is undefined (NASWOT: K_H is singular); such a record ranks below every finite one."""
         return self.score == -math.inf
@@ -63,7 +74,10 @@ class ScoredArch:
     def only(self, name: str) -> ScoredArch:
         """The record of score ``name`` alone, as the cache keeps it, with an equal share of the device time among the
         scores computed together (so the shares add up to the whole)."""
-        return replace(self, values={name: self.values[name]}, seconds=self.seconds / len(self.values))
+        return replace(
+            self, values={name: self.values[name]}, seconds=self.seconds / len(self.values),
+            reasons=_pick(self.reasons, name), notes=_pick(self.notes, name),
+        )
 
     @classmethod
     def merge(cls, parts: Sequence[ScoredArch]) -> ScoredArch:
@@ -71,7 +85,9 @@ class ScoredArch:
         counts as cached only when none of them needed the device."""
         values = {name: value for part in parts for name, value in part.values.items()}
         seconds = sum(part.seconds for part in parts)
-        return replace(parts[0], values=values, seconds=seconds, cached=all(part.cached for part in parts))
+        reasons = {name: reason for part in parts for name, reason in part.reasons.items()}
+        notes = {name: note for part in parts for name, note in part.notes.items()}
+        return replace(parts[0], values=values, seconds=seconds, cached=all(part.cached for part in parts), reasons=reasons, notes=notes)
 
     # -- costs ---------------------------------------------------------------------------------
 
@@ -100,17 +116,25 @@ class ScoredArch:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form every caller shows: ``score`` and each of ``values`` ``null`` when undefined (``singular`` true for
-        the ranking one); in a search its ``step`` and ``latency_ms``, otherwise its ``seconds``, ``cached`` and ``device``."""
+        the ranking one); in a search its ``step`` and ``latency_ms``; otherwise its ``seconds``, ``cached``, ``device``,
+        ``undefined`` (why ``score`` is null, else null) and after ``values``: ``reasons`` (why each null of ``values``
+        is null) and ``notes`` (what a score says beside its value)."""
         head: dict[str, Any] = {} if self.step is None else {"step": self.step}
         out = {**head, "arch": self.arch, "score": json_number(self.score), "singular": self.singular, "params": self.params, "flops": self.flops}
         if self.step is None:
-            out.update(seconds=self.seconds, cached=self.cached, device=self.device)
+            out.update(seconds=self.seconds, cached=self.cached, device=self.device, undefined=self.undefined)
             if self.latency_ms is not None:
                 out["latency_ms"] = self.latency_ms
         else:
             out["latency_ms"] = self.latency_ms
         out["values"] = self.json_values()
+        if self.step is None:
+            out.update(reasons=self.json_reasons(), notes={name: self.notes[name] for name in self.values if name in self.notes})
         return out
+
+    def json_reasons(self) -> dict[str, str]:
+        """Why each undefined value is undefined, by name (the names of ``values`` that are ``null`` and have a reason)."""
+        return {name: self.reasons[name] for name, value in self.values.items() if value == -math.inf and name in self.reasons}
 
     def json_values(self) -> dict[str, float | None]:
         """Every value by name as JSON carries it (``null`` when undefined)."""
@@ -122,3 +146,8 @@ def costs_of(cost: Any) -> dict[str, float]:
     found = {name: getattr(cost, name) for name in COUNTED_COSTS}
     latency = getattr(cost, "latency_ms", None)
     return found if latency is None else {**found, "latency_ms": latency}
+
+
+def _pick(named: Mapping[str, str], name: str) -> dict[str, str]:
+    """The entry ``name`` of a by-name mapping, alone (empty when it has none)."""
+    return {name: named[name]} if name in named else {}

@@ -7,7 +7,9 @@ the minibatch, its labels, the architecture's cost) and the names wanted from it
 
 Every value a pass returns goes through :func:`defined`: NaN and infinities become ``-inf``, the one
 documented value for "undefined for this network" (it ranks below every finite score and is
-``null`` in JSON), so no score ever crashes a request or passes as a silent 0.
+``null`` in JSON), so no score ever crashes a request or passes as a silent 0.  A pass may say why
+(:class:`~scoring.undefined.Undefined`) and add a note to a value (:class:`~scoring.undefined.Noted`);
+:func:`run_pass_noted` keeps both, so every undefined value carries a reason.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from .undefined import Undefined
+from .undefined import NOT_FINITE, Noted, Undefined
 
 log = logging.getLogger("naswot.scoring")
 
@@ -36,6 +38,8 @@ __all__ = [
     "register_info",
     "register_pass",
     "run_pass",
+    "noted_values",
+    "run_pass_noted",
 ]
 
 
@@ -77,8 +81,9 @@ class Probe(Protocol):
         """A CPU generator seeded from the scorer's seed and ``salt``: the pass's own random draws."""
 
 
-#: a pass: (probe, names wanted) -> name -> value, or :class:`Undefined` with the reason it has none
-PassFn = Callable[[Probe, frozenset[str]], Mapping[str, "float | Undefined"]]
+#: a pass: (probe, names wanted) -> name -> value, or :class:`Undefined` with the reason it has none, either
+#: possibly :class:`Noted`
+PassFn = Callable[[Probe, frozenset[str]], Mapping[str, "float | Undefined | Noted"]]
 
 _SCORES: dict[str, ScoreInfo] = {}
 _PASSES: dict[str, PassFn] = {}
@@ -128,21 +133,49 @@ def pass_of(name: str) -> str:
     return get_score_info(name).pass_name
 
 
+@dataclass(frozen=True)
+class PassValues:
+    """What one pass gave: each wanted score's defined float, the reason for each ``-inf`` one, and the notes."""
+
+    values: dict[str, float]
+    reasons: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
 def run_pass(pass_name: str, probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
-    """Run one pass for ``wanted`` and return each wanted score as a defined float.
+    """Run one pass for ``wanted`` and return each wanted score as a defined float (see :func:`run_pass_noted`)."""
+    return run_pass_noted(pass_name, probe, wanted).values
+
+
+def run_pass_noted(pass_name: str, probe: Probe, wanted: frozenset[str]) -> PassValues:
+    """Run one pass for ``wanted``: each wanted score as a defined float, with a reason for every undefined one and
+    the notes the pass gave.
 
     A network whose layers torch cannot differentiate as the pass needs (e.g. no double backward of the
     hard-sigmoid in MobileNetV3's squeeze-and-excitation, which GraSP's Hessian-vector product asks for)
     has no value for that pass: its scores are undefined (``-inf``), as a NaN would be, never an error.
     """
     try:
-        values = _PASSES[pass_name](probe, wanted)
+        raw: Mapping[str, Any] = _PASSES[pass_name](probe, wanted)
     except (NotImplementedError, RuntimeError) as exc:
         if not _not_differentiable(exc):
             raise
         log.warning("pass %s undefined for this network: %s", pass_name, exc)
-        values = {}
-    return {name: defined(values.get(name, math.nan)) for name in wanted}
+        raw = dict.fromkeys(wanted, Undefined(f"torch cannot differentiate this network as the pass needs: {exc}"))
+    return noted_values({name: raw.get(name, Undefined(f"the {pass_name} pass gave no value for {name}")) for name in wanted})
+
+
+def noted_values(raw: Mapping[str, Any]) -> PassValues:
+    """Values as passes return them (floats, :class:`Undefined`, :class:`Noted`) as defined floats with their reasons
+    and notes: a ``-inf`` without a reason of its own gets :data:`~scoring.undefined.NOT_FINITE`."""
+    out = PassValues({})
+    for name, value in raw.items():
+        if isinstance(value, Noted):
+            out.notes[name], value = value.note, value.value
+        out.values[name] = defined(value)
+        if out.values[name] == -math.inf:
+            out.reasons[name] = value.reason if isinstance(value, Undefined) else NOT_FINITE
+    return out
 
 
 def _not_differentiable(exc: BaseException) -> bool:
@@ -150,8 +183,10 @@ def _not_differentiable(exc: BaseException) -> bool:
     return isinstance(exc, NotImplementedError) or ("derivative for" in str(exc) and "not implemented" in str(exc))
 
 
-def defined(value: float | torch.Tensor | Undefined) -> float:
+def defined(value: float | torch.Tensor | Undefined | Noted) -> float:
     """``value`` as a float, with NaN, +-inf and :class:`Undefined` mapped to ``-inf``: undefined ranks last, never as 0."""
+    if isinstance(value, Noted):
+        return defined(value.value)
     if isinstance(value, Undefined):
         return -math.inf
     v = float(value)

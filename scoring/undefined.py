@@ -41,3 +41,26 @@ class Undefined:
 
     def __hash__(self) -> int:
         return hash(("Undefined", self.reason))
+
+
+class Noted:
+    """What a pass returns for a value (a float or an :class:`Undefined`) with a note the user reads beside it
+    (NASWOT and SWAP: which activations their codes came from); ``run_pass_noted`` keeps the note."""
+
+    __slots__ = ("value", "note")
+
+    def __init__(self, value: float | Undefined, note: str) -> None:
+        self.value, self.note = value, note
+
+    def __repr__(self) -> str:
+        return f"Noted({self.value!r}, {self.note!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Noted) and (other.value, other.note) == (self.value, self.note)
+
+    def __hash__(self) -> int:
+        return hash(("Noted", self.value, self.note))
+
+
+#: the reason given for a value that came out NaN or infinite without a pass saying why
+NOT_FINITE = "the score is not a finite number on this network (NaN or infinite)"

@@ -79,7 +79,7 @@ class SearchSpace(ABC):
 
         The default builds each network afresh; a space may reuse modules instead (NB-201 does).
         ``pruned=True`` allows a network that skips work which cannot change the NASWOT score (the
-        codes of its ReLUs); its outputs and gradients are then not the network's, so every other
+        codes of its activations); its outputs and gradients are then not the network's, so every other
         score must ask for ``pruned=False``.
         """
         return BuiltNetworks(self, num_classes, seed, device)

@@ -69,9 +69,10 @@ def test_combine_is_the_sum_of_log_ranks():
 
 
 def test_a_score_is_stored_under_its_name_until_its_definition_is_revised(revise):
-    assert definition_name("naswot") == "naswot", "an unrevised score is not stored under its plain name"
-    revise("naswot")
-    assert definition_name("naswot") == "naswot@r2", "a revised score is stored under its old name"
+    assert definition_name("synflow") == "synflow", "an unrevised score is not stored under its plain name"
+    revise("synflow")
+    assert definition_name("synflow") == "synflow@r2", "a revised score is stored under its old name"
+    assert definition_name("naswot") == "naswot@r2", "naswot (codes of every rectifier) is stored under its revision"
 
 
 def test_the_default_ensemble_is_stored_under_its_members_and_revisions():

@@ -58,6 +58,8 @@ def test_scorer_stacks_cells_in_order_and_labels_the_mode():
     assert [(r.params, r.flops) for r in b] == [(r.params, r.flops) for r in a]
     assert_close_scores([r.score for r in b], [r.score for r in a])
     assert b[-1].singular and all(r.seconds > 0 for r in b)
+    assert [r.notes for r in b] == [r.notes for r in a], "the stacked pass counts other activation calls than the network"
+    assert b[-1].reasons == a[-1].reasons == {"naswot": naswot.SINGULAR}, "a singular cell says why on both paths"
     assert stacked.score_one(archs[0]).score == pytest.approx(a[0].score, rel=1e-6)
 
 

@@ -11,14 +11,18 @@ from searchspace import get_space
 SPACE = get_space("nb201")
 
 
-def naive_score(net: nn.Module, x: torch.Tensor) -> tuple[float, np.ndarray]:
-    """Independent reference: binary codes of every ReLU unit, K from explicit Hamming distances, float64 slogdet."""
+#: the activations whose input signs are codes, written out independently of scoring.naswot.CODE_ACTIVATIONS
+RECTIFIERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Softplus)
+
+
+def naive_score(net: nn.Module, x: torch.Tensor, read: tuple[type[nn.Module], ...] = (nn.ReLU,)) -> tuple[float, np.ndarray]:
+    """Independent reference: binary codes of every unit of the ``read`` modules, K from explicit Hamming distances, float64 slogdet."""
     codes = []
 
     def grab(_m, inputs, _out):
         codes.append((inputs[0].detach().reshape(x.shape[0], -1) > 0).cpu().numpy())
 
-    hooks = [m.register_forward_hook(grab) for m in net.modules() if isinstance(m, nn.ReLU)]
+    hooks = [m.register_forward_hook(grab) for m in net.modules() if isinstance(m, read)]
     net.train()
     with torch.no_grad():
         net(x)
@@ -33,6 +37,17 @@ def naive_score(net: nn.Module, x: torch.Tensor) -> tuple[float, np.ndarray]:
             k[i, j] = n_units - np.count_nonzero(c[i] != c[j])
     sign, logdet = np.linalg.slogdet(k)
     return (logdet if sign != 0 else -math.inf), k
+
+
+class _Unused(nn.Module):
+    """A GELU that the forward pass never calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.act, self.fc = nn.GELU(), nn.Linear(12, 2)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
 
 
 class SmallMLP(nn.Module):
@@ -133,9 +148,51 @@ def test_hooks_are_removed_and_mode_restored_also_on_error():
     assert not net.training
 
 
-def test_network_without_relu_modules_is_rejected():
-    with pytest.raises(ValueError, match="no nn.ReLU"):
-        naswot.score(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.randn(4, 3, 2, 2))
+@pytest.mark.parametrize(
+    "net, reason",
+    [
+        (nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), "no elementwise activation module"),
+        (nn.Sequential(nn.Flatten(), nn.Linear(12, 4), nn.Sigmoid(), nn.Tanh(), nn.Softmax(dim=1)), "no elementwise activation module"),
+        (_Unused(), "was called in the forward pass"),
+    ],
+    ids=["linear", "gates-only", "never-called"],
+)
+def test_network_without_codes_has_no_score_and_says_why(net, reason):
+    with pytest.raises(naswot.NoCodes, match=reason):
+        naswot.score(net, torch.randn(4, 3, 2, 2))
+    assert all(not m._forward_pre_hooks for m in net.modules()), "hooks left behind"
+
+
+class MixedActivations(nn.Module):
+    """One module of each rectifier, plus gates (Sigmoid, Tanh, Hardsigmoid, Hardtanh) and a Softmax that are not read."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(24, 24) for _ in range(len(RECTIFIERS)))
+        self.acts = nn.ModuleList(cls() for cls in RECTIFIERS)
+        self.gates = nn.ModuleList([nn.Sigmoid(), nn.Tanh(), nn.Hardsigmoid(), nn.Hardtanh(), nn.Softmax(dim=1)])
+
+    def forward(self, x):
+        x = x.flatten(1)
+        for layer, act in zip(self.layers, self.acts):
+            x = act(layer(x))
+        for gate in self.gates:
+            x = x * gate(x)
+        return x
+
+
+def test_codes_come_from_every_rectifier_and_no_gate():
+    x = torch.randn(16, 3, 2, 4)
+    expected, _ = naive_score(_seeded(MixedActivations), x, RECTIFIERS)
+    assert naswot.score(_seeded(MixedActivations), x) == pytest.approx(expected, rel=1e-9), "codes differ from the rectifiers' input signs"
+
+
+def test_kernel_says_which_activations_it_read():
+    k = naswot.kernel(_seeded(SmallCNN), torch.randn(6, 3, 8, 8))
+    assert dict(k.read) == {"ReLU": 3}, "the shared ReLU is read once per call"
+    assert k.note == "codes of ReLU x3"
+    mixed = naswot.kernel(_seeded(MixedActivations), torch.randn(6, 3, 2, 4))
+    assert dict(mixed.read) == {cls.__name__: 1 for cls in RECTIFIERS}, "each rectifier once, no gate"
 
 
 def test_products_are_reused_only_for_the_same_unmodified_tensor():

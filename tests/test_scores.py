@@ -515,8 +515,18 @@ UNDEFINED = {"naswot", "jacob_cov", "synflow", "zen", "az_expressivity", "az_pro
 
 
 @pytest.fixture(scope="module")
-def all_none_values(one_torch_thread):
-    return small_scorer(sorted(FLAGS)).score_one(ALL_NONE).values
+def all_none_record(one_torch_thread):
+    return small_scorer(sorted(FLAGS)).score_one(ALL_NONE)
+
+
+@pytest.fixture(scope="module")
+def all_none_values(all_none_record):
+    return all_none_record.values
+
+
+@pytest.mark.parametrize("name, words", [("naswot", "K_H is singular"), ("synflow", "no synaptic flow")])
+def test_the_all_none_cell_says_why_a_score_is_undefined(all_none_record, name, words):
+    assert words in all_none_record.reasons.get(name, ""), f"{name}: reason {all_none_record.reasons.get(name)!r}"
 
 
 @pytest.mark.parametrize("name", sorted(FLAGS))

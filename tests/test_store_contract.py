@@ -77,6 +77,15 @@ def test_a_computed_score_comes_back_from_the_cache_marked_cached(store, score):
     assert store.get_scores(KEY, ["a", "missing"]) == {"a": replace(computed, cached=True)}, "only the stored arch, cached, same values"
 
 
+@pytest.mark.parametrize("score", [12.5, -math.inf], ids=["finite", "undefined"])
+def test_a_cached_value_keeps_its_note_and_an_undefined_one_its_reason(store, score):
+    reasons = {} if math.isfinite(score) else {"naswot": "the network has no elementwise activation module"}
+    computed = ScoredArch("a", {"naswot": score}, {"params": 10, "flops": 20}, 0.5, "cpu", reasons=reasons, notes={"naswot": "codes of GELU x2"})
+    store.put_score(KEY, computed)
+    back = store.get_scores(KEY, ["a"])["a"]
+    assert (back.reasons, back.notes) == (computed.reasons, computed.notes), f"reason or note changed in the cache: {back}"
+
+
 def test_a_cache_query_over_many_archs_finds_every_stored_one(store):
     archs = [f"a{i}" for i in range(1203)]
     for arch in archs[::100]:
@@ -247,6 +256,19 @@ def test_upgrade_drops_cached_values_of_redefined_scores_only(location, version,
     kept = sorted(name for name in CACHED if opened.get_scores(CacheKey("nb201", "d", 8, 0, name, "exact"), ["a"]))
     opened.close()
     assert kept == kept_names, f"the upgrade from version {version} kept {kept}"
+
+
+def test_upgrade_to_schema_8_drops_cached_nulls_that_carry_no_reason(location):
+    """Migration 8: a null cached before reasons were kept is scored afresh (then it keeps its reason); values stay."""
+    at_version(location, 7, scores=("naswot",))  # arch 'a', value 1.0
+    dialect = dialect_for(location)
+    connection = Connection(dialect, dialect.locate(location)[0], 2.0)
+    connection.transaction(lambda execute: execute("INSERT INTO scores VALUES ('nb201','b','d',8,0,'naswot','exact',NULL,?,1,1,0.1,'cpu',0)", (True,)))
+    connection.close()
+    opened = open_store(location)
+    kept = sorted(opened.get_scores(CacheKey("nb201", "d", 8, 0, "naswot", "exact"), ["a", "b"]))
+    opened.close()
+    assert kept == ["a"], f"the upgrade kept {kept}: the reasonless null 'b' must go, the value 'a' stay"
 
 
 def test_a_database_of_a_newer_schema_is_refused(location):

@@ -122,8 +122,13 @@ class ScoreResult(BaseModel):
     seconds: float = Field(..., description="time the device spent scoring it (when cached: the time it took originally), summed over the requested scores; scores computed in shared passes each count an equal share of that time")
     cached: bool = Field(..., description="answered from the score cache, no device work for this request")
     device: str = Field(..., description="device that computed the score")
+    undefined: str | None = Field(None, description="why `score` is null (e.g. no activation to read codes from, K_H singular); null when `score` is a number")
     values: dict[str, float | None] = Field(
         default_factory=dict, description="every requested score's value by name (null when undefined); `score` is the first one's"
+    )
+    reasons: dict[str, str] = Field(default_factory=dict, description="why each null of `values` is null, by score name")
+    notes: dict[str, str] = Field(
+        default_factory=dict, description="what a score says beside its value, by name (naswot, swap: the activations whose codes were read, e.g. `codes of GELU x6`)"
     )
     latency_ms: float | None = Field(None, description="with `costs: [\"latency_ms\"]`: milliseconds per forward pass of `latency_batch` inputs on the scoring device")
 

@@ -64,8 +64,19 @@ CREATE TABLE latencies (
 #: what the search computed instead of reading the score cache again; older rows hold the ranking score alone
 _EVALUATION_VALUES = "ALTER TABLE evaluations ADD COLUMN score_values TEXT;"
 
+#: a cached value keeps why it is undefined (``undefined_reason``, with a null score) and the note its score gave
+#: (NASWOT: the activations read); cached nulls from before carry no reason, so they are dropped and scored afresh
+_SCORE_REASONS = """
+ALTER TABLE scores ADD COLUMN undefined_reason TEXT;
+ALTER TABLE scores ADD COLUMN note TEXT;
+DELETE FROM scores WHERE score IS NULL;
+"""
+
 #: every migration, in order, with its ``{role}`` type names unfilled
-MIGRATIONS: tuple[str, ...] = (_TABLES, _LEASES, _REFERENCES, _DROP_REDEFINED_SCORES, _DROP_ENSEMBLE_SCORES, _LATENCIES, _EVALUATION_VALUES)
+MIGRATIONS: tuple[str, ...] = (
+    _TABLES, _LEASES, _REFERENCES, _DROP_REDEFINED_SCORES, _DROP_ENSEMBLE_SCORES, _LATENCIES, _EVALUATION_VALUES,
+    _SCORE_REASONS,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

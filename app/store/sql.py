@@ -36,7 +36,7 @@ _LATENCY_MATCH = " AND ".join(f"{c}=?" for c in _LATENCY_KEY)
 _CHUNK = 500  # archs per cache query: well under every back end's limit on parameters
 
 _GET_SCORES = (
-    "SELECT arch, score, params, flops, seconds, device FROM scores WHERE space=? AND data=? "
+    "SELECT arch, score, params, flops, seconds, device, undefined_reason, note FROM scores WHERE space=? AND data=? "
     "AND batch_size=? AND seed=? AND score_name=? AND \"precision\"=? AND arch IN ({marks})"
 )
 _NO_LEASE = "lease_owner=NULL, lease_expires=NULL"
@@ -99,10 +99,12 @@ class SQLStore(Store):
         return found
 
     def put_score(self, key: CacheKey, result: ScoredArch) -> None:
-        value = result.values[key.name]
-        self._db.write(f"INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) {self.dialect.upsert(_SCORE_KEY)}", (
+        value = json_number(result.values[key.name])
+        reason = result.reasons.get(key.name) if value is None else None
+        self._db.write(f"INSERT INTO scores VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) {self.dialect.upsert(_SCORE_KEY)}", (
             key.space, result.arch, key.data, key.batch_size, key.seed, key.definition, key.precision,
-            json_number(value), json_number(value) is None, result.params, result.flops, result.seconds, result.device, time.time(),
+            value, value is None, result.params, result.flops, result.seconds, result.device, time.time(),
+            reason, result.notes.get(key.name),
         ))
 
     def count_scores(self) -> int:
@@ -258,8 +260,12 @@ def _costs(row: Mapping[str, Any], latency_ms: float | None = None) -> dict[str,
 
 
 def _cached(row: Mapping[str, Any], name: str) -> ScoredArch:
-    """A cached score (one value, named ``name``) from its row."""
-    return ScoredArch(row["arch"], {name: from_json_number(row["score"])}, _costs(row), row["seconds"], row["device"], cached=True)
+    """A cached score (one value, named ``name``, with its reason when undefined and its note) from its row."""
+    reasons = {} if row["undefined_reason"] is None else {name: row["undefined_reason"]}
+    notes = {} if row["note"] is None else {name: row["note"]}
+    return ScoredArch(
+        row["arch"], {name: from_json_number(row["score"])}, _costs(row), row["seconds"], row["device"], cached=True, reasons=reasons, notes=notes
+    )
 
 
 def _evaluation(row: Mapping[str, Any], legacy_name: str) -> ScoredArch:

@@ -1,7 +1,9 @@
-"""Scores of the ReLU codes of one forward pass (no autograd): NASWOT and SWAP.
+"""Scores of the activation codes of one forward pass (no autograd): NASWOT and SWAP.
 
-Both read only which units are switched on, so they run on the space's fastest exact network (for
-NB-201 the pruned module pool, whose ReLU inputs are bit-identical to the full network's).
+Both read only which units are switched on (input > 0 at every elementwise rectifier module, see
+:data:`scoring.naswot.CODE_ACTIVATIONS`), so they run on the space's fastest exact network (for NB-201
+the pruned module pool, whose ReLU inputs are bit-identical to the full network's).  Each value comes
+with a note naming the activations read; a network without any is undefined for both, with the reason.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from torch import nn
 
 from .. import naswot
 from ..registry import Probe, ScoreInfo, register_pass
+from ..undefined import Noted, Undefined
 
 NASWOT = ScoreInfo(
     "naswot",
-    "log|det K_H| of the Hamming kernel of the ReLU codes over the minibatch (Mellor et al., ICML 2021)",
+    "log|det K_H| of the Hamming kernel of the activation codes (input > 0 at every ReLU-family, GELU, SiLU, Hardswish, ... module) "
+    "over the minibatch (Mellor et al., ICML 2021)",
     "relu_codes",
+    revision=2,  # 2: codes of every elementwise rectifier, not of nn.ReLU alone (equal on ReLU-only networks)
 )
 SWAP = ScoreInfo(
     "swap",
-    "number of distinct sample-wise activation patterns: each unit's on/off vector over the first 32 inputs of the minibatch (Peng et al., ICLR 2024)",
+    "number of distinct sample-wise activation patterns: each unit's on/off vector over the first 32 inputs of the minibatch, "
+    "at every ReLU-family, GELU, SiLU, Hardswish, ... module (Peng et al., ICLR 2024)",
     "relu_codes",
+    revision=2,  # 2: patterns of every elementwise rectifier, not of nn.ReLU alone (equal on ReLU-only networks)
 )
 #: inputs whose patterns SWAP counts: over 128 inputs nearly every unit's pattern is distinct and the count
 #: saturates at the number of units (Spearman 0.67 against 0.78 with 32 on NB-201, README)
@@ -38,7 +45,7 @@ def pack_columns(codes: torch.Tensor) -> torch.Tensor:
 
 
 class _PatternCollector:
-    """Forward pre-hook on ReLUs: the distinct per-unit on/off columns over the batch, packed into words."""
+    """Forward pre-hook on activations: the distinct per-unit on/off columns over the batch, packed into words."""
 
     def __init__(self) -> None:
         self.parts: list[torch.Tensor] = []
@@ -48,32 +55,34 @@ class _PatternCollector:
         self.parts.append(torch.unique(pack_columns(codes), dim=0))
 
     def count(self) -> int:
-        if not self.parts:
-            return 0
         return int(torch.unique(torch.cat(self.parts), dim=0).shape[0])
 
 
-def swap_count(net: nn.Module, x: torch.Tensor) -> int:
-    """The SWAP score of ``net`` on ``x``: distinct activation columns of the first ``SWAP_SAMPLES`` inputs
-    over all ReLU units (train mode, no grad)."""
+def swap_count(net: nn.Module, x: torch.Tensor) -> Noted:
+    """The SWAP score of ``net`` on ``x``: distinct activation columns of the first ``SWAP_SAMPLES`` inputs over all
+    units of the activations read (train mode, no grad), noted with those activations; :class:`naswot.NoCodes` when
+    the network has none."""
     collector = _PatternCollector()
-    handles = [m.register_forward_pre_hook(collector) for m in net.modules() if isinstance(m, nn.ReLU)]
-    try:
-        net.train()
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return collector.count()
+    net.train()
+    with naswot.reading_codes(net, collector) as read, torch.no_grad():
+        net(x)
+    return Noted(float(collector.count()), naswot.codes_note(read))
+
+
+def naswot_value(k: naswot.Kernel) -> Noted:
+    """NASWOT's value of kernel ``k`` (one host synchronisation), noted with the activations read; undefined when singular."""
+    return Noted(naswot.undefined_if_singular(float(naswot.log_abs_det(k).item())), k.note)
 
 
 @register_pass(NASWOT, SWAP)
-def relu_codes(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
+def relu_codes(probe: Probe, wanted: frozenset[str]) -> dict[str, Noted | Undefined]:
+    out: dict[str, Noted | Undefined] = {}
     with probe.code_network() as net:
-        if "naswot" in wanted:
-            out["naswot"] = float(naswot.log_abs_det(naswot.kernel(net, probe.x, probe.precision)).item())
-        if "swap" in wanted:
-            out["swap"] = float(swap_count(net, probe.x))
+        try:
+            if "naswot" in wanted:
+                out["naswot"] = naswot_value(naswot.kernel(net, probe.x, probe.precision))
+            if "swap" in wanted:
+                out["swap"] = swap_count(net, probe.x)
+        except naswot.NoCodes as exc:
+            return {name: Undefined(str(exc)) for name in wanted}
     return out

@@ -7,6 +7,7 @@ import torch
 from searchspace.layers.exact_conv import swap_in_grouped_conv_replicas
 
 from ..registry import Probe, ScoreInfo, register_pass
+from ..undefined import Undefined
 from .common import log_or_undefined, weighted_layers
 
 SYNFLOW = ScoreInfo(
@@ -19,7 +20,7 @@ SYNFLOW = ScoreInfo(
 
 
 @register_pass(SYNFLOW)
-def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
+def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float | Undefined]:
     net = probe.network().double()  # a fresh network per call: changing it in place is safe
     swap_in_grouped_conv_replicas(net)  # bit-identical float64 depthwise/grouped convolutions, many times faster on the CPU
     with torch.no_grad():
@@ -30,4 +31,6 @@ def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float]:
     ones = torch.ones((1, *probe.x.shape[1:]), dtype=torch.float64, device=probe.x.device)
     net(ones).sum().backward()
     total = sum(float((layer.weight.detach() * layer.weight.grad).abs().sum()) for layer in weighted_layers(net) if layer.weight.grad is not None)
+    if total == 0:
+        return {"synflow": Undefined("no synaptic flow reaches the output: no path of weights links the input to it")}
     return {"synflow": log_or_undefined(total)}
