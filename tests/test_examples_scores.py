@@ -23,7 +23,7 @@ NAMES = ("vit_tiny", "mixer")
 NOISE = 1e-9
 #: scores other branches are making defined on token layouts (marks removed when they land)
 ELSEWHERE = {
-    "az_expressivity": "tokens", "az_progressivity": "tokens", "az_trainability": "tokens", "zen": "tokens", "meco": "speed",
+    "az_expressivity": "tokens", "az_progressivity": "tokens", "az_trainability": "tokens", "zen": "tokens",
 }
 
 

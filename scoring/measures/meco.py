@@ -32,8 +32,8 @@ MECO = ScoreInfo(
 
 NOTHING_TO_READ = "no module output is a feature map (N x C x H x W) or token sequence (N x L x C) with two or more positions"
 ALL_SINGULAR = (
-    "every feature map has at least as many channels as positions (or a constant channel), "
-    "so each channel correlation is singular and the sum is identically 0"
+    "every feature map or token sequence has at least as many channels as positions (tokens), or a constant channel, "
+    "so every channel correlation is singular and the sum is identically 0"
 )
 
 
