@@ -196,3 +196,16 @@ def test_a_bad_encoding_over_http_is_a_422_naming_the_item_position_and_allowed_
     assert [d["loc"] for d in detail] == [["body", "archs", 1], ["body", "archs", 2]]
     assert "character 2" in detail[0]["msg"] and "'0' (identity), '1' (mbv2_k3_t3), '2' (mbv2_k5_t6)" in detail[0]["msg"]
     assert "element 7" in detail[1]["msg"] and all(d["type"] == "encoding_error" for d in detail)
+
+
+def test_neighbours_are_the_sixteen_one_layer_changes():
+    near = SPACE.neighbours("02012100")
+    assert len(near) == len(set(near)) == 16 and all(sum(a != b for a, b in zip("02012100", n)) == 1 for n in near)
+
+
+def test_ground_truth_reads_the_mean_of_the_three_trainings():
+    from searchspace.nbmacro.accuracy import load_accuracy
+
+    truth = load_accuracy(shared_file("nbmacro-accuracy.csv"))
+    assert len(truth) == 6_561 and truth["00000000"]["cifar10_test"] == pytest.approx(45.3633, abs=1e-3)
+    assert max(t["cifar10_test"] for t in truth.values()) == pytest.approx(93.13, abs=0.01)

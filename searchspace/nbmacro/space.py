@@ -53,6 +53,11 @@ class NBMacroSpace(SearchSpace):
         """Each searched layer's op: ("layer 0 (stage 0)", "mbv2_k3_t3"), ..."""
         return [(f"layer {i} (stage {stage_of(i)[0]})", OP_NAMES[op]) for i, op in enumerate(parse(arch))]
 
+    def neighbours(self, arch: Any) -> list[str]:
+        """All 16 networks one layer away from ``arch`` (the pool searches of ``bench/`` mutate among them)."""
+        ops = parse(arch)
+        return [to_string(ops[:i] + (op,) + ops[i + 1 :]) for i in range(LAYERS) for op in range(len(OP_NAMES)) if op != ops[i]]
+
     def enumerate(self) -> Iterator[str]:
         """All 6,561 strings in the benchmark's (lexicographic) order."""
         for ops in itertools.product(range(len(OP_NAMES)), repeat=LAYERS):
