@@ -85,9 +85,9 @@ def kendall_spearman(table: dict[str, float], archs: list[str], truth: dict[str,
     return [correlations(scores, [truth[a][t] for a in archs]) for t in targets_of(truth)]
 
 
-def candidates(columns: list[str], max_size: int) -> list[str]:
-    """Every ensemble of 2..max_size distinct columns, as canonical ``ensemble:`` names."""
-    usable = [c for c in columns if c not in REDUNDANT]
+def candidates(columns: list[str], max_size: int, redundant: tuple[str, ...] = REDUNDANT) -> list[str]:
+    """Every ensemble of 2..max_size distinct columns but ``redundant`` ones, as canonical ``ensemble:`` names."""
+    usable = [c for c in columns if c not in redundant]
     return ["ensemble:" + "+".join(c) for r in range(2, min(max_size, len(usable)) + 1) for c in itertools.combinations(usable, r)]
 
 
@@ -203,7 +203,7 @@ def worse_space_study(args: argparse.Namespace) -> None:
     """Candidates over the columns both spaces' tables hold, by the worse space's Kendall, beside each space's size baseline."""
     studies = [SpaceStudy.of(args.table), SpaceStudy.of(args.other_table)]
     shared = [c for c in read_columns(args.table) if c in read_columns(args.other_table)]
-    rows = rank_by_worse_space(studies, candidates(shared, args.max_size))
+    rows = rank_by_worse_space(studies, candidates(shared, args.max_size, redundant=()))  # params and flops differ off NB-201
     sizes = [study.size_baseline() for study in studies]
     print(f"worse-space study: {' vs '.join(f'{s.space} ({describe_tables(s.tables)}, {len(read_columns(s.tables)[shared[0]])} rows)' for s in studies)}; "
           f"candidates={len(rows)} over {', '.join(shared)}")
