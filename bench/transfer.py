@@ -7,7 +7,7 @@ For each space it reads every committed table of that space (``bench/results/*.c
 names it) and prints, per score column, ``params`` and ``flops``: the rows it was computed on (the
 largest table holding it: the whole space where one does), Kendall tau-b and Spearman rho with the
 CIFAR-10 test accuracy (NB-201: ``cifar10_test``; nb-macro: the mean of its three trainings), each with
-a seeded bootstrap 95% percentile interval.  Then the default ensemble on the rows where all its
+a seeded bootstrap 95% percentile interval; params and flops also over every network of the ground truth.  Then the default ensemble on the rows where all its
 members were computed (its tables joined on ``arch``), beside params and flops on the same rows, and its
 margin over the better of the two.  Last line, per space: ``SPACE: ensemble_kendall=K size_kendall=K
 margin=M rows=N`` (``ensemble_kendall=nan`` where a member is missing).
@@ -26,6 +26,7 @@ from scipy import stats
 
 from common import RESULTS, correlations, load_truth, read_columns, read_scores
 from scoring import DEFAULT_MEMBERS
+from searchspace import get_space
 
 SIZE = ("params", "flops")
 TARGET = "cifar10_test"
@@ -106,12 +107,22 @@ def report_space(space: str, resamples: int, seed: int) -> str:
     for column, path in sorted(sources.items(), key=lambda item: (item[0] not in SIZE, item[0])):
         values = read_columns(path)[column]
         print(row(column, len(values), *correlate(values, truth, resamples, seed), path.name))
+    print_whole_space_size(space, truth)
     joined = ensemble_tables(sources)
     if joined is None:
         missing = [m for m in DEFAULT_MEMBERS if m not in sources]
         print(f"default ensemble ({'+'.join(DEFAULT_MEMBERS)}): not computable, no table holds {', '.join(missing)}")
         return f"{space}: ensemble_kendall=nan"
     return compare_with_size(space, joined, truth, resamples, seed)
+
+
+def print_whole_space_size(space: str, truth: dict[str, dict[str, float]]) -> None:
+    """Kendall and Spearman of params and flops over every network with a ground truth (costs need no table)."""
+    archs = list(truth)
+    accuracy = [truth[a][TARGET] for a in archs]
+    costs = [get_space(space).cost(a) for a in archs]
+    figures = "  ".join(f"{name} {k:.3f}/{r:.3f}" for name in SIZE for k, r in [correlations([getattr(c, name) for c in costs], accuracy)])
+    print(f"size over all {len(archs)} networks (Kendall/Spearman): {figures}")
 
 
 def compare_with_size(space: str, joined: list[Path], truth: dict[str, dict[str, float]], resamples: int, seed: int) -> str:
