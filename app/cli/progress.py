@@ -6,16 +6,21 @@ Machine-readable output goes to stdout; everything here goes to stderr, so pipes
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 #: the console every command line bar and table writes to
 stderr = Console(stderr=True)
+#: the bar shown while an ensemble's reference sample is scored (a command line scorer keeps it for its run only)
+REFERENCE_BAR = "ensemble reference sample"
+REFERENCE_NOTE = "scored once per run here; the service keeps it in its store"
 
 
 class RateColumn(ProgressColumn):
@@ -38,6 +43,18 @@ class Bar:
 
     def total(self, total: int) -> None:
         self._progress.update(self._task, total=total)
+
+    def along(self, description: str, note: str = "") -> Callable[[int, int], None]:
+        """A ``(done, total)`` reporter for work met along the way (an ensemble's reference sample): its own bar
+        under this one, added at its first report, so work that never happens shows nothing."""
+        task: list[TaskID] = []
+
+        def report(done: int, total: int) -> None:
+            if not task:
+                task.append(self._progress.add_task(description, total=total, note=note))
+            self._progress.update(task[0], completed=done, total=total)
+
+        return report
 
 
 @contextmanager
