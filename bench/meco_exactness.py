@@ -9,8 +9,10 @@ smallest eigenvalue is exactly 0, and decomposes a map its parent module hands o
 reference here is the pass as it was: every module's map decomposed in float64, NaN read as 0.  For
 ``--n`` seeded architectures of ``--space`` (a space with a per-architecture resolution, such as
 ofa-mbv3, gets them at ``--resolution``) it prints per architecture both values and times, then
-Kendall tau between them, the largest absolute and relative difference, and the seconds per
-architecture of each way.  The CPU model is printed first.
+Kendall tau between them, the largest absolute and relative difference, the pairs the two order
+oppositely and the pairs the registered values tie exactly while the old ones order them by float
+noise (where every map past the first stages is singular, as on nb-macro at 32x32), and the seconds
+per architecture of each way.  The CPU model is printed first.
 """
 
 from __future__ import annotations
@@ -104,14 +106,28 @@ def main() -> None:
     report(new, old, t_new, t_old)
 
 
+def pair_counts(new: list[float], old: list[float]) -> tuple[int, int]:
+    """(pairs the registered values tie but the old ones order: ordered by float noise alone,
+    pairs the registered values order one way and the old ones the other)."""
+    noise_ordered = discordant = 0
+    for i in range(len(new)):
+        for j in range(i + 1, len(new)):
+            a, b = new[i] - new[j], old[i] - old[j]
+            noise_ordered += a == 0 and b != 0
+            discordant += a * b < 0
+    return noise_ordered, discordant
+
+
 def report(new: list[float], old: list[float], t_new: list[float], t_old: list[float]) -> None:
     finite = [(a, b) for a, b in zip(new, old) if math.isfinite(a)]
     undefined = len(new) - len(finite)
     tau = float(stats.kendalltau([a for a, _ in finite], [b for _, b in finite]).statistic) if len(finite) > 1 else float("nan")
     worst_abs = max((abs(a - b) for a, b in finite), default=0.0)
     worst_rel = max((abs(a - b) / max(abs(b), 1e-300) for a, b in finite), default=0.0)
-    print(f"kendall_tau={tau:.6f} max_abs_diff={worst_abs:.3e} max_rel_diff={worst_rel:.3e} undefined={undefined} "
-          f"(old values of those: {[b for a, b in zip(new, old) if not math.isfinite(a)]})")
+    noise_ordered, discordant = pair_counts([a for a, _ in finite], [b for _, b in finite])
+    print(f"kendall_tau={tau:.6f} max_abs_diff={worst_abs:.3e} max_rel_diff={worst_rel:.3e} distinct_registered={len({a for a, _ in finite})} "
+          f"undefined={undefined} (old values of those: {[b for a, b in zip(new, old) if not math.isfinite(a)]})")
+    print(f"pairs: discordant={discordant} tied_exactly_but_ordered_by_old_float_noise={noise_ordered} of {len(finite) * (len(finite) - 1) // 2}")
     print(f"seconds_per_arch registered={statistics.mean(t_new):.3f} old={statistics.mean(t_old):.3f} "
           f"speedup={statistics.mean(t_old) / statistics.mean(t_new):.1f}")
 
