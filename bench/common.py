@@ -13,7 +13,7 @@ import csv
 import functools
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,6 +26,8 @@ from scoring.ensemble import combine
 from scoring.evaluate import value_settings
 from scoring.undefined import from_table_cell, with_finite_floor
 from searchspace import get_space
+from searchspace.nb201.accuracy import load_accuracy as nb201_accuracy
+from searchspace.nbmacro.accuracy import load_accuracy as nbmacro_accuracy
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the committed score tables (``bench/results/*.csv.gz``, each with its ``.meta.json``)
@@ -39,6 +41,7 @@ class BenchSettings(BaseSettings):
 
     shared_data: Path = Path(ROOT.parent / "shared" / "data")
     nb201_accuracy: Path | None = None
+    nbmacro_accuracy: Path | None = None
 
 
 _SETTINGS = BenchSettings()
@@ -46,15 +49,42 @@ _SETTINGS = BenchSettings()
 SHARED = _SETTINGS.shared_data
 DEFAULT_DATA = "cifar10:" + str(SHARED / "cifar10-sample.npz")
 DEFAULT_ACCURACY = str(_SETTINGS.nb201_accuracy or SHARED / "nb201-accuracy.csv")
+#: each benchmark space's trained accuracies: (default file, loader arch -> {target -> accuracy})
+GROUND_TRUTH: dict[str, tuple[str, Callable[[str], dict[str, dict[str, float]]]]] = {
+    "nb201": (DEFAULT_ACCURACY, nb201_accuracy),
+    "nb-macro": (str(_SETTINGS.nbmacro_accuracy or SHARED / "nbmacro-accuracy.csv"), nbmacro_accuracy),
+}
 #: the NB-201 targets' short names in printed tables
 SHORT = {"cifar10_test": "c10", "cifar100_test": "c100", "imagenet16_120_test": "in16"}
 #: columns of a score table that are not values
 KEYS = ("index", "arch")
 
 
-def add_accuracy_option(parser: argparse.ArgumentParser) -> None:
-    """``--accuracy``: the NB-201 trained accuracies the studies compare with."""
-    parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
+def add_accuracy_option(parser: argparse.ArgumentParser, *, any_space: bool = False) -> None:
+    """``--accuracy``: the NB-201 trained accuracies the studies compare with (``any_space``: those of the table's space)."""
+    if any_space:
+        parser.add_argument("--accuracy", default=None, help="the table's space's trained accuracies "
+                            "[nb201: $NASWOT_NB201_ACCURACY or nb201-accuracy.csv; nb-macro: $NASWOT_NBMACRO_ACCURACY or nbmacro-accuracy.csv]")
+    else:
+        parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
+
+
+def load_truth(space: str, path: str | None = None) -> dict[str, dict[str, float]]:
+    """The trained accuracies of ``space``'s architectures (arch -> {target -> accuracy}), from ``path`` or the shared file."""
+    if space not in GROUND_TRUTH:
+        raise SystemExit(f"no ground truth for space {space!r}; known: {', '.join(GROUND_TRUTH)}")
+    default, load = GROUND_TRUTH[space]
+    return load(path or default)
+
+
+def targets_of(truth: dict[str, dict[str, float]]) -> tuple[str, ...]:
+    """The accuracy targets a ground truth holds (NB-201: C10, C100, IN16-120; nb-macro: C10)."""
+    return tuple(next(iter(truth.values())))
+
+
+def table_space(tables: Tables) -> str:
+    """The space a score table was written for (its meta file)."""
+    return read_meta(tables)["space"]
 
 
 def add_table_option(parser: argparse.ArgumentParser, *, required: bool, help: str) -> None:

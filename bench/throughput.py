@@ -6,6 +6,7 @@
     python bench/throughput.py --cells-per-pass 16   # the opt-in stacked-cells mode
     python bench/throughput.py --score ensemble      # another score's cost per cell against NASWOT alone
     python bench/throughput.py --joint naswot,synflow,snip   # several scores in shared passes against one scorer each
+    python bench/throughput.py --space ofa-mbv3 --resolution 224 --n 3 --reference-size 4   # every default member per network
 
 Both sides score the same seeded NAS-Bench-201 cells on the same device, minibatch and weights:
 (a) ``Scorer.score_many`` (what the CLI, ``naswot table`` and the service call) and
@@ -31,6 +32,13 @@ list of scores) against one scorer per score (what it did before), interleaved t
 checks the first cell's values are identical both ways.  Last line: ``joint=a+b+c seconds_per_cell=X
 separate_seconds_per_cell=Y speedup=R``.
 
+``--space NAME`` (nb201, nb-macro, ofa-mbv3 at ``--resolution``) times, per network of that space,
+NASWOT, each default ensemble member alone (``scoring.ensemble.DEFAULT_MEMBERS``) and the default
+ensemble, interleaved one network at a time; it prints seconds per network, each one's ratio to NASWOT
+and whether each member meets the target of at most 2x NASWOT.  The ensemble's reference sample is
+timed apart on ``--reference-size`` networks and extrapolated to the default size.
+``--score`` and ``--joint`` take ``--space`` too (default nb201).  The helpers live in ``bench/score_timing.py``.
+
 ``--profile`` times each stage separately per cell instead (with a device synchronisation after
 each stage): construction, moving to the device, the bare forward pass, the code products the
 hooks add, log-determinant and synchronisation; and the baseline's stages.
@@ -50,6 +58,7 @@ from scipy import stats
 
 from authors_baseline import authors_score
 from common import DEFAULT_DATA
+from score_timing import archs_at, interleaved, joint_ratio, members, score_ratio, sync
 from scoring import Scorer, cpu_model, describe_device, kernels, naswot, open_source, resolve_device
 from scoring.evaluate import build_seeded
 from scoring.undefined import with_finite_floor
@@ -65,11 +74,6 @@ def open_data(spec: str):
     except (FileNotFoundError, OSError) as exc:
         print(f"note: {spec} unavailable ({exc}); using synthetic noise inputs instead", file=sys.stderr)
         return open_source("noise")
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def baseline_scores(space, archs: list[str], x: torch.Tensor, num_classes: int, seed: int, device: torch.device) -> list[float]:
@@ -215,62 +219,6 @@ def profile(args, space, source, device, archs) -> None:
     print(f"ratio of per-cell times (profiled, with per-stage syncs): {total_theirs / total_ours:.2f}")
 
 
-def interleaved(
-    sides: dict[str, Callable[[list[str]], object]], archs: list[str], block: int, device: torch.device,
-    progress: Callable[[int, dict[str, float]], None] | None = None,
-) -> dict[str, float]:
-    """Seconds per cell of each side on ``archs``, timed in blocks whose side order rotates, so machine noise hits all;
-    ``progress(cells done, seconds so far per side)`` after each block."""
-    names = list(sides)
-    totals = dict.fromkeys(names, 0.0)
-    sync(device)
-    for i in range(0, len(archs), block):
-        shift = (i // block) % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            sides[name](archs[i : i + block])
-            sync(device)
-            totals[name] += time.perf_counter() - start
-        if progress is not None:
-            progress(min(i + block, len(archs)), totals)
-    return {k: v / len(archs) for k, v in totals.items()}
-
-
-def score_ratio(args, space, source, device, archs) -> None:
-    """Seconds per cell of ``--score`` against NASWOT alone, interleaved blocks on the same cells."""
-    common = dict(batch_size=args.batch_size, seed=args.seed, device=device)
-    theirs = Scorer(space, source, **common)
-    ours = Scorer(space, source, scores=(args.score,), **common)
-    if ours.ensembles:
-        start = time.perf_counter()
-        ours.reference()
-        print(f"reference sample: {ours.reference_size} cells in {time.perf_counter() - start:.1f} s (once per space, data, batch size and seed)")
-    list(ours.score_many(archs[:1])), list(theirs.score_many(archs[:1]))  # warm-up: allocator and kernel caches
-    per_cell = interleaved({"ours": lambda b: list(ours.score_many(b)), "naswot": lambda b: list(theirs.score_many(b))}, archs, args.block, device)
-    ratio = per_cell["ours"] / per_cell["naswot"]
-    print(f"device={describe_device(device)} cells={len(archs)} threads={torch.get_num_threads()} batch={args.batch_size}")
-    print(f"score={args.score} seconds_per_cell={per_cell['ours']:.4f} naswot_seconds_per_cell={per_cell['naswot']:.4f} ratio={ratio:.2f}")
-
-
-def joint_ratio(args, space, source, device, archs) -> None:
-    """Several scores by one scorer in shared passes (how the service computes a list) against one scorer per score."""
-    names = args.joint.split(",")
-    common = dict(batch_size=args.batch_size, seed=args.seed, device=device)
-    joint = Scorer(space, source, scores=names, **common)
-    separate = [Scorer(space, source, scores=(name,), **common) for name in names]
-    together = {r.arch: r.values for r in joint.score_many(archs[:1])}  # warm-up, and the values checked below
-    alone = {name: s.score_one(archs[0]) for name, s in zip(names, separate)}
-    same = all(together[archs[0]][n] == alone[n].values.get(n, alone[n].score) for n in names)
-    per_cell = interleaved(
-        {"joint": lambda b: list(joint.score_many(b)), "separate": lambda b: [list(s.score_many(b)) for s in separate]},
-        archs, args.block, device,
-    )
-    print(f"device={describe_device(device)} cells={len(archs)} threads={torch.get_num_threads()} batch={args.batch_size} "
-          f"values identical to each score alone: {same}")
-    print(f"joint={'+'.join(names)} seconds_per_cell={per_cell['joint']:.4f} separate_seconds_per_cell={per_cell['separate']:.4f} "
-          f"speedup={per_cell['separate'] / per_cell['joint']:.2f}")
-
-
 def header(device: torch.device) -> str:
     """The CPU model, the device and its code-product kernel (chosen here, so its benchmark is never timed)."""
     return f"cpu={cpu_model()} device={describe_device(device)} gram_kernel={kernels.choice(device).describe()}"
@@ -278,14 +226,17 @@ def header(device: torch.device) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=48, help="number of distinct NB-201 cells")
+    parser.add_argument("--space", default=None, help="time NASWOT, each default ensemble member and the ensemble per network of this space")
+    parser.add_argument("--resolution", type=int, default=224, help="input resolution of a space whose networks carry one (ofa-mbv3)")
+    parser.add_argument("--reference-size", type=int, default=8, help="an ensemble's reference networks, timed apart and extrapolated to the default")
+    parser.add_argument("--n", type=int, default=48, help="number of distinct networks (NB-201 cells unless --space)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the cells, the minibatch and the weights")
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="exact", help="exact (default), tf32 (CUDA) or bf16")
     parser.add_argument("--cells-per-pass", type=int, default=1, help="stack this many cells per pass (opt-in, not exact)")
-    parser.add_argument("--block", type=int, default=4, help="cells per interleaved block")
+    parser.add_argument("--block", type=int, default=None, help="networks per interleaved block (default 4; 1 with --space)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--gram-kernel", default="auto", choices=kernels.MODES, help="exact product kernel: auto (measured), int8 or float32")
     parser.add_argument("--profile", action="store_true", help="per-stage time breakdown instead of the throughput run")
@@ -294,15 +245,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile and args.cells_per_pass != 1:
         parser.error("--profile breaks down the one-cell path; leave --cells-per-pass at 1")
+    mode = joint_ratio if args.joint else score_ratio if args.score else profile if args.profile else members if args.space else run
+    if mode in (run, profile) and args.space not in (None, "nb201"):
+        parser.error("the authors' procedure and --profile score NB-201 cells; --space times the scores on another space")
+    args.block = args.block or (1 if args.space else 4)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     kernels.configure(args.gram_kernel)
-    space = get_space("nb201")
+    space = get_space(args.space or "nb201")
     source = open_data(args.data)
     device = resolve_device(args.device)
-    archs = space.sample(args.n, seed=args.seed, unique=True)
+    archs = archs_at(space, args.n, args.seed, args.resolution)
     print(header(device), flush=True)
-    mode = joint_ratio if args.joint else score_ratio if args.score else profile if args.profile else run
     mode(args, space, source, device, archs)
 
 

@@ -7,9 +7,10 @@ other set of scores runs each needed pass of :mod:`scoring.registry` once per ar
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -32,6 +33,11 @@ from .record import ScoredArch
 from .undefined import Noted, Undefined
 
 __all__ = ["ScoredArch", "Scorer", "build_seeded", "canonical_score"]
+
+log = logging.getLogger("naswot.scoring")
+
+#: ``(networks done, networks in all)``: told when an ensemble's reference sample starts (0 done) and after each network
+ReferenceProgress = Callable[[int, int], None]
 
 
 class Scorer:
@@ -85,6 +91,8 @@ class Scorer:
         self.networks = space.network_source(self.num_classes, seed, self.device, pruned=True)  # NASWOT reads codes only
         self.batched = BatchedNaswot(stacked) if stacked is not None else None
         self._reference: dict[str, list[float]] | None = None
+        #: told the progress of the ensemble reference sample when this scorer has to score it (a CLI bar, a job's state)
+        self.on_reference: ReferenceProgress | None = None
 
     @property
     def score_name(self) -> str:
@@ -228,9 +236,24 @@ class Scorer:
         with the members' passes alone; each member's values, sorted."""
         size = self.reference_size if self.space.size is None else min(self.reference_size, self.space.size)
         member_passes = passes_for(members, ())
-        costs = ((arch, self._cost(arch)) for arch in self.space.sample(size, self.seed, unique=True))
-        rows = [self._pass_values(arch, cost.params, cost.flops, member_passes).values for arch, cost in costs]
+        log.info("ensemble reference sample: scoring %d networks of %s with %s, once per space, data, batch size and seed (then kept)",
+                 size, self.space.name, "+".join(members))
+        rows: list[dict[str, float]] = []
+        start = time.perf_counter()
+        self._tell_reference(0, size)
+        for arch in self.space.sample(size, self.seed, unique=True):
+            cost = self._cost(arch)
+            rows.append(self._pass_values(arch, cost.params, cost.flops, member_passes).values)
+            if len(rows) == 1:
+                first = time.perf_counter() - start
+                log.info("ensemble reference sample: first network in %.1f s, about %.0f s for all %d", first, first * size, size)
+            self._tell_reference(len(rows), size)
+        log.info("ensemble reference sample: %d networks scored in %.0f s", size, time.perf_counter() - start)
         return {m: sorted(row[m] for row in rows) for m in members}
+
+    def _tell_reference(self, done: int, size: int) -> None:
+        if self.on_reference is not None:
+            self.on_reference(done, size)
 
     def _cost(self, canonical: str) -> ModelCost:
         """Parameters and FLOPs of ``canonical``'s network at the input shape it is scored on."""

@@ -74,3 +74,27 @@ def test_a_member_without_a_cost_is_named():
 def test_a_malformed_cost_is_refused(text):
     with pytest.raises(SystemExit, match="--cost"):
         study.parse_costs(text)
+
+
+def write_table(path: Path, cells: list[str], columns: dict[str, dict[str, float]]) -> Path:
+    """A score table and its meta file, as ``naswot table`` writes them (the settings the study reads: space and seed)."""
+    names = list(columns)
+    lines = [",".join(["index", "arch", *names])] + [",".join(["", a, *(repr(columns[n][a]) for n in names)]) for a in cells]
+    path.write_text("\n".join(lines) + "\n")
+    path.with_name(path.name + ".meta.json").write_text('{"space": "nb201", "seed": 0}')
+    return path
+
+
+def test_the_worse_space_orders_candidates(tmp_path):
+    """synflow ranks well on one space only, jacob_cov on the other only: together they are best by the worse space."""
+    cells = NB201.sample(300, seed=0, unique=True)
+    rng = random.Random(1)
+    acc = {a: rng.random() for a in cells}
+    noise = lambda: {a: rng.random() for a in cells}  # noqa: E731
+    studies = []
+    for k, (good, bad) in enumerate([("synflow", "jacob_cov"), ("jacob_cov", "synflow")]):
+        table = write_table(tmp_path / f"t{k}.csv", cells, {good: dict(acc), bad: noise(), "flops": noise()})
+        studies.append(study.SpaceStudy("nb201", [table], {a: {"cifar10_test": acc[a]} for a in cells}))
+    rows = study.rank_by_worse_space(studies, ["ensemble:synflow+flops", "ensemble:synflow+jacob_cov", "ensemble:jacob_cov+flops"])
+    assert [name for _, name, _ in rows][0] == "ensemble:synflow+jacob_cov", rows
+    assert all(worse == min(k for k, _ in pairs) for worse, _, pairs in rows), "a candidate's figure is its worse space's Kendall"

@@ -22,7 +22,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = ("vit_tiny", "mixer")
 NOISE = 1e-9
 #: scores other branches are making defined on token layouts (marks removed when they land)
-ELSEWHERE = {"meco": "speed"}
 #: a minimum over the blocks' steps: at depths 1 and 3 the shared first block's step may be the smallest of both, so
 #: it sees the blocks if a depth-3 network whose blocks are another width differs from the depth-3 one
 MIN_OVER_BLOCKS = {"az_progressivity"}
@@ -32,9 +31,7 @@ def _params() -> list:
     params = []
     for example in NAMES:
         for info in list_scores():
-            branch = ELSEWHERE.get(info.name)
-            marks = [pytest.mark.xfail(strict=True, reason=f"fixed on branch {branch}")] if branch else []
-            params.append(pytest.param(example, info.name, marks=marks, id=f"{example}-{info.name}"))
+            params.append(pytest.param(example, info.name, id=f"{example}-{info.name}"))
     return params
 
 

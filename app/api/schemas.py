@@ -233,6 +233,9 @@ class Evaluated(BaseModel):
 class BatchProgress(BaseModel):
     scored: int = Field(..., description="architectures of the batch already scored (and cached)")
     size: int
+    reference_sample: int | None = Field(
+        None, description="networks of the ensemble's reference sample being scored before this batch (its first use on this space, data and settings; then kept)",
+    )
 
 
 class Progress(BaseModel):

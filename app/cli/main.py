@@ -27,7 +27,7 @@ import app.cli.serve as cli_serve
 from app.client import ApiError
 from app.cli.inputs import arch_inputs, canonical_archs
 from app.cli.interrupt import EXIT_INTERRUPTED, first_interrupt_stops
-from app.cli.progress import bar, best_note, print_table
+from app.cli.progress import REFERENCE_BAR, REFERENCE_NOTE, bar, best_note, print_table
 from app.settings import Settings, gram_kernel_from_env, variables_of
 from app.service.spacefiles import load_cli_spaces
 
@@ -62,6 +62,7 @@ def _score(args: argparse.Namespace) -> int:
     def scored() -> Iterable[dict[str, Any]]:
         best = None
         with bar("scoring", len(archs)) as progress:
+            scorer.on_reference = progress.along(REFERENCE_BAR, REFERENCE_NOTE)
             for result in scorer.score_many(archs):
                 best = result.score if best is None or result.score > best else best
                 progress.advance(note=best_note(best))
@@ -97,7 +98,7 @@ def _search(args: argparse.Namespace) -> int:
         if args.url:
             result = cli_search.run_remote(args, on_evaluation, lambda job: progress.total(job["progress"]["budget"]), stop)
         else:
-            result = cli_search.run_local(args, on_evaluation, stop)
+            result = cli_search.run_local(args, on_evaluation, stop, progress.along(REFERENCE_BAR, REFERENCE_NOTE))
     top = [{"rank": rank, **e} for rank, e in enumerate(result["top"], 1)]
     print_table(f"top {len(top)} of {len(result['evaluations'])} ({result['status']})", TOP_COLUMNS, [[r[c] for c in TOP_COLUMNS] for r in top])
     if args.minimize:  # a multi-objective search answers with its front

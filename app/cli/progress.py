@@ -11,12 +11,15 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 #: the console every command line bar and table writes to
 stderr = Console(stderr=True)
+#: the bar shown while an ensemble's reference sample is scored (a command line scorer keeps it for its run only)
+REFERENCE_BAR = "ensemble reference sample"
+REFERENCE_NOTE = "scored once per run here; the service keeps it in its store"
 
 
 def wall_rate(task: Task) -> float | None:
@@ -71,6 +74,18 @@ class Bar:
     def task(self) -> Task:
         """The bar's rich task (what its columns render)."""
         return self._progress.tasks[0]
+
+    def along(self, description: str, note: str = "") -> Callable[[int, int], None]:
+        """A ``(done, total)`` reporter for work met along the way (an ensemble's reference sample): its own bar
+        under this one, added at its first report, so work that never happens shows nothing."""
+        task: list[TaskID] = []
+
+        def report(done: int, total: int) -> None:
+            if not task:
+                task.append(self._progress.add_task(description, total=total, note=note))
+            self._progress.update(task[0], completed=done, total=total)
+
+        return report
 
 
 @contextmanager

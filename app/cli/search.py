@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scoring import DataSource, LatencyMeter, ScoredArch, Scorer, SearchCosts, from_json_number, open_source, resolve_device
+from scoring.evaluate import ReferenceProgress
 from search import Constraints, needs_latency, run_search
 from search.options import given_constraints, given_params
 from searchspace import ArchitectureError, SearchSpace, get_space
@@ -47,12 +48,16 @@ def search_request(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def run_local(args: argparse.Namespace, on_evaluation: OnEvaluation, stop: threading.Event | None = None) -> dict[str, Any]:
+def run_local(
+    args: argparse.Namespace, on_evaluation: OnEvaluation, stop: threading.Event | None = None, on_reference: ReferenceProgress | None = None,
+) -> dict[str, Any]:
     """Score on this machine (``--device``) with the data spec ``--data`` (default ``auto``); once ``stop`` is set (Ctrl-C)
-    the search ends before its next scoring call, ``cancelled`` with its results so far."""
+    the search ends before its next scoring call, ``cancelled`` with its results so far; ``on_reference`` is told
+    the progress of an ensemble's reference sample if the search has to score one."""
     space = get_space(args.space)
     source = open_source(args.data or "auto", args.data_dir, download=args.download)
     scorer = Scorer(space, source, batch_size=args.batch_size, seed=args.seed, device=resolve_device(args.device), **score_option(args))
+    scorer.on_reference = on_reference
     constraints = Constraints(**given_constraints(args) or {})
     result = run_search(
         args.strategy, space, functools.partial(each_or_failure, scorer),

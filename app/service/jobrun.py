@@ -13,16 +13,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scoring import ScoredArch, SearchCosts
+from scoring import ScoredArch, SearchCosts, parse_ensemble
 from search import SearchResult, SearchStopped, list_strategies, needs_latency, run_search
 from searchspace import ArchitectureError, SearchSpace, get_space, list_spaces
 
 from app.service.dispatch import Dispatcher
 from app.service.latency import LatencyService, LatencyUnavailable
 from app.records import JobRecord, JobRequest
+from app.service.reference import StoredReference
 from app.service.scorers import ScoreSpec, is_out_of_memory
 from app.service.sources import Sources
-from app.store import Store
+from app.store import Store, StoreError
 from app.service.taskqueue import BACKGROUND, WorkerStopped
 
 
@@ -83,12 +84,26 @@ class SearchRunner:
         self.dispatcher = dispatcher
         self.sources = sources
         self._bump = bump
-        self._scoring: dict[str, tuple[int, int]] = {}
+        self._scoring: dict[str, tuple[int, int, int | None]] = {}
 
     def scoring(self, job_id: str) -> dict[str, int] | None:
-        """The batch a running job is waiting on: architectures scored so far and its size (they count as evaluated once all are in)."""
+        """The batch a running job is waiting on: architectures scored so far and its size (they count as evaluated once all
+        are in), and ``reference_sample``, the networks of an ensemble's reference sample scored before it, while they are."""
         state = self._scoring.get(job_id)
-        return None if state is None else {"scored": state[0], "size": state[1]}
+        if state is None:
+            return None
+        return {"scored": state[0], "size": state[1], **({"reference_sample": state[2]} if state[2] else {})}
+
+    def _reference_pending(self, run: Run) -> int | None:
+        """The size of an ensemble reference sample the store lacks, which this job's next batch scores first; else None."""
+        for spec in (run.spec, *run.reported):
+            members = {m for name in spec.scores if (e := parse_ensemble(name)) is not None for m in e.members}
+            try:
+                if members and not members <= set(StoredReference(self.store, spec.reference_key)):
+                    return spec.reference_key.size
+            except StoreError:
+                return None  # the batch finds out itself; the state only says less
+        return None
 
     def prepare(self, job: JobRecord, control: Control) -> Run:
         """The space, data and score spec of a job; :class:`Unresumable` when they are gone or changed."""
@@ -149,11 +164,14 @@ class SearchRunner:
         """The strategy's scorer: a batch through the dispatcher, its progress visible while it is scored. An architecture
         whose network cannot be built or run is handed back as its error (the search skips it); any other error fails the job."""
         job_id = run.job.id
-        self._scoring[job_id] = (0, len(archs))
+        pending = self._reference_pending(run)
+        if pending:
+            log.info("search %s scores the ensemble's reference sample (%d networks) before its batch: once per space, data and settings", job_id, pending)
+        self._scoring[job_id] = (0, len(archs), pending)
 
         def tick() -> None:
-            scored, size = self._scoring.get(job_id, (0, len(archs)))
-            self._scoring[job_id] = (scored + 1, size)
+            scored, size, _ = self._scoring.get(job_id, (0, len(archs), None))
+            self._scoring[job_id] = (scored + 1, size, None)  # the sample is scored before the batch's first architecture
             run.control.touch()
             self._bump(job_id)
 

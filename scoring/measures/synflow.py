@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from searchspace.layers.exact_conv import swap_in_grouped_conv_replicas
+
 from ..registry import Probe, ScoreInfo, register_pass
 from ..undefined import Undefined
 from .common import log_or_undefined, weighted_layers
@@ -20,6 +22,7 @@ SYNFLOW = ScoreInfo(
 @register_pass(SYNFLOW)
 def synflow(probe: Probe, wanted: frozenset[str]) -> dict[str, float | Undefined]:
     net = probe.network().double()  # a fresh network per call: changing it in place is safe
+    swap_in_grouped_conv_replicas(net)  # bit-identical float64 depthwise/grouped convolutions, many times faster on the CPU
     with torch.no_grad():
         for tensor in net.state_dict().values():
             if tensor.is_floating_point():
