@@ -317,32 +317,6 @@ class StrategyList(BaseModel):
 # -- spaces ------------------------------------------------------------------------------------
 
 
-class SpaceInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    description: str
-    encoding: str
-    example: str
-    size: int | None
-
-
-class SpaceList(BaseModel):
-    spaces: list[SpaceInfo]
-
-
-class SampleRequest(_Request):
-    n: int = Field(10, ge=1, le=COUNT_CEILING, description="how many architectures; at most NASWOT_MAX_ARCHS")
-    seed: int | None = Field(0, ge=0, le=MAX_INT, description="same seed, same list; null draws from fresh entropy")
-    unique: bool = Field(False, description="no architecture twice")
-
-
-class SampleResponse(BaseModel):
-    space: str
-    seed: int | None
-    archs: list[str]
-
-
 class ErrorItem(BaseModel):
     loc: list[str | int] = Field(..., description="where: e.g. [\"body\", \"archs\", 3] or [\"path\", \"search_id\"]")
     msg: str = Field(..., description="what is wrong")

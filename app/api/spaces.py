@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
+from search.params import MAX_INT
 from searchspace import load_all
 
-from app.api.schemas import ErrorResponse, SampleRequest, SampleResponse, SpaceInfo, SpaceList
+from app.api.schemas import COUNT_CEILING, ErrorResponse, _Request
 from app.api.deps import ERRORS, ServiceDep, SpaceDep, error, invalid
 from app.api.errors import StrictJSONRoute
+
+
+class SpaceInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    description: str
+    encoding: str
+    example: str
+    size: int | None
+
+
+class SpaceList(BaseModel):
+    spaces: list[SpaceInfo]
+
+
+class SampleRequest(_Request):
+    n: int = Field(10, ge=1, le=COUNT_CEILING, description="how many architectures; at most NASWOT_MAX_ARCHS")
+    seed: int | None = Field(0, ge=0, le=MAX_INT, description="same seed, same list; null draws from fresh entropy")
+    unique: bool = Field(False, description="no architecture twice")
+
+
+class SampleResponse(BaseModel):
+    space: str
+    seed: int | None
+    archs: list[str]
+
 
 router = APIRouter(prefix="/v1/spaces", tags=["spaces"], route_class=StrictJSONRoute)
 
