@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from scoring.calibration import MAX_LABELS, CalibrationError, calibrate
+from scoring.calibration.fit import Validated, choose
 from scoring.calibration.stats import kendall, kendall_resampled, resamples
 
 N = 40
@@ -52,9 +53,20 @@ def test_the_fit_beats_the_default_when_one_score_is_much_better(result):
     assert result.chosen.name != "ensemble", "a close single score should win over the noisier default"
     cv = {v.name: v for v in result.validated}
     assert set(cv) == {"ensemble", "rank_ensemble", "trees"}, "every candidate is cross-validated on the same folds"
-    assert result.chosen.kendall == max(v.kendall for v in result.validated), "the chosen model has the best CV Kendall"
+    best = max(result.validated, key=lambda v: v.kendall)
+    assert result.chosen.kendall >= best.kendall - best.se, "the chosen model is within one standard error of the best"
     low, high = result.chosen.interval
     assert low <= result.chosen.kendall <= high
+
+
+@pytest.mark.parametrize(
+    "means, chosen",
+    [((0.50, 0.52, 0.53), "ensemble"), ((0.40, 0.52, 0.53), "rank_ensemble"), ((0.40, 0.45, 0.60), "trees")],
+    ids=["default-within-one-se", "rank-ensemble-within-one-se", "trees-clearly-best"],
+)
+def test_the_simplest_candidate_within_one_standard_error_is_chosen(means, chosen):
+    validated = [Validated(name, (m,), (m, m), 0.05) for name, m in zip(("ensemble", "rank_ensemble", "trees"), means)]
+    assert choose(validated).name == chosen
 
 
 def test_the_default_stays_when_no_score_tells_more_than_it():

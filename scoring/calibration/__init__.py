@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..ensemble import PREFIX
-from .fit import Validated, cross_validate, fit_chosen, rank_ensemble_fitter, trees_fitter
+from .fit import Validated, choose, cross_validate, fit_chosen, rank_ensemble_fitter, trees_fitter
 from .inputs import MAX_LABELS, MIN_LABELS, SIZE, CalibrationError, Labelled, check_labelled
 from .model import DefaultModel, Model, RankEnsembleModel, TreesModel, log_ranks, members_of, reference_of
 from .stats import beats, interval, kendall, kendall_resampled, resamples, spearman
@@ -80,6 +80,6 @@ def calibrate(
     features = log_ranks(data.values, members, ref)
     fitters = {"rank_ensemble": rank_ensemble_fitter, "trees": trees_fitter(seed)}
     validated = cross_validate(fitters, features, data.labels, data.values.get(PREFIX), seed)
-    chosen = max(validated, key=lambda v: v.kendall)  # max keeps the first of equals: the default before a fit
+    chosen = choose(validated)
     model = fit_chosen(chosen.name, data.values, members, ref, data.labels, seed)
     return Calibration(len(data), seed, score_reports(data, seed), validated, chosen, model)

@@ -3,8 +3,10 @@
 The rank ensemble's members and weights are chosen greedily with replacement (Caruana et al., ICML 2004):
 each step adds one unit of weight to the member that most raises Kendall with the labels, until none does.
 The extra-trees regress the labels' ranks on the members' log ranks. Each candidate (and the label-free default)
-is scored on the same repeated k-fold splits, fitted on the training part of a fold only; the best mean wins,
-the earlier candidate on a tie (the default first: no fit unless one helps).
+is scored on the same repeated k-fold splits, fitted on the training part of a fold only. The choice follows
+the one-standard-error rule (Breiman et al., 1984): the simplest candidate (the default, then the rank ensemble,
+then the trees) whose mean is within one corrected standard error of the best mean, so that a fit replaces
+the default only when it wins by more than the folds' noise.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sklearn.model_selection import RepeatedKFold
 
 from ..ensemble import PREFIX
 from .model import DefaultModel, Model, RankEnsembleModel, TreesModel, fit_trees, log_ranks
-from .stats import corrected_interval, kendall
+from .stats import corrected_interval, corrected_se, kendall
 
 #: most units of weight the greedy rank ensemble hands out
 MAX_STEPS = 8
@@ -33,13 +35,14 @@ class Validated:
     name: str
     folds: tuple[float, ...]
     interval: tuple[float, float]
+    se: float
 
     @property
     def kendall(self) -> float:
         return float(np.mean(self.folds))
 
     def to_json(self) -> dict:
-        return {"kendall": self.kendall, "interval": list(self.interval), "folds": list(self.folds)}
+        return {"kendall": self.kendall, "interval": list(self.interval), "se": self.se, "folds": list(self.folds)}
 
 
 def greedy_weights(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -88,7 +91,13 @@ def cross_validate(fitters: Mapping[str, Fitter], features: np.ndarray, labels: 
         for name, fitter in fitters.items():
             folds[name].append(kendall(fitter(features, labels, train)(test), labels[test]))
     fraction = len(splits[0][1]) / len(labels)
-    return [Validated(name, tuple(values), corrected_interval(values, fraction)) for name, values in folds.items()]
+    return [Validated(name, tuple(v), corrected_interval(v, fraction), corrected_se(v, fraction)) for name, v in folds.items()]
+
+
+def choose(validated: Sequence[Validated]) -> Validated:
+    """The first (simplest) candidate within one standard error of the best mean (see the module docstring)."""
+    best = max(validated, key=lambda v: v.kendall)
+    return next(v for v in validated if v.kendall >= best.kendall - best.se)
 
 
 def fit_chosen(name: str, values: Mapping[str, np.ndarray], members: Sequence[str], reference: dict[str, list[float]], labels: np.ndarray, seed: int) -> Model:

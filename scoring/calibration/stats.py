@@ -6,6 +6,8 @@ Undefined values (``-inf``) rank below every finite one, as in the service's ran
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import stats
 
@@ -69,10 +71,15 @@ def beats(samples: np.ndarray, baseline: np.ndarray) -> float:
     return float(np.mean(samples > baseline))
 
 
-def corrected_interval(fold_values: list[float], test_fraction: float, level: float = LEVEL) -> tuple[float, float]:
-    """An interval for a cross-validated mean from its folds' values, with Nadeau & Bengio's (2003) variance
-    correction for overlapping training sets: var * (1/J + n_test/n_train), Student t with J - 1 degrees of freedom."""
+def corrected_se(fold_values: Sequence[float], test_fraction: float) -> float:
+    """The standard error of a cross-validated mean from its folds' values, with Nadeau & Bengio's (2003) correction
+    for overlapping training sets: sd * sqrt(1/J + n_test/n_train)."""
     values = np.asarray(fold_values, float)
-    spread = values.std(ddof=1) * np.sqrt(1 / len(values) + test_fraction / (1 - test_fraction))
-    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * spread
-    return float(values.mean() - half), float(values.mean() + half)
+    return float(values.std(ddof=1) * np.sqrt(1 / len(values) + test_fraction / (1 - test_fraction)))
+
+
+def corrected_interval(fold_values: Sequence[float], test_fraction: float, level: float = LEVEL) -> tuple[float, float]:
+    """An interval for a cross-validated mean: :func:`corrected_se`, Student t with J - 1 degrees of freedom."""
+    half = stats.t.ppf(0.5 + level / 2, len(fold_values) - 1) * corrected_se(fold_values, test_fraction)
+    mean = float(np.mean(fold_values))
+    return mean - half, mean + half
