@@ -75,11 +75,12 @@ def calibrate(
 ) -> Calibration:
     """Report every score and fit the calibrated scorer (see the module docstring); :class:`CalibrationError` on bad input."""
     data = check_labelled(archs, labels, values, higher_is_better=higher_is_better)
-    members = members_of(data.values)
-    ref = reference_of(data.values, members) if reference is None else reference_of({m: np.asarray(reference[m], float) for m in members}, members)
-    features = log_ranks(data.values, members, ref)
+    members = {"rank_ensemble": members_of(data.values), "trees": members_of(data.values, ensembles=True)}
+    given = data.values if reference is None else {m: np.asarray(reference[m], float) for m in members["trees"]}
+    ref = reference_of(given, members["trees"])
     fitters = {"rank_ensemble": rank_ensemble_fitter, "trees": trees_fitter(seed)}
-    validated = cross_validate(fitters, features, data.labels, data.values.get(PREFIX), seed)
-    chosen = choose(validated)
-    model = fit_chosen(chosen.name, data.values, members, ref, data.labels, seed)
+    candidates = {name: (fitter, log_ranks(data.values, members[name], ref)) for name, fitter in fitters.items()}
+    validated = cross_validate(candidates, data.labels, data.values.get(PREFIX), seed)
+    chosen = choose(validated, len(data))
+    model = fit_chosen(chosen.name, data.values, members.get(chosen.name, ()), ref, data.labels, seed)
     return Calibration(len(data), seed, score_reports(data, seed), validated, chosen, model)

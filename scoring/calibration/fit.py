@@ -3,10 +3,10 @@
 The rank ensemble's members and weights are chosen greedily with replacement (Caruana et al., ICML 2004):
 each step adds one unit of weight to the member that most raises Kendall with the labels, until none does.
 The extra-trees regress the labels' ranks on the members' log ranks. Each candidate (and the label-free default)
-is scored on the same repeated k-fold splits, fitted on the training part of a fold only. The choice follows
-the one-standard-error rule (Breiman et al., 1984): the simplest candidate (the default, then the rank ensemble,
-then the trees) whose mean is within one corrected standard error of the best mean, so that a fit replaces
-the default only when it wins by more than the folds' noise.
+is scored on the same repeated k-fold splits, fitted on the training part of a fold only. The best mean wins
+if it is the default's; a fit replaces the default only when its paired gain over the default on the same
+folds exceeds one corrected standard error of the gains (Nadeau & Bengio, 2003), so that fold noise does not.
+The trees also read the default ensemble's value (a sum they could not form by splits).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def trees_targets(labels: np.ndarray) -> np.ndarray:
     return rankdata(labels) / len(labels)
 
 
-#: candidate name -> (features, labels, rows) -> predictions on other rows, fitted on ``rows`` only
+#: (features, labels, rows) -> predictions on other rows' features, fitted on ``rows`` only
 Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]]
 
 
@@ -81,31 +81,41 @@ def trees_fitter(seed: int) -> Fitter:
     return fit
 
 
-def cross_validate(fitters: Mapping[str, Fitter], features: np.ndarray, labels: np.ndarray, default: np.ndarray | None, seed: int) -> list[Validated]:
-    """Each candidate's (and the default's, when given) Kendall on the held-out part of the same seeded folds."""
-    splits = list(RepeatedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=seed).split(features))
+def cross_validate(fitters: Mapping[str, tuple[Fitter, np.ndarray]], labels: np.ndarray, default: np.ndarray | None, seed: int) -> list[Validated]:
+    """Each candidate's (fitter, its features) and the default's (when given) Kendall on the held-out part of the same seeded folds."""
+    splits = list(RepeatedKFold(n_splits=FOLDS, n_repeats=REPEATS, random_state=seed).split(labels))
     folds: dict[str, list[float]] = {name: [] for name in ([PREFIX] if default is not None else []) + list(fitters)}
     for train, test in splits:
         if default is not None:
             folds[PREFIX].append(kendall(default[test], labels[test]))
-        for name, fitter in fitters.items():
+        for name, (fitter, features) in fitters.items():
             folds[name].append(kendall(fitter(features, labels, train)(test), labels[test]))
-    fraction = len(splits[0][1]) / len(labels)
+    fraction = test_fraction(len(labels))
     return [Validated(name, tuple(v), corrected_interval(v, fraction), corrected_se(v, fraction)) for name, v in folds.items()]
 
 
-def choose(validated: Sequence[Validated]) -> Validated:
-    """The first (simplest) candidate within one standard error of the best mean (see the module docstring)."""
+def test_fraction(n: int) -> float:
+    """The share of the labels a fold holds out."""
+    return (n // FOLDS) / n
+
+
+def choose(validated: Sequence[Validated], n: int) -> Validated:
+    """The default, unless the best fitted candidate beats it on the same folds by more than one corrected standard
+    error of the paired differences (a fit must win by more than the folds' noise); without a default, the best."""
     best = max(validated, key=lambda v: v.kendall)
-    return next(v for v in validated if v.kendall >= best.kendall - best.se)
+    default = next((v for v in validated if v.name == PREFIX), None)
+    if default is None or best is default:
+        return best
+    gains = np.subtract(best.folds, default.folds)
+    return best if gains.mean() > corrected_se(gains, test_fraction(n)) else default
 
 
 def fit_chosen(name: str, values: Mapping[str, np.ndarray], members: Sequence[str], reference: dict[str, list[float]], labels: np.ndarray, seed: int) -> Model:
-    """The chosen candidate fitted on every label."""
+    """The chosen candidate fitted on every label (``members``: the chosen candidate's features)."""
     if name == PREFIX:
         return DefaultModel()
     features = log_ranks(values, members, reference)
     if name == "trees":
-        return TreesModel(tuple(members), reference, features, trees_targets(labels), seed)
+        return TreesModel(tuple(members), {m: reference[m] for m in members}, features, trees_targets(labels), seed)
     weights = greedy_weights(features, labels)
     return RankEnsembleModel({m: float(w) for m, w in zip(members, weights) if w > 0}, {m: reference[m] for m, w in zip(members, weights) if w > 0})

@@ -48,9 +48,10 @@ def log_ranks(values: Mapping[str, np.ndarray], members: Sequence[str], referenc
     return np.column_stack([np.log(relative_ranks(oriented(m, np.asarray(values[m], float)), reference[m])) for m in members])
 
 
-def members_of(values: Mapping[str, Any]) -> list[str]:
-    """The scores a fitted model may use: every given score but ensembles (an ensemble holds no ensemble), sorted."""
-    return sorted(name for name in values if not name.startswith(PREFIX))
+def members_of(values: Mapping[str, Any], *, ensembles: bool = False) -> list[str]:
+    """The scores a fitted model reads, sorted: every given score but ensembles (a rank ensemble holds no ensemble),
+    or with them (``ensembles``: the trees)."""
+    return sorted(name for name in values if ensembles or not name.startswith(PREFIX))
 
 
 def reference_of(values: Mapping[str, np.ndarray], members: Sequence[str]) -> dict[str, list[float]]:
