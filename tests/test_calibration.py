@@ -151,3 +151,14 @@ def test_label_counts_out_of_range_are_refused_not_truncated(n):
     labels = list(range(n))
     with pytest.raises(CalibrationError, match="labels"):
         calibrate([str(i) for i in range(n)], labels, {"params": labels, "flops": labels})
+
+
+def test_a_given_reference_places_the_ranks_and_never_the_labels():
+    """Score values of unlabelled networks (e.g. the space's reference sample) only place the ranks."""
+    archs, labels, values = made_up(30)
+    _, _, others = made_up(50, seed=8)
+    values = {**values, "synflow": labels.copy(), "ensemble": np.zeros(30) + np.arange(30) % 3}  # a poor default: a fit wins
+    result = calibrate(archs, labels, values, reference=others, seed=2)
+    assert result.model.kind != "default", "the perfect synflow should be fitted"
+    for name, ref in result.model.reference.items():
+        assert ref == sorted(others[name].tolist()), f"{name}: ranked against the given reference"
