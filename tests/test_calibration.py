@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scoring.calibration import MAX_LABELS, CalibrationError, calibrate
+from scoring.calibration import MAX_LABELS, CalibrationError, calibrate, model_from_json
 from scoring.calibration.fit import Validated, choose
 from scoring.calibration.stats import kendall, kendall_resampled, resamples
 
@@ -162,3 +162,22 @@ def test_a_given_reference_places_the_ranks_and_never_the_labels():
     assert result.model.kind != "default", "the perfect synflow should be fitted"
     for name, ref in result.model.reference.items():
         assert ref == sorted(others[name].tolist()), f"{name}: ranked against the given reference"
+
+
+def interaction(values: dict, labels: np.ndarray) -> None:
+    """meco follows the labels on even networks and their reverse on odd ones, synflow says which: only trees can use it."""
+    parity = (np.arange(len(labels)) % 2).astype(float)
+    values.update(meco=np.where(parity > 0, labels, -labels) + 0.01 * np.arange(len(labels)), synflow=parity)
+
+
+@pytest.mark.parametrize("kind", ["default", "rank_ensemble", "trees"])
+def test_a_model_read_back_from_json_ranks_as_the_original(kind):
+    archs, labels, values = made_up()
+    values["ensemble"] = labels.copy() if kind == "default" else np.arange(N) % 3.0  # a perfect default, or a poor one
+    if kind == "trees":
+        interaction(values, labels)
+    model = calibrate(archs, labels, values, seed=1).model
+    assert model.kind == kind, "the made-up data should choose this kind"
+    _, _, others = made_up(80, seed=4)
+    read = model_from_json(json.loads(json.dumps(model.to_json())))
+    assert read.kind == model.kind and np.array_equal(read.predict(others), model.predict(others)), f"{model.kind}: same ranking after JSON"

@@ -19,12 +19,12 @@ import numpy as np
 from ..ensemble import PREFIX
 from .fit import Validated, choose, cross_validate, fit_chosen, rank_ensemble_fitter, trees_fitter
 from .inputs import MAX_LABELS, MIN_LABELS, SIZE, CalibrationError, Labelled, check_labelled
-from .model import DefaultModel, Model, RankEnsembleModel, TreesModel, log_ranks, members_of, reference_of
+from .model import DefaultModel, Model, RankEnsembleModel, TreesModel, log_ranks, members_of, model_from_json, reference_of
 from .stats import beats, interval, kendall, kendall_resampled, resamples, spearman
 
 __all__ = [
     "MAX_LABELS", "MIN_LABELS", "Calibration", "CalibrationError", "DefaultModel", "Model", "RankEnsembleModel",
-    "ScoreReport", "TreesModel", "calibrate", "score_reports",
+    "ScoreReport", "TreesModel", "calibrate", "model_from_json", "score_reports",
 ]
 
 

@@ -116,3 +116,16 @@ def fit_trees(features: np.ndarray, targets: np.ndarray, seed: int) -> ExtraTree
 
 
 Model = DefaultModel | RankEnsembleModel | TreesModel
+
+
+def model_from_json(data: Mapping[str, Any]) -> Model:
+    """The model :meth:`to_json` wrote (the trees refitted from their rows and seed: the same trees)."""
+    kind = data.get("kind")
+    if kind == "default":
+        return DefaultModel()
+    if kind == "rank_ensemble":
+        return RankEnsembleModel(dict(data["weights"]), {m: list(v) for m, v in data["reference"].items()})
+    if kind == "trees":
+        return TreesModel(tuple(data["members"]), {m: list(v) for m, v in data["reference"].items()},
+                          np.array(data["features"], float), np.array(data["targets"], float), int(data["seed"]))
+    raise ValueError(f"model.kind: {kind!r} is not default, rank_ensemble or trees")
