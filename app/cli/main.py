@@ -21,6 +21,7 @@ from search import list_strategies
 from search.options import add_constraint_options, add_strategy_options
 from searchspace import EncodingError, broken_spaces, get_space, list_spaces, load_all
 
+import app.cli.calibrate as cli_calibrate
 import app.cli.report as cli_report
 import app.cli.search as cli_search
 import app.cli.serve as cli_serve
@@ -270,11 +271,19 @@ def _report_parser(commands: Any) -> None:
     report.set_defaults(func=cli_report.run_report)
 
 
+def _calibrate_parser(commands: Any) -> None:
+    """The ``calibrate`` subcommand's options."""
+    calibrate = commands.add_parser("calibrate", help="score trained networks with every score, report each against size, write a calibrated scorer")
+    _add_scoring_options(calibrate)
+    cli_calibrate.add_options(calibrate)
+    calibrate.set_defaults(func=cli_calibrate.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``naswot`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="naswot", description="Training-free architecture scoring (NASWOT).")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_score_parser, _search_parser, _table_parser, _report_parser, _small_parsers):
+    for add in (_score_parser, _search_parser, _table_parser, _report_parser, _calibrate_parser, _small_parsers):
         add(commands)
     return parser
 
