@@ -97,10 +97,10 @@ def ensemble_tables(sources: dict[str, Path]) -> list[Path] | None:
     return list(dict.fromkeys(sources[m] for m in DEFAULT_MEMBERS))
 
 
-def report_space(space: str, resamples: int, seed: int) -> str:
+def report_space(space: str, resamples: int, seed: int, folder: Path = RESULTS) -> str:
     """Print the space's transfer table; return its summary line."""
     truth = load_truth(space)
-    tables = space_tables(space)
+    tables = space_tables(space, folder)
     sources = column_sources(tables)
     print(f"\n{space}: {len(truth)} networks with CIFAR-10 accuracy; tables: {', '.join(p.name for p in tables)}")
     print(f"{'score':<18}{'rows':>7}  {'Kendall [95% CI]':<26}{'Spearman [95% CI]':<26}table")
@@ -147,9 +147,10 @@ def main() -> None:
     parser.add_argument("--spaces", default="nb201,nb-macro", help="comma-separated spaces with committed tables and ground truth")
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples per figure")
     parser.add_argument("--seed", type=int, default=0, help="seeds the bootstrap draws")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of score tables (default: the committed bench/results)")
     args = parser.parse_args()
     print(f"transfer table: Kendall tau-b and Spearman rho with CIFAR-10 test accuracy; bootstrap {args.resamples} resamples, seed {args.seed}, 95% percentile intervals")
-    summaries = [report_space(space, args.resamples, args.seed) for space in args.spaces.split(",")]
+    summaries = [report_space(space, args.resamples, args.seed, args.results) for space in args.spaces.split(",")]
     print()
     print("\n".join(summaries))
 

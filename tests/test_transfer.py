@@ -36,7 +36,7 @@ def test_the_ensemble_needs_a_table_for_every_default_member():
     assert transfer.ensemble_tables({"synflow": Path("a"), "jacob_cov": Path("a"), "meco": Path("b")}) == [Path("a"), Path("b")]
 
 
-@pytest.mark.parametrize("space", ["nb201"])
+@pytest.mark.parametrize("space", ["nb201", "nb-macro"])
 def test_the_committed_tables_of_a_space_are_found_largest_first(space):
     tables = transfer.space_tables(space)
     sizes = [len(next(iter(transfer.read_columns(p).values()))) for p in tables]
