@@ -4,7 +4,7 @@
 
 (defaults: the committed whole-space tables ``bench/results/nb201-c10-s0-all-synflow-az-meco.csv.gz`` and
 ``bench/results/nb201-c10-s0-jacob-cov.csv.gz`` joined on arch, ``--score ensemble``, budgets 100 and 1000,
-strategies random and nsga2.)  Each (strategy, budget) runs ``--runs`` times (seeds 0..R-1) with
+strategies random, nsga2 and pls.)  Each (strategy, budget) runs ``--runs`` times (seeds 0..R-1) with
 ``minimize=("params",)`` and the table as its scorer and cost (lookups: nothing is recomputed).
 
 Printed per configuration, mean ± std over runs (population std):
