@@ -4,7 +4,7 @@
 
 (defaults: the committed whole-space tables ``bench/results/nb201-c10-s0-all-synflow-az-meco.csv.gz`` and
 ``bench/results/nb201-c10-s0-jacob-cov.csv.gz`` joined on arch, ``--score ensemble``, budgets 100 and 1000,
-strategies random and nsga2.)  Each (strategy, budget) runs ``--runs`` times (seeds 0..R-1) with
+strategies random, nsga2 and pls.)  Each (strategy, budget) runs ``--runs`` times (seeds 0..R-1) with
 ``minimize=("params",)`` and the table as its scorer and cost (lookups: nothing is recomputed).
 
 Printed per configuration, mean ± std over runs (population std):
@@ -16,6 +16,17 @@ Printed per configuration, mean ± std over runs (population std):
   and the hypervolume of their (test accuracy up, params down) front, against the reference
   (accuracy 0, the space's largest params), is divided by that of the space's true accuracy/params front;
 - ``front``: cells on the run's front; ``s``: seconds for all runs of the configuration.
+
+and, in a second table, what a user of the front gets:
+
+- ``recall``: the share of the true (score, params) front's distinct points that the run's front holds
+  (isomorphic cells tie: one point);
+- ``IGD``: the mean distance from each true front point to the nearest point of the run's front, in
+  the plane normalised to [0, 1] (the table's finite scores and the space's params, min to max);
+- ``c10@pN``: the ground-truth C10 test accuracy of the front's best-scored cell with at most the
+  N-th percentile of the space's params (runs whose front has no such cell are left out of the mean).
+
+``--seeds`` (an alias of ``--runs``) keeps a run short.
 """
 
 from __future__ import annotations
@@ -41,7 +52,9 @@ from table_search import mean_std, simulation_space, table_scorer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_TABLES = [RESULTS / "nb201-c10-s0-all-synflow-az-meco.csv.gz", RESULTS / "nb201-c10-s0-jacob-cov.csv.gz"]
-CONFIGS = (("random", 100), ("nsga2", 100), ("random", 1000), ("nsga2", 1000))
+CONFIGS = (("random", 100), ("nsga2", 100), ("pls", 100), ("random", 1000), ("nsga2", 1000), ("pls", 1000))
+#: the size budgets a user picks under: percentiles of the space's params
+PERCENTILES = (10, 25, 50)
 MINIMIZE = ("params",)
 
 
@@ -84,6 +97,60 @@ class FrontQuality:
     ratios: dict[str, tuple[float, float]]  # objective name -> (mean, std) of the hypervolume ratio
     front: float
     seconds: float
+    points: PointQuality | None = None
+
+
+@dataclass(frozen=True)
+class TrueFront:
+    """The table's true (score up, params down) front as distinct points, the plane's scale and the size budgets."""
+
+    points: frozenset[tuple[float, int]]
+    low: tuple[float, float]  # (score, params) minima over the space
+    span: tuple[float, float]  # (score, params) ranges
+    budgets: dict[int, float]  # percentile -> params
+
+    @classmethod
+    def of(cls, table: Mapping[str, float], params: Mapping[str, int]) -> TrueFront:
+        """The distinct front points of every finite-scored cell."""
+        archs = [a for a in table if math.isfinite(table[a])]
+        distinct = sorted({(table[a], params[a]) for a in archs})
+        mask = non_dominated(np.array([(-s, p) for s, p in distinct], dtype=float))
+        scores, sizes = [table[a] for a in archs], [params[a] for a in params]
+        low = (min(scores), float(min(sizes)))
+        span = (max(scores) - low[0] or 1.0, float(max(sizes)) - low[1] or 1.0)
+        budgets = {q: float(np.percentile(sizes, q)) for q in PERCENTILES}
+        return cls(frozenset(p for p, keep in zip(distinct, mask) if keep), low, span, budgets)
+
+    def normalised(self, points) -> np.ndarray:
+        return (np.array(list(points), dtype=float).reshape(-1, 2) - self.low) / self.span
+
+    def recall(self, found: set[tuple[float, int]]) -> float:
+        return len(found & self.points) / len(self.points)
+
+    def igd(self, found: set[tuple[float, int]]) -> float:
+        """Inverted generational distance of ``found`` to the true front, in the normalised plane."""
+        truth, got = self.normalised(self.points), self.normalised(found)
+        return float(np.linalg.norm(truth[:, None, :] - got[None, :, :], axis=2).min(axis=1).mean())
+
+
+@dataclass
+class PointQuality:
+    """Recall, IGD and the C10 accuracy picked under each size budget: (mean, std) over runs."""
+
+    recall: tuple[float, float]
+    igd: tuple[float, float]
+    picks: dict[int, tuple[float, float]]
+
+
+def point_quality(results: Sequence[SearchResult], truth: TrueFront, params: Mapping[str, int], c10: Mapping[str, float]) -> PointQuality:
+    """How many of the true front's points each run found, how far it stayed, and what a user picking from it gets."""
+    fronts = [[e for e in r.pareto if math.isfinite(e.score)] for r in results]
+    found = [{(e.score, params[e.arch]) for e in front} for front in fronts]
+    picks = {}
+    for q, limit in truth.budgets.items():
+        chosen = [max((e for e in front if params[e.arch] <= limit), key=lambda e: e.score, default=None) for front in fronts]
+        picks[q] = mean_std([c10[e.arch] for e in chosen if e is not None] or [math.nan])
+    return PointQuality(mean_std([truth.recall(f) for f in found]), mean_std([truth.igd(f) for f in found if f]), picks)
 
 
 def front_quality(strategy: str, budget: int, results: Sequence[SearchResult], planes: Sequence[Objective], params: Mapping[str, int], seconds: float) -> FrontQuality:
@@ -108,12 +175,24 @@ def format_rows(rows: Sequence[FrontQuality], planes: Sequence[Objective]) -> li
     return lines
 
 
+def format_points(rows: Sequence[FrontQuality]) -> list[str]:
+    """The second table: recall, IGD and the accuracy picked under each size budget."""
+    head = f"{'strategy':<10}{'budget':>7}{'recall':>16}{'IGD':>16}" + "".join(f"{f'c10@p{q}':>14}" for q in PERCENTILES)
+    lines = [head]
+    for q in rows:
+        if q.points is not None:
+            p = q.points
+            picks = "".join(f"{f'{p.picks[k][0]:.2f}±{p.picks[k][1]:.2f}':>14}" for k in PERCENTILES)
+            lines.append(f"{q.strategy:<10}{q.budget:>7}{fmt(p.recall):>16}{fmt(p.igd):>16}" + picks)
+    return lines
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", type=Path, nargs="+", default=DEFAULT_TABLES, help="whole-space score tables, joined on arch")
     parser.add_argument("--score", default="ensemble", help="the table column to search with, or an ensemble of its columns")
     parser.add_argument("--accuracy", default=DEFAULT_ACCURACY, help="nb201-accuracy.csv [$NASWOT_NB201_ACCURACY]")
-    parser.add_argument("--runs", type=int, default=500, help="searches per configuration (seeds 0..R-1)")
+    parser.add_argument("--runs", "--seeds", dest="runs", type=int, default=500, help="searches per configuration (seeds 0..R-1)")
     parser.add_argument("--configs", default=",".join(f"{s}:{b}" for s, b in CONFIGS), help="strategy:budget,...")
     add_strategy_options(parser)
     return parser.parse_args()
@@ -140,6 +219,10 @@ def main() -> None:
     print(f"table={describe_tables(args.table)} score={args.score} cells={len(table)} runs={args.runs} (seeds 0..{args.runs - 1}) minimize={list(MINIMIZE)}")
     print("reference points: " + "; ".join(f"{p.name} ({p.reference[0]:.4g}, {p.reference[1]:.0f} params)" for p in planes))
     print("true fronts: " + "; ".join(f"{p.name} {p.true_front} cells" for p in planes))
+    front = TrueFront.of(table, params)
+    c10 = {a: truth[a][TARGETS[0]] for a in table}
+    print(f"true front: {len(front.points)} distinct (score, params) points; size budgets: "
+          + ", ".join(f"p{q} {v:.0f} params" for q, v in front.budgets.items()))
     scorer, cost = table_scorer(table), table_cost(params, flops)
     rows = []
     for item in args.configs.split(","):
@@ -150,10 +233,14 @@ def main() -> None:
             for seed in range(args.runs)
         ]
         rows.append(front_quality(strategy, int(budget), results, planes, params, time.perf_counter() - start))
+        rows[-1].points = point_quality(results, front, params, c10)
         print(f"  {strategy}:{budget} done in {rows[-1].seconds:.1f} s", file=sys.stderr, flush=True)
     print("\n".join(format_rows(rows, planes)))
     print("HV = hypervolume of the run's front / that of the true front of the whole space (mean±std over runs); "
           "score: (score, params); c10/c100/in16: the front's cells in (test accuracy, params)")
+    print("\n".join(format_points(rows)))
+    print("recall: share of the true front's distinct points found; IGD: mean distance of the true front to the run's, "
+          "plane normalised to [0, 1]; c10@pN: C10 test accuracy of the front's best-scored cell within the N-th percentile of params")
 
 
 if __name__ == "__main__":

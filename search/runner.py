@@ -11,7 +11,7 @@ from typing import Any
 from scoring import ScoredArch
 from searchspace import ModelCost, SearchSpace
 
-from . import area, evolution, nsga2, random_search
+from . import area, evolution, nsga2, pls, random_search
 from .base import Constraints, ScoreFn, SearchContext, SearchResult, SearchStopped
 from .params import Param, ParameterError, check_all, require_int
 from .pareto import check_minimize
@@ -52,6 +52,9 @@ STRATEGIES: dict[str, Strategy] = {
     ),
     "nsga2": Strategy(
         nsga2.nsga2, nsga2.PARAMS, "NSGA-II: score against the minimize costs by non-dominated sorting and crowding distance, one-decision mutation"
+    ),
+    "pls": Strategy(
+        pls.pls, pls.PARAMS, "Pareto local search seeded by NSGA-II: explore the one-decision neighbourhood of every front member, keep the non-dominated archive"
     ),
 }
 

@@ -205,7 +205,7 @@ def test_strategies_are_listed_with_their_parameters(tmp_path):
     with serve(tmp_path, FakeScorers()) as http:
         strategies = Client(http=http).strategies()
     listed = {s["name"]: s["params"] for s in strategies}
-    assert set(listed) == set(list_strategies()) == {"random", "evolution", "area", "nsga2"}
+    assert set(listed) == set(list_strategies()) == {"random", "evolution", "area", "nsga2", "pls"}
     assert {"population_size", "sample_size"} <= set(listed["evolution"]) and "init_size" in listed["area"]
     assert all(s["summary"] for s in strategies)
 

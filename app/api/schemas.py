@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from scoring import COSTS, canonical_score
-from search import Constraints, Param, check_minimize, params_by_name
+from search import Constraints, Param, check_minimize, list_strategies, params_by_name
 from search.params import MAX_INT
 
 from app.records import JobStatus
@@ -164,7 +164,7 @@ class _SearchFields(_ScoreNames):
     )
 
     space: str = Field("nb201", max_length=64, description="search space name")
-    strategy: str = Field("random", max_length=64, description="one of the server's strategies (GET /v1/strategies): random, evolution, area, nsga2")
+    strategy: str = Field("random", max_length=64, description=f"one of the server's strategies (GET /v1/strategies): {', '.join(list_strategies())}")
     budget: int = Field(100, ge=1, le=BUDGET_CEILING, description="distinct architectures to score; at most NASWOT_MAX_BUDGET (and the space's size)")
     top_k: int = Field(10, ge=1, le=COUNT_CEILING, description="how many of the best to report; at most NASWOT_MAX_TOP_K")
     seed: int = SEED
@@ -174,7 +174,7 @@ class _SearchFields(_ScoreNames):
     exclude_singular: bool = Field(False, description="leave singular architectures out of the results")
     minimize: list[Literal[COSTS]] = Field(  # type: ignore[valid-type]
         default_factory=list, max_length=len(COSTS),
-        description="costs to minimise while maximising the score (each at most once): the job then reports `pareto`; nsga2 searches for it",
+        description="costs to minimise while maximising the score (each at most once): the job then reports `pareto`; nsga2 and pls search for it",
     )
 
     @field_validator("minimize")
