@@ -9,8 +9,9 @@ it happened on. The local device workers and the Ray actors both use these two.
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -153,23 +154,32 @@ class ScorerCache(Generic[K]):
 
 
 def score_each(
-    scorer: ScorerLike, archs: Sequence[str], recover: Callable[[BaseException], None]
+    scorer: ScorerLike, archs: Iterable[str], recover: Callable[[BaseException], None]
 ) -> Iterator[tuple[str, ScoredArch | BaseException]]:
     """Each architecture with its score or the exception that failed it, in input order, as each lands.
 
+    ``archs`` is read lazily, as the scorer asks for the next one, so a feed that stops early (a worker that yields
+    the device to another request) ends the batch after the items it gave, with nothing computed in vain.
     An exception fails only the item it happened on (``recover`` is told of it first); the items after it are
     then scored one at a time, so a second bad architecture fails alone too.
     """
-    rest = list(archs)
+    feed = iter(archs)
+    handed: deque[str] = deque()  # given to the scorer, not yet scored
+
+    def handing() -> Iterator[str]:
+        for arch in feed:
+            handed.append(arch)
+            yield arch
+
     try:
-        for result in scorer.score_many(list(rest)):
-            yield rest.pop(0), result
+        for result in scorer.score_many(handing()):
+            yield handed.popleft(), result
         return
     except Exception as exc:  # noqa: BLE001 - any failure is reported for its one item
         recover(exc)
-        if rest:
-            yield rest.pop(0), exc
-    for arch in rest:
+        if handed:
+            yield handed.popleft(), exc
+    for arch in itertools.chain(list(handed), feed):
         yield arch, _score_one(scorer, arch, recover)
 
 
