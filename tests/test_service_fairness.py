@@ -125,3 +125,22 @@ def test_a_cancelled_searchs_batch_stops_at_its_next_item(tmp_path):
         until(lambda: worker.busy == 0)
     scored = len(turns.log) - 1
     assert scored == 1, f"{scored} of the cancelled search's 8 architectures reached the device after the cancel was asked"
+
+
+@pytest.mark.parametrize("costs, limit, refused", [([], 60.0, False), ([], 20.0, True), (["latency_ms"], 60.0, True)],
+                         ids=["within", "scores-past-limit", "latency-past-limit"])
+def test_a_request_past_the_work_budget_is_refused_up_front_naming_the_limit(tmp_path, costs, limit, refused):
+    turns = Turns()
+    archs = ARCHS[:8]
+    work = sum(SPACE.cost(a).flops for a in archs) * 64 / 1e9  # the scores' pass: 64 images each
+    assert 20.0 < work < 60.0 < work * (64 + 8 * 14) / 64, f"the test's request should ask for between the limits, not {work:.2f} GFLOP"
+    with serve(tmp_path, turns, max_request_gflop=limit) as http:
+        turns.allow(100)
+        response = http.post("/v1/score", json={"data": "noise", "batch_size": 64, "archs": archs, "costs": costs, "latency_batch": 8})
+    if not refused:
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 422, f"{response.status_code}: {response.text}"
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["body", "archs"] and "NASWOT_MAX_REQUEST_GFLOP" in detail["msg"], detail
+    assert turns.log == [], "a refused request must not reach the device"

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing
 from searchspace import EncodingError, SearchSpace, get_space, list_spaces
 
+from app.service.budget import request_gflop
 from app.service.dispatch import NoWorker, QueueFull
 from app.service.latency import LatencyUnavailable
 from app.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
@@ -107,7 +108,22 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
     if LATENCY in body.costs:
         check_latency(service, body.latency_batch, ("body", "costs"))
     specs = [ScoreSpec(space, source, body.batch_size, body.seed, score=score) for score in body.scores]
+    check_work(service, body, specs[0], archs)
     return Prepared(specs, archs, describe(name, source))
+
+
+def check_work(service: Service, body: ScoreRequest, spec: ScoreSpec, archs: list[str]) -> None:
+    """A 422 on ``archs`` when the request asks for more device work than ``NASWOT_MAX_REQUEST_GFLOP`` (see :mod:`app.service.budget`)."""
+    limit = service.settings.max_request_gflop
+    latency_batch = body.latency_batch if LATENCY in body.costs else None
+    work = request_gflop(spec.space, spec.source, archs, spec.num_classes, spec.batch_size, latency_batch)
+    if work > limit:
+        raise invalid(error(
+            ("body", "archs"),
+            f"this request asks for {work:,.0f} GFLOP of device work (each architecture's FLOPs times the images of its passes), more than "
+            f"{limit:,.0f} on this server (NASWOT_MAX_REQUEST_GFLOP): send fewer or smaller architectures, or a smaller batch_size or latency_batch",
+            "too_much_work",
+        ))
 
 
 def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:
