@@ -108,12 +108,12 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
     if LATENCY in body.costs:
         check_latency(service, body.latency_batch, ("body", "costs"))
     specs = [ScoreSpec(space, source, body.batch_size, body.seed, score=score) for score in body.scores]
-    check_work(service, body, specs[0], archs)
     return Prepared(specs, archs, describe(name, source))
 
 
 def check_work(service: Service, body: ScoreRequest, spec: ScoreSpec, archs: list[str]) -> None:
-    """A 422 on ``archs`` when the request asks for more device work than ``NASWOT_MAX_REQUEST_GFLOP`` (see :mod:`app.service.budget`)."""
+    """A 422 on ``archs`` when scoring ``archs`` (those not cached) asks for more device work than ``NASWOT_MAX_REQUEST_GFLOP``
+    (see :mod:`app.service.budget`)."""
     limit = service.settings.max_request_gflop
     latency_batch = body.latency_batch if LATENCY in body.costs else None
     work = request_gflop(spec.space, spec.source, archs, spec.num_classes, spec.batch_size, latency_batch)
@@ -130,7 +130,9 @@ def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future
     """A future per architecture for its record with every requested score (each cached on its own, computed jointly), and the device."""
     prepared = prepare(service, body)
     try:
-        futures, device = service.dispatcher.submit_all(prepared.specs, prepared.archs)
+        futures, device = service.dispatcher.submit_all(
+            prepared.specs, prepared.archs, admit=lambda new: check_work(service, body, prepared.spec, new),
+        )
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
     except (NoWorker, WorkerStopped, StoreError) as exc:

@@ -5,9 +5,10 @@ be cut (a network's pass; a latency batch, timed as one interleaved unit), and a
 wait in one queue; so a request is bounded as a whole too: its work, in GFLOP, is the forward FLOPs
 per image of each architecture (at the input it is scored on, see :func:`scoring.cost_for`) times the
 images its passes take: ``batch_size`` for the scores (one joint pass), and ``latency_batch`` times every
-pass of a latency measurement. FLOPs rather than seconds, so the same request gets the same answer on
-every server and whatever the load; a device does some layers (depthwise convolutions) slower than
-others, which the limit's default leaves room for. Cached architectures count too (same answer every time).
+pass of a latency measurement. FLOPs rather than seconds, so the answer does not depend on the
+server's device or load; a device does some layers (depthwise convolutions) slower than
+others, which the limit's default leaves room for. Only the architectures the score cache does not hold count
+(they are the device's work; a cached request is answered whatever its size).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class Dispatcher:
 
     def submit_all(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None,
-        owner: str | None = None,
+        owner: str | None = None, admit: Callable[[list[str]], None] | None = None,
     ) -> tuple[list[Future[ScoredArch]], str]:
         """A future per architecture (canonical; repeats share one) for its record with each spec's value by name, and the
         device new work went to. Each score is cached and shared in flight on its own; an architecture's record is
@@ -110,12 +110,15 @@ class Dispatcher:
         New tasks are queued architecture by architecture, so a worker takes an architecture's
         scores together and computes them in shared passes; each score is still cached on its own.
         ``owner`` is the search job waiting for them (``None``: a request, whose work is never withdrawn); the job, or
-        else this call, is the flow the device is shared by (see :mod:`app.service.taskqueue`).
+        else this call, is the flow the device is shared by (see :mod:`app.service.taskqueue`). ``admit`` is shown the
+        architectures the cache does not hold before any is queued, and may refuse them by raising.
         """
         unique = list(dict.fromkeys(archs))
         futures = [self._cached(spec.cache_key, unique) for spec in specs]
         missing = [(k, a) for a in unique for k in range(len(specs)) if a not in futures[k]]
         device = self.workers[0].name
+        if missing and admit is not None:
+            admit(list(dict.fromkeys(a for _, a in missing)))
         if missing:
             worker = self._worker()
             device = worker.name
