@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="torch intra-op threads pinned while a latency is timed, part of the device identity figures are kept under (default: torch's thread count at start)",
     )
     max_archs: int = Field(256, ge=1, description="architectures per score request")
+    max_request_gflop: float = Field(
+        2000.0, gt=0,
+        description="device work one score request may ask for, in GFLOP: each architecture's forward FLOPs per image times the images its "
+        "passes take (batch_size, plus latency_batch times 14 passes for latency_ms); beyond it, 422 before any work is queued",
+    )
     max_batch_size: int = Field(1024, ge=2, description="largest minibatch a request may ask for")
     max_budget: int = Field(20000, ge=1, description="largest search budget")
     max_top_k: int = Field(1000, ge=1, description="largest top_k of a search")

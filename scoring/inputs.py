@@ -29,6 +29,8 @@ from .data import DataSource
 
 #: resized CPU batches kept (least recently used dropped first); ofa-mbv3 has 25 resolutions
 RESIZED_CACHE_SIZE = 8
+#: and their bytes at most (the newest is always kept): 8 batches of 128 images at 224x224 would hold 616 MB for a whole search
+RESIZED_CACHE_BYTES = 64 * 2**20
 
 _resized: OrderedDict[tuple[Any, ...], torch.Tensor] = OrderedDict()
 _lock = threading.Lock()
@@ -72,7 +74,8 @@ def resize(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def resized_minibatch(source: DataSource, batch_size: int, seed: int, hw: tuple[int, int]) -> torch.Tensor:
-    """``source.minibatch(batch_size, seed)`` at ``hw`` on the CPU, computed once per (source, batch size, seed, shape)."""
+    """``source.minibatch(batch_size, seed)`` at ``hw`` on the CPU, computed once per (source, batch size, seed, shape) while
+    it stays among the :data:`RESIZED_CACHE_SIZE` most recent that fit :data:`RESIZED_CACHE_BYTES`."""
     key = (source.identity, batch_size, seed, tuple(hw))
     with _lock:
         if key in _resized:
@@ -81,9 +84,13 @@ def resized_minibatch(source: DataSource, batch_size: int, seed: int, hw: tuple[
     x = resize(source.minibatch(batch_size, seed), hw)
     with _lock:
         _resized[key] = x
-        while len(_resized) > RESIZED_CACHE_SIZE:
+        while len(_resized) > RESIZED_CACHE_SIZE or (len(_resized) > 1 and _resized_bytes() > RESIZED_CACHE_BYTES):
             _resized.popitem(last=False)
     return x
+
+
+def _resized_bytes() -> int:
+    return sum(t.numel() * t.element_size() for t in _resized.values())
 
 
 class Minibatches:

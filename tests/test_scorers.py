@@ -20,7 +20,8 @@ class ListScorer:
         self.bad, self.error, self.calls = set(bad), error, []
 
     def score_many(self, archs):
-        self.calls.append(list(archs))
+        archs = list(archs)  # an iterable is read once (score_each feeds it lazily)
+        self.calls.append(archs)
         for arch in archs:
             if arch in self.bad:
                 raise self.error

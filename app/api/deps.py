@@ -43,7 +43,16 @@ def authorized(service: Service, credentials: HTTPAuthorizationCredentials | Non
 
 def require_key(service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """When NASWOT_API_KEY is set, the request must carry ``Authorization: Bearer <key>``."""
-    key = service.settings.api_key
+    check_key(service.settings.api_key, credentials)
+
+
+async def authorize(request: Request) -> None:
+    """:func:`require_key` for a request whose body is not read yet (a route checks the key before it parses a body)."""
+    check_key(get_service(request).settings.api_key, await bearer(request))
+
+
+def check_key(key: str | None, credentials: HTTPAuthorizationCredentials | None) -> None:
+    """A 401 unless ``key`` is unset or ``credentials`` carry it."""
     if key is None:
         return
     if credentials is None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -26,7 +27,7 @@ from starlette.routing import Match, Mount
 
 from app.api.headers import SECURITY_HEADERS
 from app.store import StoreError
-from app.api.deps import RETRY_LATER, error
+from app.api.deps import RETRY_LATER, authorize, error
 
 log = logging.getLogger("naswot.app")
 
@@ -39,15 +40,20 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep (no recursion)."""
-    level: list[tuple[Any, int]] = [(value, 1)]
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep (no recursion; linear, and only
+    containers are stacked, so a long flat array costs one C-speed filter)."""
+    level: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, (list, dict)) else []
     while level:
         item, depth = level.pop()
-        if isinstance(item, (list, dict)):
-            if depth > limit:
-                return True
-            level.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        level.extend((child, depth + 1) for child in filter(_is_container, children))
     return False
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, (list, dict))
 
 
 def _openings(text: str) -> Iterator[tuple[int, int]]:
@@ -134,24 +140,33 @@ class StrictJSONRequest(Request):
     """A request whose JSON body may not contain ``NaN``, ``Infinity`` or ``-Infinity``."""
 
     async def json(self) -> Any:
+        """The body parsed in a worker thread, so a large one never holds the event loop (``/healthz`` keeps answering)."""
         if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise json.JSONDecodeError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})", "", exc.start) from None
-            self._json = _parse(text)
-            _refuse_lone_surrogates(text, self._json)
+            self._json = await run_in_threadpool(_decode, await self.body())
         return self._json
 
 
+def _decode(body: bytes) -> Any:
+    """``body`` as strict UTF-8 JSON (see :func:`_parse`), with no lone surrogate in any string (a 422 naming the field)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})", "", exc.start) from None
+    value = _parse(text)
+    _refuse_lone_surrogates(text, value)
+    return value
+
+
 class StrictJSONRoute(APIRoute):
-    """A route that parses its body with :class:`StrictJSONRequest`."""
+    """An API route (every one needs the API key when the server has one, see :func:`app.api.deps.require_key`): the key
+    is checked before the body is read, so an unauthenticated client never gets its body parsed, and the body is
+    parsed with :class:`StrictJSONRequest`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
+            await authorize(request)
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from scoring import LATENCY, InputMismatch, MeasuredCost, ScoredArch, check_pairing
 from searchspace import ArchitectureError, EncodingError, SearchSpace, SpaceUnavailable, get_space, list_spaces
 
+from app.service.budget import request_gflop
 from app.service.dispatch import NoWorker, QueueFull
 from app.service.latency import LatencyUnavailable
 from app.api.schemas import ErrorResponse, ScoreRequest, ScoreResponse, ScoreResult
@@ -113,11 +114,28 @@ def prepare(service: Service, body: ScoreRequest) -> Prepared:
     return Prepared(specs, archs, describe(name, source))
 
 
+def check_work(service: Service, body: ScoreRequest, spec: ScoreSpec, archs: list[str]) -> None:
+    """A 422 on ``archs`` when scoring ``archs`` (those not cached) asks for more device work than ``NASWOT_MAX_REQUEST_GFLOP``
+    (see :mod:`app.service.budget`)."""
+    limit = service.settings.max_request_gflop
+    latency_batch = body.latency_batch if LATENCY in body.costs else None
+    work = request_gflop(spec.space, spec.source, archs, spec.num_classes, spec.batch_size, latency_batch)
+    if work > limit:
+        raise invalid(error(
+            ("body", "archs"),
+            f"this request asks for {work:,.0f} GFLOP of device work (each architecture's FLOPs times the images of its passes), more than "
+            f"{limit:,.0f} on this server (NASWOT_MAX_REQUEST_GFLOP): send fewer or smaller architectures, or a smaller batch_size or latency_batch",
+            "too_much_work",
+        ))
+
+
 def _submit(service: Service, body: ScoreRequest) -> tuple[Prepared, list[Future[ScoredArch]], str]:
     """A future per architecture for its record with every requested score (each cached on its own, computed jointly), and the device."""
     prepared = prepare(service, body)
     try:
-        futures, device = service.dispatcher.submit_all(prepared.specs, prepared.archs)
+        futures, device = service.dispatcher.submit_all(
+            prepared.specs, prepared.archs, admit=lambda new: check_work(service, body, prepared.spec, new),
+        )
     except QueueFull as exc:
         raise problem(429, ("body", "archs"), str(exc), "queue_full", headers={"Retry-After": str(exc.retry_after)}) from None
     except (NoWorker, WorkerStopped, StoreError) as exc:

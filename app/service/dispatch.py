@@ -99,7 +99,7 @@ class Dispatcher:
 
     def submit_all(
         self, specs: Sequence[ScoreSpec], archs: Sequence[str], *, block: bool = False, abort: Callable[[], bool] | None = None,
-        owner: str | None = None,
+        owner: str | None = None, admit: Callable[[list[str]], None] | None = None,
     ) -> tuple[list[Future[ScoredArch]], str]:
         """A future per architecture (canonical; repeats share one) for its record with each spec's value by name, and the
         device new work went to. Each score is cached and shared in flight on its own; an architecture's record is
@@ -109,17 +109,21 @@ class Dispatcher:
         raising :class:`QueueFull`. Blocking (search jobs): waits for room, a task at a time.
         New tasks are queued architecture by architecture, so a worker takes an architecture's
         scores together and computes them in shared passes; each score is still cached on its own.
-        ``owner`` is the search job waiting for them (``None``: a request, whose work is never withdrawn).
+        ``owner`` is the search job waiting for them (``None``: a request, whose work is never withdrawn); the job, or
+        else this call, is the flow the device is shared by (see :mod:`app.service.taskqueue`). ``admit`` is shown the
+        architectures the cache does not hold before any is queued, and may refuse them by raising.
         """
         unique = list(dict.fromkeys(archs))
         futures = [self._cached(spec.cache_key, unique) for spec in specs]
         missing = [(k, a) for a in unique for k in range(len(specs)) if a not in futures[k]]
         device = self.workers[0].name
+        if missing and admit is not None:
+            admit(list(dict.fromkeys(a for _, a in missing)))
         if missing:
             worker = self._worker()
             device = worker.name
             with self._lock:
-                new = self._claim(specs, missing, futures, owner)
+                new = self._claim(specs, missing, futures, owner, flow=owner if owner is not None else object())
                 if new and not block:
                     self._offer(worker, new)
             if new and block:
@@ -135,6 +139,7 @@ class Dispatcher:
 
     def _claim(
         self, specs: Sequence[ScoreSpec], missing: list[tuple[int, str]], futures: list[dict[str, Future[ScoredArch]]], owner: str | None,
+        flow: object,
     ) -> list[Task]:
         """Under the lock: share work in flight, take late cache hits, and claim the rest as new tasks.
 
@@ -155,7 +160,7 @@ class Dispatcher:
             else:
                 futures[k][arch] = self._inflight[key] = Future()
                 self._owners[key] = {owner}
-                new.append(Task(specs[k], arch, self._done))
+                new.append(Task(specs[k], arch, self._done, flow))
         return new
 
     def _late_hits(self, specs: Sequence[ScoreSpec], missing: list[tuple[int, str]]) -> list[dict[str, ScoredArch]]:

@@ -117,9 +117,10 @@ class JobManager:
         return [f"{slot.name}: {slot.death}; restarting it" for slot in self._slots if slot.dead]
 
     def held(self) -> list[str]:
-        """The jobs whose leases to renew: waiting here for a thread, or run by a live thread that made progress lately."""
+        """The jobs whose leases to renew: waiting here for a thread, paused by a store error (their thread keeps its
+        claim until it re-queues them), or run by a live thread that made progress lately."""
         with self._lock:
-            running = [slot.job_id for slot in self._slots if slot.job_id is not None and slot.progressing(self.stall_seconds)]
+            running = [s.job_id for s in self._slots if s.job_id is not None and (s.paused or s.progressing(self.stall_seconds))]
             return [*self._waiting, *running]  # type: ignore[list-item]
 
     def _orphaned(self, slot: JobSlot) -> None:
@@ -160,8 +161,13 @@ class JobManager:
         return False
 
     def _take_leased(self, job: JobRecord) -> None:
-        """A job this replica just leased: run it (or end it when it cannot run)."""
-        if not self._end_unrunnable(job):
+        """A job this replica just leased: run it (or end it when it cannot run); never a second time while a thread
+        here still holds it (paused by an outage during which its lease expired, or stalled)."""
+        with self._lock:
+            here = job.id in self._waiting or any(slot.job_id == job.id for slot in self._slots)
+        if here:
+            log.info("search %s: its lease expired while a job thread here still holds it; not run twice", job.id)
+        elif not self._end_unrunnable(job):
             self._enqueue(job.id)
 
     def _has_room(self) -> bool:
@@ -246,7 +252,11 @@ class JobManager:
         try:
             self._run(slot, job_id)
         except StoreError as exc:
-            self._pause(job_id, slot.job, exc)
+            slot.paused = True  # its thread keeps its claim (lease renewed) until it re-queues the job
+            try:
+                self._pause(job_id, slot.job, exc)
+            finally:
+                slot.paused = False
         except Exception as exc:  # never lose the job thread; the job itself is marked failed
             log.exception("search %s crashed", job_id)
             self._finish(job_id, "failed", error=f"internal error ({type(exc).__name__}); see the server log")
@@ -301,9 +311,7 @@ class JobManager:
         log.info("search %s re-queued after a database error; it resumes from the cache", job_id)
         self._bump(job_id)
         if self._leases is None:
-            self._enqueue(job_id)
-        else:
-            self._leases.poke()
+            self._enqueue(job_id)  # with leases, the claimer takes it once its thread is free (the loop pokes it)
 
     def _search(self, job: JobRecord, control: Control) -> None:
         """Prepare, run and settle one search."""

@@ -43,6 +43,7 @@ class JobSlot:
         self.job_id: str | None = None
         self.job: JobRecord | None = None
         self.progress_at = 0.0  # monotonic time of the running job's last step (start, score, evaluation)
+        self.paused = False  # its job waits out a store error (see JobManager._pause)
         self.death: str | None = None  # why the thread last died unexpectedly
         self.fatal: BaseException | None = None
         self.restarts = 0

@@ -141,6 +141,7 @@ class LatencyService:
     def _claim(self, spec: LatencySpec, keys: dict[str, LatencyKey], futures: dict[str, Future[float] | None]) -> list[Task]:
         """Share measurements in flight; claim the rest as new tasks (their futures go into ``futures``)."""
         new: list[Task] = []
+        flow = object()  # this call shares the device round-robin with the others (see app.service.taskqueue)
         with self._lock:
             for arch, key in keys.items():
                 if futures[arch] is not None:
@@ -149,7 +150,7 @@ class LatencyService:
                     futures[arch] = self._inflight[key]
                 else:
                     futures[arch] = self._inflight[key] = Future()
-                    new.append(Task(spec, arch, self._done))
+                    new.append(Task(spec, arch, self._done, flow))
         return new
 
     def _wait(self, futures: dict[str, Future[float] | None], archs: Sequence[str], abort: Callable[[], bool] | None) -> list[float]:

@@ -1,20 +1,22 @@
 """The bounded, prioritised queue of architectures in front of one device worker, and the batches taken from it.
 
-Interactive score requests go ahead of search jobs (lower priority number first, then first come,
-first served). A request either fits in the queue whole or is refused (the caller answers 429);
-a search job waits for room instead. Capacity counts architectures: the several scores asked of one
-architecture (with the same settings) are one unit. A cancelled search's tasks are withdrawn by a predicate.
+Interactive score requests go ahead of search jobs (lower priority number first). Within a priority the
+device is shared round-robin between *flows* (a request, a search job): each batch comes from one flow,
+and the flow goes to the back of the line, so a small request is never stuck behind all of a large one's
+architectures; a worker hands a batch back (:meth:`TaskQueue.requeue`) between its items when another flow
+waits (:meth:`TaskQueue.contended`), so it waits for one item, not one batch. A request either fits in the
+queue whole or is refused (the caller answers 429); a search job waits for room instead. Capacity counts
+architectures: the several scores asked of one architecture (with the same settings) are one unit.
+A cancelled search's tasks are withdrawn by a predicate.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from concurrent.futures import Future
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 
 from scoring import ScoredArch
 
@@ -26,22 +28,17 @@ INTERACTIVE, BACKGROUND = 0, 1
 
 @dataclass(eq=False)
 class Task:
-    """One architecture to score; ``done`` receives the record its scorer computed (every score of its joint pass) or the exception."""
+    """One architecture to score; ``done`` receives the record its scorer computed (every score of its joint pass) or the exception.
+    ``flow`` is who the work is for (a request, a search job): the device is shared round-robin between flows."""
 
     spec: ScoreSpec
     arch: str
     done: Callable[[Task, ScoredArch | BaseException, str], None]
+    flow: Hashable = None
 
 
 class WorkerStopped(RuntimeError):
     """The worker shut down before the task ran."""
-
-
-@dataclass(order=True)
-class _Entry:
-    priority: int
-    seq: int
-    task: Task = field(compare=False)
 
 
 def _unit(task: Task) -> tuple:
@@ -56,9 +53,10 @@ class TaskQueue:
         self.capacity = capacity
         self.closed = False
         self.busy = 0  # architectures in the batch being scored
-        self._heap: list[_Entry] = []
+        #: priority -> flow -> its waiting tasks; a flow's place in its OrderedDict is its turn
+        self._levels: dict[int, OrderedDict[Hashable, deque[Task]]] = {}
         self._waiting: Counter[tuple] = Counter()  # architecture (with its settings) -> its queued tasks, one per score
-        self._seq = itertools.count()
+        self._serving: tuple[int, Hashable] | None = None  # (priority, flow) of the batch taken last
         self._cond = threading.Condition()
 
     @property
@@ -70,26 +68,29 @@ class TaskQueue:
     def load(self) -> int:
         return len(self._waiting) + self.busy
 
+    def _tasks(self) -> Iterable[Task]:
+        return (task for flows in self._levels.values() for tasks in flows.values() for task in tasks)
+
     def queued(self) -> list[Task]:
         """The waiting tasks, in no particular order."""
         with self._cond:
-            return [e.task for e in self._heap]
+            return list(self._tasks())
 
     def close(self) -> list[Task]:
         """Refuse new work and wake every waiter; the tasks still queued are returned undelivered."""
         with self._cond:
             self.closed = True
-            pending, self._heap = self._heap, []
+            pending = list(self._tasks())
+            self._levels.clear()
             self._waiting.clear()
             self._cond.notify_all()
-        return [e.task for e in pending]
+        return pending
 
     def _push(self, task: Task, priority: int) -> None:
-        heapq.heappush(self._heap, _Entry(priority, next(self._seq), task))
+        self._levels.setdefault(priority, OrderedDict()).setdefault(task.flow, deque()).append(task)
         self._waiting[_unit(task)] += 1
 
-    def _pop(self) -> Task:
-        task = heapq.heappop(self._heap).task
+    def _counted_out(self, task: Task) -> Task:
         unit = _unit(task)
         self._waiting[unit] -= 1
         if not self._waiting[unit]:
@@ -120,35 +121,76 @@ class TaskQueue:
             self._push(task, priority)
             self._cond.notify_all()
 
+    def requeue(self, tasks: Sequence[Task]) -> bool:
+        """Hand back the untouched rest of the batch taken last, at the head of its flow, whose turn comes after the
+        flows waiting now (admitted work is never refused for room); False once closed (the caller fails them)."""
+        with self._cond:
+            if self.closed or self._serving is None:
+                return False
+            priority, flow = self._serving
+            flows = self._levels.setdefault(priority, OrderedDict())
+            flows.setdefault(flow, deque()).extendleft(reversed(tasks))
+            flows.move_to_end(flow)
+            for task in tasks:
+                self._waiting[_unit(task)] += 1
+            self._cond.notify_all()
+            return True
+
+    def contended(self) -> bool:
+        """Another flow waits for the device, at the priority of the batch taken last or a more urgent one."""
+        with self._cond:
+            if self._serving is None:
+                return False
+            priority, flow = self._serving
+            return any(
+                level < priority or (level == priority and any(f != flow for f in flows))
+                for level, flows in self._levels.items() if flows
+            )
+
     def withdraw(self, drop: Callable[[Task], bool]) -> list[Task]:
         """Take the queued tasks ``drop`` picks (a cancelled search's) out of the queue; they are returned undelivered."""
         with self._cond:
-            taken = [e.task for e in self._heap if drop(e.task)]
+            taken = [task for task in self._tasks() if drop(task)]
             if taken:
-                self._heap = [e for e in self._heap if not drop(e.task)]
-                heapq.heapify(self._heap)
-                self._waiting = Counter(_unit(e.task) for e in self._heap)
+                for flows in self._levels.values():
+                    for flow, tasks in list(flows.items()):
+                        kept = deque(t for t in tasks if not drop(t))
+                        if kept:
+                            flows[flow] = kept
+                        else:
+                            del flows[flow]
+                self._waiting = Counter(_unit(t) for t in self._tasks())
                 self._cond.notify_all()  # room for waiting producers
         return taken
 
     def take(self, limit: int) -> list[Task] | None:
-        """The next batch, waiting for one (None once closed): the first task and the ones right behind it that share
-        its settings (score names may differ), up to ``limit`` of them; ``busy`` becomes its architectures."""
+        """The next batch, waiting for one (None once closed): from the most urgent priority, the flow whose turn it is
+        (it then goes to the back of the line), its first task and the ones behind it that share its settings (score names
+        may differ), up to ``limit`` of them; ``busy`` becomes its architectures."""
         with self._cond:
-            while not self._heap and not self.closed:
+            while not self.closed and not any(self._levels.values()):
                 self._cond.wait()
             if self.closed:
                 return None
-            batch = [self._pop()]
-            while self._heap and _fits(batch, self._heap[0].task, limit):
-                batch.append(self._pop())
+            priority = min(p for p, flows in self._levels.items() if flows)
+            flows = self._levels[priority]
+            flow, tasks = next(iter(flows.items()))
+            batch = [self._counted_out(tasks.popleft())]
+            while tasks and _fits(batch, tasks[0], limit):
+                batch.append(self._counted_out(tasks.popleft()))
+            if tasks:
+                flows.move_to_end(flow)
+            else:
+                del flows[flow]
+            self._serving = (priority, flow)
             self.busy = len({t.arch for t in batch})
             self._cond.notify_all()  # room for waiting producers
             return batch
 
     def finished(self) -> None:
-        """The batch taken last is done (scored or failed): no architecture is busy."""
+        """The batch taken last is done (scored, failed or handed back): no architecture is busy."""
         self.busy = 0
+        self._serving = None
 
 
 def _fits(batch: list[Task], task: Task, limit: int) -> bool:

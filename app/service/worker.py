@@ -56,6 +56,8 @@ class DeviceWorker:
         self.restarts = 0
         self._started = False
         self._current: list[Task] = []  # the batch being scored
+        self._withdrawn: set[int] = set()  # ids of the batch's tasks withdrawn while it is scored
+        self._withdrawn_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -130,8 +132,16 @@ class DeviceWorker:
         self.queue.put(task, priority, abort)
 
     def withdraw(self, drop: Callable[[Task], bool]) -> list[Task]:
-        """Take the queued tasks ``drop`` picks (a cancelled search's) out of the queue; they are returned undelivered."""
-        return self.queue.withdraw(drop)
+        """Take the tasks ``drop`` picks (a cancelled search's) out of the queue, and out of the batch being scored, which
+        skips them from its next item on; they are returned undelivered."""
+        taken = self.queue.withdraw(drop)
+        with self._withdrawn_lock:
+            current = [t for t in self._current if id(t) not in self._withdrawn and drop(t)]
+            self._withdrawn.update(id(t) for t in current)
+        return taken + current
+
+    def _is_withdrawn(self, task: Task) -> bool:
+        return id(task) in self._withdrawn
 
     def retry_after(self, workers: int = 1) -> int:
         """Seconds a refused client should wait: the queue's expected drain time, 1..60."""
@@ -147,8 +157,7 @@ class DeviceWorker:
             while (batch := self.queue.take(self.batch)) is not None:
                 self._current = batch
                 self._execute(batch)
-                self._current = []
-                self.queue.finished()
+                self._end_batch()
         except BaseException as exc:  # noqa: BLE001 - a dead thread must say why; the supervisor restarts it
             self._died(exc)
 
@@ -172,8 +181,14 @@ class DeviceWorker:
         self.death = f"worker thread died: {type(exc).__name__}: {exc}"
         log.error("device %s: %s", self.name, self.death, exc_info=exc)
         for task in self._current:
-            self._deliver(task, WorkerStopped(f"device {self.name}: {self.death}"))
-        self._current = []
+            if not self._is_withdrawn(task):
+                self._deliver(task, WorkerStopped(f"device {self.name}: {self.death}"))
+        self._end_batch()
+
+    def _end_batch(self) -> None:
+        with self._withdrawn_lock:
+            self._current = []
+            self._withdrawn.clear()
         self.queue.finished()
 
     def _deliver(self, task: Task, outcome: ScoredArch | BaseException) -> None:
@@ -184,36 +199,63 @@ class DeviceWorker:
             log.exception("device %s: delivering the result of %s failed", self.name, task.arch)
 
     def _deliver_arch(self, group: JointGroup, arch: str, outcome: ScoredArch | BaseException) -> None:
-        """Hand each task of ``arch`` the joint record (its taker keeps its own score's value) or the error."""
+        """Hand each task of ``arch`` the joint record (its taker keeps its own score's value) or the error
+        (a withdrawn task was already answered by whoever withdrew it)."""
         for task in group.tasks[arch]:
-            self._deliver(task, outcome)
-
-    def _give_back(self, group: JointGroup, archs: Sequence[str]) -> None:
-        for arch in archs:
-            self._deliver_arch(group, arch, WorkerStopped("the service is shutting down"))
+            if not self._is_withdrawn(task):
+                self._deliver(task, outcome)
 
     def _execute(self, batch: list[Task]) -> None:
-        """Score a batch, each architecture once for all the scores asked of it (shared passes)."""
-        for group in joint_groups(batch):
-            if self._stopping:  # shutting down: the groups not begun go back too
-                self._give_back(group, group.archs)
-            else:
-                self._score_group(group)
+        """Score a batch, each architecture once for all the scores asked of it (shared passes); between items, hand
+        the rest back to the queue when another flow waits or the service stops (see :meth:`_feed`)."""
+        groups = joint_groups(batch)
+        for i, group in enumerate(groups):
+            left = self._score_group(group) or []
+            if left or (i + 1 < len(groups) and self._interrupted()):
+                later = [t for g in groups[i + 1:] for tasks in g.tasks.values() for t in tasks]
+                self._hand_back([t for arch in left for t in group.tasks[arch]] + later)
+                return
 
-    def _score_group(self, group: JointGroup) -> None:
-        """Score a group; an error fails only the architecture it happened on (a scorer that cannot be built, all)."""
+    def _interrupted(self) -> bool:
+        """Stop handing items to the scorer: the service is stopping, or another flow waits for the device."""
+        return self._stopping or self.queue.contended()
+
+    def _hand_back(self, tasks: list[Task]) -> None:
+        """The batch's tasks not begun go back to the queue (withdrawn ones are dropped); stopped when it is closed."""
+        tasks = [t for t in tasks if not self._is_withdrawn(t)]
+        if tasks and not self.queue.requeue(tasks):
+            for task in tasks:
+                self._deliver(task, WorkerStopped("the service is shutting down"))
+
+    def _feed(self, group: JointGroup, left: list[str]) -> Iterator[str]:
+        """The group's architectures, one as the scorer asks for it: those whose every task was withdrawn (a cancelled
+        search) are skipped, and once one was given, an interruption stops the feed (the rest go into ``left``)."""
+        wanted = [a for a in group.archs if not self._abandoned(group, a)]
+        for i, arch in enumerate(wanted):
+            if i and self._abandoned(group, arch):
+                continue
+            if i and self._interrupted():
+                left.extend(a for a in wanted[i:] if not self._abandoned(group, a))
+                return
+            yield arch
+
+    def _abandoned(self, group: JointGroup, arch: str) -> bool:
+        """Every task of ``arch`` in ``group`` was withdrawn: no one waits for it."""
+        return all(self._is_withdrawn(t) for t in group.tasks[arch])
+
+    def _score_group(self, group: JointGroup) -> list[str]:
+        """Score a group; an error fails only the architecture it happened on (a scorer that cannot be built, all);
+        returns the architectures not begun after an interruption, to hand back."""
         try:
             scorer = self.scorers.get(group.spec)
         except Exception as exc:
             for arch in group.archs:
                 self._deliver_arch(group, arch, exc)
-            return
-        archs = group.archs
-        for done, (arch, outcome) in enumerate(self._timed(score_each(scorer, archs, self.scorers.recover)), start=1):
+            return []
+        left: list[str] = []
+        for arch, outcome in self._timed(score_each(scorer, self._feed(group, left), self.scorers.recover)):
             self._deliver_arch(group, arch, outcome)
-            if self._stopping:  # shutting down: give the rest back instead of finishing the batch
-                self._give_back(group, archs[done:])
-                return
+        return left
 
     def _timed(self, outcomes: Iterator[tuple[str, ScoredArch | BaseException]]) -> Iterator[tuple[str, ScoredArch | BaseException]]:
         """``outcomes`` as they come, each score's device time (not the delivery's) recorded."""
