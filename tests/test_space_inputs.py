@@ -135,9 +135,8 @@ def test_a_channel_mismatch_over_http_is_a_422_naming_space_and_data(client, cal
 
 def test_a_one_channel_space_scores_on_one_channel_noise_named_by_the_operator(tmp_path, grey_space):
     """docs/own-space.md: `noise` is 3x32x32; NASWOT_DATA_SOURCES=g1=noise:1x20x20 feeds a 1-channel space."""
-    settings = Settings(db=tmp_path / "db.sqlite", data="noise", data_dir=tmp_path / "data", data_sources={"g1": "noise:1x20x20"})
-    with TestClient(create_app(settings)) as http:
-        answer = Client(http=http).score(["12", "20"], space="grey-test", data="g1", batch_size=4)
+    with api_client(tmp_path, data_sources={"g1": "noise:1x20x20"}) as client:
+        answer = client.score(["12", "20"], space="grey-test", data="g1", batch_size=4)
     assert [r["arch"] for r in answer["results"]] == ["12", "20"] and answer["data"]["image_shape"] == [1, 20, 20], answer["data"]
 
 
