@@ -10,7 +10,7 @@ attn·v), ``F.scaled_dot_product_attention`` its two products, and a matrix prod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +23,21 @@ from torch.overrides import TorchFunctionMode
 class ModelCost:
     params: int
     flops: int
+
+    @staticmethod
+    def total(parts: Iterable[ModelCost]) -> ModelCost:
+        """The cost of a network made of ``parts`` that own disjoint parameters (FLOPs are counted per layer)."""
+        parts = list(parts)
+        return ModelCost(sum(p.params for p in parts), sum(p.flops for p in parts))
+
+
+#: a feature map's (height, width)
+HW = tuple[int, int]
+
+
+def strided(hw: HW, stride: int) -> HW:
+    """Output size of a "same"-padded odd-kernel convolution with ``stride``."""
+    return ((hw[0] - 1) // stride + 1, (hw[1] - 1) // stride + 1)
 
 
 def count_params(net: nn.Module) -> int:

@@ -12,16 +12,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from ..cost import ModelCost, measure
+from ..cost import HW, ModelCost, measure, strided
 from .network import HEAD_WIDTH, Layer, head, layer_plan, searched, stem
-
-HW = tuple[int, int]
-
-
-def _down(hw: HW, stride: int) -> HW:
-    """Output size of a "same"-padded odd-kernel convolution with ``stride``."""
-    return ((hw[0] - 1) // stride + 1, (hw[1] - 1) // stride + 1)
-
 
 @functools.cache
 def _stem(c_in: int, hw: HW) -> ModelCost:
@@ -44,6 +36,6 @@ def network_cost(ops: Sequence[int], num_classes: int, in_channels: int, hw: HW)
     plan = layer_plan(ops)
     for layer in plan:
         parts.append(_layer(layer, hw))
-        hw = _down(hw, layer.stride)
+        hw = strided(hw, layer.stride)
     parts.append(_head(plan[-1].c_out, hw, num_classes))
-    return ModelCost(sum(p.params for p in parts), sum(p.flops for p in parts))
+    return ModelCost.total(parts)

@@ -11,18 +11,10 @@ import functools
 
 from torch import nn
 
-from ..cost import ModelCost, measure
+from ..cost import HW, ModelCost, measure, strided
 from ..layers.mbv3 import InvertedResidual, InvertedResidualConfig, classifier, last_conv, stem
 from .encoding import Subnet
 from .network import HEAD, OFA_NORM, STEM_WIDTH, block_setting
-
-HW = tuple[int, int]
-
-
-def _down(hw: HW, stride: int) -> HW:
-    """Output size of a "same"-padded odd-kernel convolution with ``stride``."""
-    return ((hw[0] - 1) // stride + 1, (hw[1] - 1) // stride + 1)
-
 
 @functools.cache
 def _stem(c_in: int, hw: HW) -> ModelCost:
@@ -43,10 +35,10 @@ def _head(c_in: int, hw: HW, num_classes: int) -> ModelCost:
 def subnet_cost(subnet: Subnet, num_classes: int, in_channels: int, hw: HW) -> ModelCost:
     """Parameters and FLOPs per image of ``subnet``'s network on ``in_channels`` x ``hw`` inputs."""
     parts = [_stem(in_channels, hw)]
-    hw = _down(hw, 2)
+    hw = strided(hw, 2)
     setting = block_setting(subnet)
     for cnf in setting:
         parts.append(_block(cnf, hw))
-        hw = _down(hw, cnf.stride)
+        hw = strided(hw, cnf.stride)
     parts.append(_head(setting[-1].out_channels, hw, num_classes))
-    return ModelCost(sum(p.params for p in parts), sum(p.flops for p in parts))
+    return ModelCost.total(parts)
