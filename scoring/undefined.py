@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 def json_number(value: float) -> float | None:
@@ -41,6 +42,7 @@ def with_finite_floor(scores: Iterable[float]) -> list[float]:
     return [s if math.isfinite(s) else floor for s in values]
 
 
+@dataclass(frozen=True, slots=True)
 class Undefined:
     """What a pass returns for a score that is undefined on a network, with the reason a user reads.
 
@@ -49,38 +51,16 @@ class Undefined:
     silent 0 or numerical noise.
     """
 
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"Undefined({self.reason!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Undefined) and other.reason == self.reason
-
-    def __hash__(self) -> int:
-        return hash(("Undefined", self.reason))
+    reason: str
 
 
+@dataclass(frozen=True, slots=True)
 class Noted:
     """What a pass returns for a value (a float or an :class:`Undefined`) with a note the user reads beside it
     (NASWOT and SWAP: which activations their codes came from); ``run_pass_noted`` keeps the note."""
 
-    __slots__ = ("value", "note")
-
-    def __init__(self, value: float | Undefined, note: str) -> None:
-        self.value, self.note = value, note
-
-    def __repr__(self) -> str:
-        return f"Noted({self.value!r}, {self.note!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Noted) and (other.value, other.note) == (self.value, self.note)
-
-    def __hash__(self) -> int:
-        return hash(("Noted", self.value, self.note))
+    value: float | Undefined
+    note: str
 
 
 #: the reason given for a value that came out NaN or infinite without a pass saying why
